@@ -1,0 +1,16 @@
+"""aas_dataset: build, verify, publish and analyse the AAS anti-aesthetic benchmark."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "load"]
+
+
+def __getattr__(name: str):
+    # Keep `import aas_dataset` light: the loader imports `datasets` only when used.
+    if name == "load":
+        from .loader import load
+
+        return load
+    raise AttributeError(name)

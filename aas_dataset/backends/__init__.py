@@ -1,0 +1,38 @@
+"""Backend kinds: a lazy, string-keyed registry.
+
+A catalog entry names a role and a kind; the class behind it is imported only when the
+entry is used, so validating a recipe never imports torch. Backend modules keep their heavy
+imports inside `load()`.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+KINDS: dict[str, dict[str, str]] = {
+    "rewriter": {
+        "template": "aas_dataset.backends.template:TemplateRewriter",
+        "openai_chat": "aas_dataset.backends.openai_chat:OpenAIChatRewriter",
+    },
+    "generator": {
+        "tiny": "aas_dataset.backends.tiny:TinyGenerator",
+        "diffusers": "aas_dataset.backends.diffusers_gen:DiffusersGenerator",
+    },
+    "scorer": {
+        "clip": "aas_dataset.backends.clip:ClipScorer",
+        "image_stats": "aas_dataset.backends.image_stats:ImageStatsScorer",
+    },
+    "judge": {
+        "image_stats": "aas_dataset.backends.image_stats:ImageStatsJudge",
+    },
+}
+
+
+def backend_class(role: str, kind: str):
+    try:
+        target = KINDS[role][kind]
+    except KeyError:
+        known = ", ".join(sorted(KINDS.get(role, {})))
+        raise KeyError(f"no {role} backend of kind {kind!r}; known kinds: {known}") from None
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)

@@ -1,0 +1,77 @@
+"""The contracts every backend implements.
+
+- Rewriter: `rewrite(caption, dims) -> p_a`.
+- Generator: `generate(prompts, seeds) -> list[PIL.Image]`, batched; image i depends only on
+  (prompts[i], seeds[i]).
+- Scorer: `score(images, prompts) -> np.ndarray` of shape (n,) or (n, len(outputs)), batched,
+  model loaded once.
+- Judge: `judge(items) -> list[Verdict]`, one verdict per (I_o, I_a, p_o, p_a, dims) item.
+
+Each backend declares a pydantic `Settings` model (unknown keys are errors) and a `VERSION`
+that is part of every unit key: bump it when a code change alters outputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+
+class NoSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Backend:
+    Settings: ClassVar[type[BaseModel]] = NoSettings
+    VERSION: ClassVar[int] = 1
+
+    def __init__(self, name: str, model_id: str | None, revision: str | None, settings: BaseModel):
+        self.name = name
+        self.model_id = model_id
+        self.revision = revision
+        self.settings = settings
+
+    def load(self) -> None:
+        """Load weights/clients once; called only when the backend has work to do."""
+
+
+class Rewriter(Backend):
+    def rewrite(self, caption: str, dims: list[str]) -> str:
+        raise NotImplementedError
+
+
+class Generator(Backend):
+    def generate(self, prompts: list[str], seeds: list[int]) -> list[Any]:
+        raise NotImplementedError
+
+
+class Scorer(Backend):
+    # Names of the score outputs; ("",) means one unnamed score.
+    outputs: ClassVar[tuple[str, ...]] = ("",)
+    # False: the score ignores the prompt, so only I_o and I_a are scored.
+    prompt_dependent: ClassVar[bool] = True
+
+    def score(self, images: list[Any], prompts: list[str]):
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class JudgeItem:
+    image_original: Any
+    image_distorted: Any
+    prompt_original: str
+    prompt_distorted: str
+    selected_dims: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    label: int  # 0 original, 1 anti-aesthetic, -1 tie
+    reason: str = ""
+
+
+class Judge(Backend):
+    def judge(self, items: list[JudgeItem]) -> list[Verdict]:
+        raise NotImplementedError

@@ -1,0 +1,89 @@
+"""CLIP image-text similarity scorer (transformers `CLIPModel`).
+
+Score: cosine similarity of the projected embeddings (`scale: logit` multiplies by
+exp(logit_scale), the PickScore-style convention). `tiny: true` builds a random-weight model
+from a small config for offline runs; otherwise weights come from `model_id`@`revision`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from .base import Scorer
+from .tiny_parts import END, START, byte_level_clip_tokenizer, seeded_init
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tiny: bool = False
+    weights_seed: int = 0
+    scale: Literal["cosine", "logit"] = "cosine"
+    device: str = "auto"
+
+
+def _embedding(out):
+    # transformers 5 returns a BaseModelOutputWithPooling; 4.x returned the tensor itself.
+    return getattr(out, "pooler_output", out)
+
+
+class ClipScorer(Scorer):
+    Settings = Settings
+    VERSION = 1
+
+    def load(self) -> None:
+        import torch
+        from transformers import CLIPConfig, CLIPModel, CLIPTokenizer
+
+        try:  # the PIL backend matches the original (PIL bicubic) preprocessing exactly
+            from transformers import CLIPImageProcessorPil as ImageProcessor
+        except ImportError:  # transformers 4.x: the slow processor is the PIL one
+            from transformers import CLIPImageProcessor as ImageProcessor
+
+        s = self.settings
+        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if s.device == "auto" else s.device
+        if s.tiny:
+            self.tokenizer = byte_level_clip_tokenizer()
+            vocab = self.tokenizer.get_vocab()
+            config = CLIPConfig(
+                text_config=dict(
+                    vocab_size=len(vocab), hidden_size=32, intermediate_size=37,
+                    num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=77,
+                    bos_token_id=vocab[START], eos_token_id=vocab[END], pad_token_id=vocab[END],
+                ),
+                vision_config=dict(
+                    image_size=30, patch_size=2, hidden_size=32, intermediate_size=37,
+                    num_hidden_layers=2, num_attention_heads=4,
+                ),
+                projection_dim=16,
+            )
+            with seeded_init(s.weights_seed):
+                self.model = CLIPModel(config)
+            self.processor = ImageProcessor(
+                size={"shortest_edge": 30}, crop_size={"height": 30, "width": 30}
+            )
+        else:
+            kw = {"revision": self.revision} if self.revision else {}
+            self.model = CLIPModel.from_pretrained(self.model_id, dtype=torch.float32, **kw)
+            self.tokenizer = CLIPTokenizer.from_pretrained(self.model_id, **kw)
+            self.processor = ImageProcessor.from_pretrained(self.model_id, **kw)
+        self.model.eval().to(self.device)
+
+    def score(self, images, prompts) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            text = self.tokenizer(
+                list(prompts), padding=True, truncation=True, max_length=77, return_tensors="pt"
+            ).to(self.device)
+            pixels = self.processor(images=list(images), return_tensors="pt")["pixel_values"]
+            img = _embedding(self.model.get_image_features(pixel_values=pixels.to(self.device)))
+            txt = _embedding(self.model.get_text_features(**text))
+            img = img / img.norm(dim=-1, keepdim=True)
+            txt = txt / txt.norm(dim=-1, keepdim=True)
+            cos = (img * txt).sum(-1)
+            if self.settings.scale == "logit":
+                cos = cos * self.model.logit_scale.exp()
+        return cos.double().cpu().numpy()

@@ -1,0 +1,64 @@
+"""Weight-free pixel statistics, as a scorer and as an offline judge.
+
+The judge is a labelled heuristic, not an LLM: for each selected dimension whose anti-pole
+is measurable from pixels (see `taxonomy.Dimension.stat`), it votes for the image whose
+statistic moved in the asked direction. Majority wins; no measurable dimension or a split
+vote is a tie (-1).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from ..taxonomy import dimension
+from .base import Judge, JudgeItem, Scorer, Verdict
+
+STATS = ("brightness", "contrast", "colorfulness", "sharpness", "saturation")
+
+
+def image_statistics(image) -> dict[str, float]:
+    rgb = np.asarray(image.convert("RGB"), dtype=np.float64) / 255.0
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    luma = 0.299 * r + 0.587 * g + 0.114 * b  # ITU-R BT.601
+    # Hasler & Suesstrunk (2003) colourfulness on opponent channels.
+    rg, yb = r - g, 0.5 * (r + g) - b
+    colorfulness = np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean())
+    mx, mn = rgb.max(-1), rgb.min(-1)
+    saturation = np.where(mx > 0, (mx - mn) / np.where(mx > 0, mx, 1), 0.0)
+    return {
+        "brightness": float(luma.mean()),
+        "contrast": float(luma.std()),
+        "colorfulness": float(colorfulness),
+        "sharpness": float(ndimage.laplace(luma * 255.0).var()),
+        "saturation": float(saturation.mean()),
+    }
+
+
+class ImageStatsScorer(Scorer):
+    outputs = STATS
+    prompt_dependent = False
+
+    def score(self, images, prompts) -> np.ndarray:
+        return np.array([[image_statistics(im)[k] for k in STATS] for im in images], dtype=np.float64)
+
+
+class ImageStatsJudge(Judge):
+    def judge(self, items: list[JudgeItem]) -> list[Verdict]:
+        out = []
+        for it in items:
+            so, sa = image_statistics(it.image_original), image_statistics(it.image_distorted)
+            votes, used = 0, []
+            for key in it.selected_dims:
+                d = dimension(key)
+                if d.stat is None:
+                    continue
+                moved = np.sign(sa[d.stat] - so[d.stat]) * d.direction
+                votes += int(moved)
+                used.append(f"{key}:{d.stat}{'+' if moved > 0 else '-' if moved < 0 else '='}")
+            if not used:
+                out.append(Verdict(-1, "no measurable dimension"))
+            else:
+                label = 1 if votes > 0 else 0 if votes < 0 else -1
+                out.append(Verdict(label, " ".join(used)))
+        return out

@@ -1,0 +1,45 @@
+"""Tiny random-weight building blocks for offline runs: a byte-level CLIP tokenizer and
+deterministic weight initialisation. The classes are the real transformers/diffusers ones;
+only the sizes are small and the weights random (seeded).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import tempfile
+from pathlib import Path
+
+START, END = "<|startoftext|>", "<|endoftext|>"
+
+
+def byte_level_clip_tokenizer(max_length: int = 77):
+    """A CLIPTokenizer whose vocabulary is the 256 byte symbols (each also as a word end).
+
+    No merges, so every character is a token: enough to make text embeddings depend on the
+    prompt without downloading a vocabulary.
+    """
+    from tokenizers.pre_tokenizers import ByteLevel
+    from transformers import CLIPTokenizer
+
+    symbols = sorted(ByteLevel.alphabet())
+    vocab = {s: i for i, s in enumerate(symbols)}
+    vocab.update({s + "</w>": len(symbols) + i for i, s in enumerate(symbols)})
+    vocab[START] = len(vocab)
+    vocab[END] = len(vocab)
+    with tempfile.TemporaryDirectory() as d:
+        (Path(d) / "vocab.json").write_text(json.dumps(vocab))
+        (Path(d) / "merges.txt").write_text("#version: 0.2\n")
+        return CLIPTokenizer(
+            str(Path(d) / "vocab.json"), str(Path(d) / "merges.txt"), model_max_length=max_length
+        )
+
+
+@contextlib.contextmanager
+def seeded_init(seed: int):
+    """Initialise weights from `seed` without disturbing the caller's global RNG."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield

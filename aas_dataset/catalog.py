@@ -1,0 +1,106 @@
+"""The model catalog: named rewriters, generators, scorers and judges (catalog.yaml).
+
+`resolve(role, name, overrides)` validates an entry's settings (catalog values, then recipe
+overrides) against its backend's `Settings` model and returns a `ResolvedModel`, whose `spec`
+is what unit keys hash: changing one model's settings changes only that model's units.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from .backends import backend_class
+from .util import digest
+
+ROLES = ("rewriter", "generator", "scorer", "judge")
+_SECTION = {"rewriter": "rewriters", "generator": "generators", "scorer": "scorers", "judge": "judges"}
+CATALOG_PATH = Path(__file__).with_name("catalog.yaml")
+
+
+class CatalogError(ValueError):
+    pass
+
+
+class Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: str
+    model_id: str | None = None
+    revision: str | None = None
+    description: str = ""
+    license: str = "unknown"
+    settings: dict[str, Any] = {}
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    role: str
+    name: str
+    entry: Entry
+    settings: BaseModel
+    version: int
+    spec: dict = field(hash=False)
+
+    @property
+    def spec_hash(self) -> str:
+        return digest(self.spec)
+
+    def instantiate(self):
+        cls = backend_class(self.role, self.entry.kind)
+        return cls(self.name, self.entry.model_id, self.entry.revision, self.settings)
+
+
+@functools.lru_cache(maxsize=8)
+def _load(path: str) -> dict[str, dict[str, Entry]]:
+    raw = yaml.safe_load(Path(path).read_text()) or {}
+    out: dict[str, dict[str, Entry]] = {}
+    for role in ROLES:
+        section = raw.get(_SECTION[role]) or {}
+        out[role] = {}
+        for name, body in section.items():
+            try:
+                out[role][name] = Entry.model_validate(body)
+            except ValidationError as e:
+                err = e.errors()[0]
+                loc = ".".join(str(x) for x in err["loc"])
+                raise CatalogError(f"{path}: {_SECTION[role]}.{name}.{loc}: {err['msg']}") from None
+    return out
+
+
+def entries(role: str, path: Path = CATALOG_PATH) -> dict[str, Entry]:
+    return _load(str(path))[role]
+
+
+def resolve(
+    role: str, name: str, overrides: dict[str, Any] | None = None, path: Path = CATALOG_PATH
+) -> ResolvedModel:
+    known = entries(role, path)
+    if name not in known:
+        raise CatalogError(f"unknown {role} {name!r}; known: {', '.join(sorted(known))}")
+    entry = known[name]
+    try:
+        cls = backend_class(role, entry.kind)
+    except KeyError as e:
+        raise CatalogError(f"{role} {name!r}: {e.args[0]}") from None
+    merged = {**entry.settings, **(overrides or {})}
+    try:
+        settings = cls.Settings.model_validate(merged)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = ".".join(str(x) for x in err["loc"])
+        raise CatalogError(f"{role} {name!r}: settings.{loc}: {err['msg']}") from None
+    spec = {
+        "role": role,
+        "name": name,
+        "kind": entry.kind,
+        "model_id": entry.model_id,
+        "revision": entry.revision,
+        "settings": settings.model_dump(mode="json"),
+        "backend_version": cls.VERSION,
+    }
+    return ResolvedModel(role, name, entry, settings, cls.VERSION, spec)

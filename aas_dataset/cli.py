@@ -1,0 +1,197 @@
+"""The `aas` command line (typer + rich). Exit codes: 0 ok, 1 check failed, 2 bad input."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+app = typer.Typer(help="Build, verify, publish and analyse the AAS anti-aesthetic benchmark.", no_args_is_help=True, add_completion=False)
+console = Console(stderr=True)
+out = Console()
+
+
+def _bad_input(msg: str) -> typer.Exit:
+    console.print(f"[red]error:[/red] {msg}", highlight=False, soft_wrap=True)
+    return typer.Exit(2)
+
+
+class RichProgress:
+    """Per-stage bars with ETA and ok / failed / cached counts."""
+
+    def __init__(self, progress: Progress):
+        self.p = progress
+        self.tasks: dict[str, int] = {}
+
+    def start(self, stage: str, total: int) -> None:
+        self.tasks[stage] = self.p.add_task(stage, total=total, ok=0, failed=0, cached=0)
+
+    def advance(self, stage: str, outcome: str, n: int = 1) -> None:
+        t = self.tasks[stage]
+        field = "failed" if outcome in ("failed", "blocked") else outcome
+        counts = self.p.tasks[t].fields
+        self.p.update(t, advance=n, **{field: counts[field] + n})
+
+    def finish(self, stage: str) -> None:
+        self.p.refresh()
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description:<9}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("[green]ok {task.fields[ok]}[/] [red]failed {task.fields[failed]}[/] [dim]cached {task.fields[cached]}[/]"),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+@app.command()
+def build(
+    recipe: Annotated[Path, typer.Argument(help="recipe YAML, e.g. builders/smoke.yaml")],
+    out_dir: Annotated[Path | None, typer.Option("--out", help="release folder (default: the recipe's `output`)")] = None,
+    plan: Annotated[bool, typer.Option("--plan", help="show units per stage, cached vs to do; run nothing")] = False,
+    store: Annotated[Path | None, typer.Option(help="artifact store (default: OUT/.aas/store)")] = None,
+    force_assemble: Annotated[bool, typer.Option(help="rewrite the release files even if up to date")] = False,
+):
+    """Build a release folder from a recipe; rerunning resumes and skips finished units."""
+    from .build import Builder
+    from .recipe import RecipeError, load_recipe
+
+    try:
+        rr = load_recipe(recipe)
+        builder = Builder(rr, out_dir or Path(rr.recipe.output), store)
+        if plan:
+            _print_plan(builder)
+            return
+        with _progress() as p:
+            report = builder.run(RichProgress(p), force_assemble=force_assemble)
+    except RecipeError as e:
+        raise _bad_input(str(e)) from None
+    t = Table(title=f"build {rr.recipe.name} -> {builder.out}")
+    for col in ("stage", "units", "ok", "cached", "failed", "blocked", "model calls"):
+        t.add_column(col, justify="right" if col != "stage" else "left")
+    for s in report.stats:
+        t.add_row(s.stage, str(s.total), str(s.ok), str(s.cached), str(s.failed), str(s.blocked), str(s.calls))
+    console.print(t)
+    console.print(
+        f"model calls: {report.model_calls}; release "
+        + ("written" if report.assembled else "already up to date")
+        + f"; {len(report.failures)} failure(s)"
+    )
+    for f in report.failures[:10]:
+        console.print(f"  [red]{f['stage']}[/] {f['backend']} {f.get('model', '')} #{f.get('index', '')}: {f['reason']}", highlight=False)
+
+
+def _print_plan(builder) -> None:
+    rr = builder.recipe
+    t = Table(title=f"plan for {rr.recipe.name} (recipe {rr.hash[:12]}) -> {builder.out}")
+    for col in ("stage", "backends", "units", "cached", "to do"):
+        t.add_column(col)
+    if builder.captions_available:
+        plan = builder.plan()
+        for sp, st in zip(plan, builder.status(plan), strict=True):
+            t.add_row(sp.stage.name, ", ".join(sp.models) or "-", str(st["units"]), str(st["cached"]), str(st["todo"]))
+    else:  # Hub captions not fetched yet: counts from the recipe, cache state unknown
+        n = rr.recipe.captions.count or 0
+        g = len(rr.generators)
+        for stage, backends, units in (
+            ("prompts", [rr.rewriter.name], n),
+            ("generate", [m.name for m in rr.generators], n * g),
+            ("judge", [m.name for m in rr.judges], n * g * len(rr.judges)),
+            ("score", [m.name for m in rr.scorers], n * g * len(rr.scorers)),
+        ):
+            t.add_row(stage, ", ".join(backends) or "-", str(units), "?", "? (captions not fetched yet)")
+    out.print(t)
+
+
+@app.command("verify")
+def verify_cmd(folder: Annotated[Path, typer.Argument(help="release folder")]):
+    """Check every file against MANIFEST.json (sha256, size, rows, schema)."""
+    from .stages.manifest import verify
+
+    res = verify(folder)
+    if res.ok:
+        out.print(f"[green]ok[/]: {res.checked} files match MANIFEST.json")
+        return
+    for p in res.problems:
+        console.print(f"[red]FAIL[/] {p}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+@app.command()
+def info(folder: Annotated[Path, typer.Argument(help="release folder")]):
+    """Counts, sizes and failures of a release folder."""
+    from .stages.manifest import read_manifest
+
+    try:
+        m = read_manifest(folder)
+    except (FileNotFoundError, ValueError) as e:
+        raise _bad_input(str(e)) from None
+    out.print(f"[bold]{m['name']}[/] v{m['version']}  recipe {m['recipe_hash'][:12]}")
+    t = Table("config", "files", "rows", "bytes")
+    by: dict[str, list] = {}
+    for rel, f in m["files"].items():
+        by.setdefault(f.get("config") or f.get("export") or "other", []).append(f)
+    for cfg, fs in by.items():
+        t.add_row(cfg, str(len(fs)), str(sum(f.get("rows", 0) for f in fs)), f"{sum(f['bytes'] for f in fs):,}")
+    out.print(t)
+    out.print("counts: " + json.dumps(m["counts"], sort_keys=True))
+    fails = m.get("failures", [])
+    out.print(f"failures: {len(fails)}")
+    for f in fails:
+        out.print(f"  {f['stage']} {f['backend']} {f.get('model', '')} #{f.get('index', '')}: {f['reason']}", highlight=False)
+
+
+@app.command("export-webdataset")
+def export_webdataset_cmd(folder: Annotated[Path, typer.Argument(help="release folder")]):
+    """Write webdataset/pairs/*.tar from the pairs shards and record them in MANIFEST."""
+    from .export import export_webdataset
+
+    try:
+        files = export_webdataset(folder)
+    except (FileNotFoundError, ValueError) as e:
+        raise _bad_input(str(e)) from None
+    out.print(f"wrote {len(files)} shard(s): " + ", ".join(files))
+
+
+@app.command()
+def release(
+    folder: Annotated[Path, typer.Argument(help="release folder")],
+    repo_id: Annotated[str, typer.Option(help="Hub dataset repo, ORG/NAME")],
+    tag: Annotated[str, typer.Option(help="release tag, vX.Y.Z")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="verify and print the plan; upload nothing")] = False,
+    private: Annotated[bool, typer.Option(help="create the repo as private")] = False,
+):
+    """Verify, upload to the Hub and tag. The token comes from HF_TOKEN or `hf auth login`."""
+    from .release import ReleaseError, plan_release, publish
+
+    try:
+        plan = plan_release(folder, repo_id, tag)
+    except ReleaseError as e:
+        raise _bad_input(str(e)) from None
+    out.print(f"release {folder} -> {plan.repo_id} @ {plan.tag}: {len(plan.files)} files, {plan.total_bytes:,} bytes")
+    for rel, size in plan.files:
+        out.print(f"  {rel}  {size:,}")
+    if dry_run:
+        out.print("dry run: nothing uploaded")
+        return
+    try:
+        sha = publish(folder, plan, private=private)
+    except ReleaseError as e:
+        raise _bad_input(str(e)) from None
+    out.print(f"[green]released[/] {plan.repo_id}@{plan.tag} (commit {sha})")
+
+
+def main() -> None:  # pragma: no cover
+    sys.exit(app())

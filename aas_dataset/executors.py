@@ -1,0 +1,141 @@
+"""Executors own completion: they skip units whose artifact exists, batch the rest per
+backend, load each backend once (only if it has work), write artifacts, record failures.
+
+`LocalExecutor` runs in-process. A multi-GPU or Ray executor maps the same `run_group` over
+workers (each with its own backend); nothing else changes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import traceback
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from .catalog import ResolvedModel
+from .stages.base import Stage, Unit
+from .store import Store
+
+_SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)", re.I)
+
+
+def redact(text: str) -> str:
+    """Remove the values of secret-looking environment variables from a message."""
+    for name, value in os.environ.items():
+        if value and len(value) >= 8 and _SECRET_NAME.search(name) and value in text:
+            text = text.replace(value, f"<${name}>")
+    return text
+
+
+@dataclass
+class StageStats:
+    stage: str
+    total: int = 0
+    cached: int = 0
+    ok: int = 0
+    failed: int = 0
+    blocked: int = 0  # an input artifact is missing (an upstream unit failed)
+    calls: int = 0  # backend invocations (batches)
+    loads: int = 0  # backends loaded
+    failures: list[dict] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        d = dict(self.__dict__)
+        d.pop("failures")
+        return d
+
+
+class Progress:
+    """No-op progress sink; the CLI passes a rich one."""
+
+    def start(self, stage: str, total: int) -> None: ...
+    def advance(self, stage: str, outcome: str, n: int = 1) -> None: ...
+    def finish(self, stage: str) -> None: ...
+
+
+def _chunks(seq: list, n: int) -> Iterable[list]:
+    for i in range(0, len(seq), n):
+        yield seq[i : i + n]
+
+
+class LocalExecutor:
+    def __init__(self, store: Store, batch_size: int, progress: Progress | None = None):
+        self.store = store
+        self.batch_size = batch_size
+        self.progress = progress or Progress()
+
+    def run(self, stage: Stage, units: list[Unit], models: dict[str, ResolvedModel]) -> StageStats:
+        stats = StageStats(stage.name, total=len(units))
+        self.progress.start(stage.name, len(units))
+        groups: dict[str, list[Unit]] = {}
+        for u in units:
+            groups.setdefault(u.group, []).append(u)
+        for group, members in groups.items():
+            todo = []
+            for u in members:
+                if self.store.has(stage.name, u.key):
+                    stats.cached += 1
+                    self.progress.advance(stage.name, "cached")
+                elif missing := [r for r in u.requires if not self.store.has(*r)]:
+                    self._fail(stats, u, f"input missing (upstream failed): {missing[0][0]} {missing[0][1]}", "blocked")
+                else:
+                    todo.append(u)
+            if todo:
+                self.run_group(stage, models[group], todo, stats)
+        self.progress.finish(stage.name)
+        return stats
+
+    def run_group(self, stage: Stage, model: ResolvedModel, todo: list[Unit], stats: StageStats) -> None:
+        try:
+            backend = model.instantiate()
+            backend.load()
+            stats.loads += 1
+        except Exception as e:
+            for u in todo:
+                self._fail(stats, u, f"could not load {model.role} {model.name!r}: {_describe(e)}")
+            return
+        for batch in _chunks(todo, self.batch_size):
+            self._run_batch(stage, backend, batch, stats)
+
+    def _run_batch(self, stage: Stage, backend, batch: list[Unit], stats: StageStats) -> None:
+        try:
+            stats.calls += 1
+            results = stage.run_batch(backend, batch, self.store)
+        except Exception as e:
+            if len(batch) > 1:  # isolate the failing unit(s); the others still land
+                for u in batch:
+                    self._run_batch(stage, backend, [u], stats)
+                return
+            results = [e]
+        for u, res in zip(batch, results, strict=True):
+            if isinstance(res, Exception):
+                self._fail(stats, u, _describe(res))
+            else:
+                self.store.write(stage.name, u.key, res)
+                stats.ok += 1
+                self.progress.advance(stage.name, "ok")
+
+    def _fail(self, stats: StageStats, u: Unit, reason: str, outcome: str = "failed") -> None:
+        info = {
+            "stage": u.stage,
+            "key": u.key,
+            "backend": u.group,
+            **{k: v for k, v in u.payload.items() if k in ("model", "index")},
+            "outcome": outcome,
+            "reason": redact(reason),
+        }
+        self.store.record_failure(u.stage, u.key, info)
+        stats.failures.append(info)
+        if outcome == "blocked":
+            stats.blocked += 1
+        else:
+            stats.failed += 1
+        self.progress.advance(stats.stage, outcome)
+
+
+def _describe(e: BaseException) -> str:
+    msg = f"{type(e).__name__}: {e}".strip()
+    if os.environ.get("AAS_DEBUG"):
+        msg += "\n" + "".join(traceback.format_exception(e))
+    return msg

@@ -1,0 +1,197 @@
+"""Stage `assemble`: artifacts -> Parquet shards of every config, the card, MANIFEST.json.
+
+Everything is written into a staging folder first; the old MANIFEST is removed before the
+new files move in and the new MANIFEST is written last, so a folder with a MANIFEST is
+always complete. Output bytes depend only on the artifacts and the recipe (sorted rows,
+fixed encoder settings, no timestamps), so two builds of one recipe are identical.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .. import __version__
+from ..schema import COMBOS, CONFIGS, SPLIT, Column, arrow_schema, config_columns, label_column, score_column
+from ..util import digest, write_json_atomic
+from .manifest import MANIFEST, build_manifest, read_manifest
+
+if TYPE_CHECKING:
+    from ..build import Builder, BuildReport, StagePlan
+
+VERSION = 1
+SCORES_SHARD_ROWS = 100_000  # the image-free configs stay one file until they are large
+
+
+def score_columns_for(scorers) -> list[tuple[str, str, str]]:
+    """(column, scorer name, output) for every output of every scorer, in recipe order."""
+    from ..backends import backend_class
+
+    cols = []
+    for s in scorers:
+        for out in backend_class("scorer", s.entry.kind).outputs:
+            cols.append((score_column(s.name, out or None), s.name, out))
+    return cols
+
+
+def shard_paths(config: str, n_rows: int, per_shard: int) -> list[str]:
+    n = max(1, math.ceil(n_rows / per_shard))
+    return [f"{config}/{SPLIT}-{i:05d}-of-{n:05d}.parquet" for i in range(n)]
+
+
+class _Rows:
+    """Reads rows for each config lazily from the store, in a fixed order."""
+
+    def __init__(self, builder: Builder, plan: list[StagePlan]):
+        self.b = builder
+        self.store = builder.store
+        by = {sp.stage.name: sp for sp in plan}
+        self.prompt_units = [u for u in by["prompts"].units if self.store.has("prompts", u.key)]
+        self.gen_units = [u for u in by["generate"].units if self.store.has("generate", u.key)]
+        self.judge_key = {(u.group, u.payload["gen_key"]): u.key for u in by["judge"].units}
+        self.score_key = {(u.group, u.payload["gen_key"]): u.key for u in by["score"].units}
+        self.judges = [j.name for j in builder.recipe.judges]
+        self.score_cols = score_columns_for(builder.recipe.scorers)
+        self.generators = {g.name: g for g in builder.recipe.generators}
+
+    def keys(self) -> list[str]:
+        """Every artifact the release is made of (its identity, with the recipe)."""
+        keys = [u.key for u in self.prompt_units] + [u.key for u in self.gen_units]
+        for table, stage in ((self.judge_key, "judge"), (self.score_key, "score")):
+            keys += sorted(k for k in table.values() if self.store.has(stage, k))
+        return keys
+
+    def prompts(self) -> Iterator[dict]:
+        for u in self.prompt_units:
+            m = self.store.read_json("prompts", u.key)
+            yield {k: m[k] for k in ("index", "prompt_original", "prompt_distorted", "selected_dims", "effects", "rewriter")}
+
+    def pairs(self, with_images: bool) -> Iterator[dict]:
+        for u in self.gen_units:
+            g = self.generators[u.payload["model"]]
+            p = self.store.read_json("prompts", u.payload["prompt_key"])
+            seeds = u.payload["seeds"]
+            row = {
+                "model": g.name,
+                "index": u.payload["index"],
+                "prompt_original": p["prompt_original"],
+                "prompt_distorted": p["prompt_distorted"],
+                "selected_dims": p["selected_dims"],
+                "seed_original": seeds["original"],
+                "seed_distorted": seeds["distorted"],
+                "generator_kind": g.entry.kind,
+                "generator_id": g.entry.model_id or "random-init",
+                "generator_revision": g.entry.revision or "",
+                "generator_settings": json.dumps(g.spec["settings"], sort_keys=True),
+            }
+            if with_images:
+                for v in ("original", "distorted"):
+                    row[f"image_{v}"] = {"bytes": self.store.read("generate", u.key, f"{v}.png"), "path": None}
+            for j in self.judges:
+                k = self.judge_key.get((j, u.key))
+                row[label_column(j)] = self.store.read_json("judge", k)["label"] if k and self.store.has("judge", k) else None
+            cache: dict[str, dict] = {}
+            for col, scorer, out in self.score_cols:
+                if scorer not in cache:
+                    k = self.score_key.get((scorer, u.key))
+                    cache[scorer] = self.store.read_json("score", k)["scores"] if k and self.store.has("score", k) else {}
+                vals = cache[scorer].get(out)
+                row[col] = {c: vals[c] for c in COMBOS} if vals else None
+            yield row
+
+
+def _write_config(
+    staging: Path, config: str, columns: tuple[Column, ...], rows: Iterator[dict], n_rows: int,
+    per_shard: int, row_group: int,
+) -> list[dict]:
+    schema = arrow_schema(columns)
+    images = [c.name for c in columns if c.kind == "image"]
+    dict_cols = [c.name for c in columns if c.kind not in ("image", "score")]
+    files = []
+    for rel in shard_paths(config, n_rows, per_shard):
+        batch = [r for _, r in zip(range(per_shard), rows)]
+        table = pa.Table.from_pylist(batch, schema=schema)
+        path = staging / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(
+            table, path, row_group_size=row_group, compression="zstd",
+            use_dictionary=dict_cols, write_statistics=[c for c in dict_cols if c not in images],
+        )
+        files.append({"path": rel, "config": config, "rows": table.num_rows, "num_bytes": table.nbytes})
+    return files
+
+
+def _up_to_date(out: Path, build_key: str) -> dict | None:
+    try:
+        manifest = read_manifest(out)
+    except (FileNotFoundError, ValueError):
+        return None
+    if manifest.get("build_key") != build_key:
+        return None
+    for rel, f in manifest["files"].items():
+        p = out / rel
+        if not p.is_file() or p.stat().st_size != f["bytes"]:
+            return None
+    return manifest
+
+
+def assemble(builder: Builder, plan: list[StagePlan], report: BuildReport, force: bool = False):
+    from .card import render_card
+
+    recipe = builder.recipe
+    rows = _Rows(builder, plan)
+    failures = sorted(report.failures, key=lambda f: (f["stage"], f.get("model", ""), f.get("index", -1), f["backend"]))
+    build_key = digest({"assemble": VERSION, "package": __version__, "recipe": recipe.hash, "artifacts": rows.keys(), "failures": failures})
+    out = builder.out
+    if not force and (manifest := _up_to_date(out, build_key)):
+        return manifest, False
+
+    judges = rows.judges
+    score_names = [c for c, _, _ in rows.score_cols]
+    columns = {c: config_columns(c, score_names, judges) for c in CONFIGS}
+    n_pairs = len(rows.gen_units)
+    r = recipe.recipe
+    builder.store.tmp.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix="assemble-", dir=builder.store.tmp))
+    try:
+        files = []
+        files += _write_config(staging, "prompts", columns["prompts"], rows.prompts(), len(rows.prompt_units), SCORES_SHARD_ROWS, r.row_group_rows)
+        files += _write_config(staging, "pairs", columns["pairs"], rows.pairs(True), n_pairs, r.shard_rows, r.row_group_rows)
+        files += _write_config(staging, "scores", columns["scores"], rows.pairs(False), n_pairs, SCORES_SHARD_ROWS, r.row_group_rows)
+        counts = {
+            "prompts": len(rows.prompt_units),
+            "prompts_planned": len(plan[0].units),
+            "generators": len(recipe.generators),
+            "pairs": n_pairs,
+            "pairs_planned": len(plan[1].units),
+            "failures": {s.stage: s.failed + s.blocked for s in report.stats},
+        }
+        card = render_card(recipe, columns, files, counts, failures, root=staging)
+        (staging / "README.md").write_text(card, encoding="utf-8")
+        manifest = build_manifest(staging, recipe, build_key, files, counts, failures)
+        _swap_in(staging, out)
+        write_json_atomic(out / MANIFEST, manifest)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return manifest, True
+
+
+def _swap_in(staging: Path, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MANIFEST).unlink(missing_ok=True)  # from here until the end, the folder is "incomplete"
+    for config in CONFIGS:
+        dest = out / config
+        if dest.exists():
+            shutil.rmtree(dest)
+        (staging / config).rename(dest)
+    (staging / "README.md").replace(out / "README.md")
+    # A previous WebDataset export no longer matches the new shards.
+    shutil.rmtree(out / "webdataset", ignore_errors=True)

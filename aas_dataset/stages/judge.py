@@ -1,0 +1,60 @@
+"""Stage `judge`: one label per (judge, image pair), stored under the judge's own name."""
+
+from __future__ import annotations
+
+from ..backends.base import JudgeItem
+from ..catalog import ResolvedModel
+from ..schema import LABEL_DISTORTED, LABEL_ORIGINAL, LABEL_TIE
+from .base import Stage, Unit, json_bytes, load_image, unit_key
+
+
+def pair_inputs(store, unit: Unit):
+    meta = store.read_json("prompts", unit.payload["prompt_key"])
+    gen = unit.payload["gen_key"]
+    return (
+        load_image(store.read("generate", gen, "original.png")),
+        load_image(store.read("generate", gen, "distorted.png")),
+        meta,
+    )
+
+
+def downstream_units(stage: str, version: int, gen_units: list[Unit], models: list[ResolvedModel]):
+    out = []
+    for m in models:
+        for gu in gen_units:
+            key = unit_key(stage, version, m.spec_hash, pair=gu.key)
+            payload = {
+                "gen_key": gu.key,
+                "prompt_key": gu.payload["prompt_key"],
+                "model": gu.payload["model"],
+                "index": gu.payload["index"],
+            }
+            reqs = (("generate", gu.key), ("prompts", gu.payload["prompt_key"]))
+            out.append(Unit(stage, key, m.name, payload, reqs))
+    return out
+
+
+class JudgeStage(Stage):
+    name = "judge"
+    VERSION = 1
+
+    def units(self, gen_units: list[Unit], judges: list[ResolvedModel]) -> list[Unit]:
+        return downstream_units(self.name, self.VERSION, gen_units, judges)
+
+    def run_batch(self, backend, units, store):
+        items = []
+        for u in units:
+            io_, ia, meta = pair_inputs(store, u)
+            items.append(
+                JudgeItem(io_, ia, meta["prompt_original"], meta["prompt_distorted"], tuple(meta["selected_dims"]))
+            )
+        verdicts = backend.judge(items)
+        if len(verdicts) != len(units):
+            raise RuntimeError(f"judge returned {len(verdicts)} verdicts for {len(units)} pairs")
+        out = []
+        for v in verdicts:
+            if v.label not in (LABEL_TIE, LABEL_ORIGINAL, LABEL_DISTORTED):
+                out.append(ValueError(f"judge label must be -1, 0 or 1, got {v.label!r}"))
+            else:
+                out.append({"meta.json": json_bytes({"label": int(v.label), "reason": v.reason})})
+        return out
