@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .captions import hub_cached, resolve_captions
 from .catalog import ResolvedModel
-from .executors import LocalExecutor, Progress, StageStats
+from .executors import LocalExecutor, ProcessExecutor, Progress, StageStats
 from .recipe import ResolvedRecipe
 from .stages.base import Stage, Unit
 from .stages.generate import GenerateStage
@@ -75,12 +75,13 @@ class Builder:
             rows.append({"stage": sp.stage.name, "units": len(sp.units), "cached": cached, "todo": len(sp.units) - cached})
         return rows
 
-    def run(self, progress: Progress | None = None, force_assemble: bool = False) -> BuildReport:
+    def run(self, progress: Progress | None = None, force_assemble: bool = False, workers: int = 1) -> BuildReport:
         from .stages.assemble import assemble
 
         self.store.clean_tmp()
         plan = self.plan()
-        executor = LocalExecutor(self.store, self.recipe.recipe.batch_size, progress)
+        bs = self.recipe.recipe.batch_size
+        executor = ProcessExecutor(self.store, bs, workers, progress) if workers > 1 else LocalExecutor(self.store, bs, progress)
         report = BuildReport()
         for sp in plan:
             report.stats.append(executor.run(sp.stage, sp.units, sp.models))

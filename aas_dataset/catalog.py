@@ -77,9 +77,14 @@ def entries(role: str, path: Path = CATALOG_PATH) -> dict[str, Entry]:
 
 
 def resolve(
-    role: str, name: str, overrides: dict[str, Any] | None = None, path: Path = CATALOG_PATH
+    role: str,
+    name: str,
+    overrides: dict[str, Any] | None = None,
+    extra: dict[str, Entry] | None = None,
+    path: Path = CATALOG_PATH,
 ) -> ResolvedModel:
-    known = entries(role, path)
+    """`extra`: a recipe's own catalog entries for this role; they shadow packaged ones."""
+    known = {**entries(role, path), **(extra or {})}
     if name not in known:
         raise CatalogError(f"unknown {role} {name!r}; known: {', '.join(sorted(known))}")
     entry = known[name]

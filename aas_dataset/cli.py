@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -11,6 +12,11 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+
+# Library chatter (e.g. the tiny tokenizer's truncation notices) would bury the progress bars.
+if not os.environ.get("AAS_DEBUG"):
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
 
 app = typer.Typer(help="Build, verify, publish and analyse the AAS anti-aesthetic benchmark.", no_args_is_help=True, add_completion=False)
 console = Console(stderr=True)
@@ -63,6 +69,7 @@ def build(
     plan: Annotated[bool, typer.Option("--plan", help="show units per stage, cached vs to do; run nothing")] = False,
     store: Annotated[Path | None, typer.Option(help="artifact store (default: OUT/.aas/store)")] = None,
     force_assemble: Annotated[bool, typer.Option(help="rewrite the release files even if up to date")] = False,
+    workers: Annotated[int, typer.Option(min=1, help="worker processes per backend (e.g. one per GPU)")] = 1,
 ):
     """Build a release folder from a recipe; rerunning resumes and skips finished units."""
     from .build import Builder
@@ -75,7 +82,7 @@ def build(
             _print_plan(builder)
             return
         with _progress() as p:
-            report = builder.run(RichProgress(p), force_assemble=force_assemble)
+            report = builder.run(RichProgress(p), force_assemble=force_assemble, workers=workers)
     except RecipeError as e:
         raise _bad_input(str(e)) from None
     t = Table(title=f"build {rr.recipe.name} -> {builder.out}")

@@ -12,6 +12,7 @@ import re
 import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .catalog import ResolvedModel
 from .stages.base import Stage, Unit
@@ -139,3 +140,44 @@ def _describe(e: BaseException) -> str:
     if os.environ.get("AAS_DEBUG"):
         msg += "\n" + "".join(traceback.format_exception(e))
     return msg
+
+
+def _worker_run(store_root: str, batch_size: int, stage: Stage, model: ResolvedModel, units: list[Unit]) -> StageStats:
+    # Workers keep torch's default thread count: on CPU, float reductions depend on it, and
+    # equal pixels for any worker count matter more than oversubscription.
+    stats = StageStats(stage.name)
+    LocalExecutor(Store(Path(store_root)), batch_size).run_group(stage, model, units, stats)
+    return stats
+
+
+class ProcessExecutor(LocalExecutor):
+    """Splits each backend's pending units over `workers` processes, each loading the backend
+    once (one per GPU on a multi-GPU node). Pixels do not depend on the split: every image has
+    its own seed and generator."""
+
+    def __init__(self, store: Store, batch_size: int, workers: int, progress: Progress | None = None):
+        super().__init__(store, batch_size, progress)
+        self.workers = workers
+
+    def run_group(self, stage: Stage, model: ResolvedModel, todo: list[Unit], stats: StageStats) -> None:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        n = min(self.workers, max(1, len(todo) // self.batch_size))
+        if n <= 1:
+            return super().run_group(stage, model, todo, stats)
+        per = -(-len(todo) // n)
+        slices = [todo[i : i + per] for i in range(0, len(todo), per)]
+        with ProcessPoolExecutor(len(slices), mp_context=mp.get_context("spawn")) as pool:
+            futures = [
+                pool.submit(_worker_run, str(self.store.root), self.batch_size, stage, model, s)
+                for s in slices
+            ]
+            for f in futures:
+                part = f.result()
+                for attr in ("ok", "failed", "blocked", "calls", "loads"):
+                    setattr(stats, attr, getattr(stats, attr) + getattr(part, attr))
+                stats.failures += part.failures
+                self.progress.advance(stage.name, "ok", part.ok)
+                if part.failed:
+                    self.progress.advance(stage.name, "failed", part.failed)

@@ -13,7 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from . import catalog
-from .catalog import CatalogError, ResolvedModel
+from .catalog import CatalogError, Entry, ResolvedModel
 from .schema import NAME_RE
 from .util import digest
 
@@ -76,6 +76,18 @@ def _ref(v: Any) -> Any:
     return {"name": v} if isinstance(v, str) else v
 
 
+class RecipeCatalog(_Strict):
+    """Entries a recipe adds to (or shadows in) the packaged catalog."""
+
+    rewriters: dict[str, Entry] = {}
+    generators: dict[str, Entry] = {}
+    scorers: dict[str, Entry] = {}
+    judges: dict[str, Entry] = {}
+
+    def for_role(self, role: str) -> dict[str, Entry]:
+        return getattr(self, role + "s")
+
+
 class Recipe(_Strict):
     name: str
     version: str = "0.1.0"
@@ -93,6 +105,7 @@ class Recipe(_Strict):
     output: str = "aas_benchmark"
     license: str = "other"
     pretty_name: str = "AAS anti-aesthetic benchmark"
+    catalog: RecipeCatalog = RecipeCatalog()
 
     @model_validator(mode="before")
     @classmethod
@@ -131,7 +144,7 @@ class ResolvedRecipe:
 
     def _resolve(self, role: str, ref: ModelRef, key: str) -> ResolvedModel:
         try:
-            return catalog.resolve(role, ref.name, ref.settings)
+            return catalog.resolve(role, ref.name, ref.settings, self.recipe.catalog.for_role(role))
         except CatalogError as e:
             raise RecipeError(f"{self._where}: {key}: {e}") from None
 

@@ -46,6 +46,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
         yield Path(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; release files are meant to be read
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

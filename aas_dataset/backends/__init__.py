@@ -29,10 +29,16 @@ KINDS: dict[str, dict[str, str]] = {
 
 
 def backend_class(role: str, kind: str):
-    try:
-        target = KINDS[role][kind]
-    except KeyError:
+    """The class for a kind name, or for a `module:Class` path (a user's own backend)."""
+    if ":" in kind:
+        target = kind
+    else:
+        target = KINDS.get(role, {}).get(kind, "")
+    if not target:
         known = ", ".join(sorted(KINDS.get(role, {})))
-        raise KeyError(f"no {role} backend of kind {kind!r}; known kinds: {known}") from None
+        raise KeyError(f"no {role} backend of kind {kind!r}; known kinds: {known}, or module:Class")
     module, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module), attr)
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as e:
+        raise KeyError(f"{role} kind {kind!r}: cannot import {target} ({e})") from None

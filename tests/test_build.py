@@ -1,0 +1,251 @@
+"""End-to-end behaviour of a build on the offline smoke recipe."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from datasets import load_dataset
+
+import aas_dataset
+from aas_dataset.build import Builder
+from aas_dataset.recipe import load_recipe
+from aas_dataset.stages.manifest import read_manifest, verify
+
+from .conftest import ROOT, SMOKE, mini_recipe
+
+
+def _shas(folder: Path) -> dict[str, str]:
+    return {k: v["sha256"] for k, v in read_manifest(folder)["files"].items()}
+
+
+@pytest.mark.parametrize("config", ["prompts", "pairs", "scores"])
+def test_every_config_loads_with_datasets(smoke_release, config):
+    ds = load_dataset(str(smoke_release), config, split="test")
+    m = read_manifest(smoke_release)
+    n_prompts, n_gen = m["counts"]["prompts"], m["counts"]["generators"]
+    assert ds.num_rows == (n_prompts if config == "prompts" else n_prompts * n_gen)
+    if config == "pairs":
+        row = ds[0]
+        assert row["image_original"].size == (64, 64) and row["image_distorted"].mode == "RGB"
+        assert set(row["score_clip_tiny"]) == {"oiop", "oidp", "diop", "didp"}
+        assert row["label_image_stats"] in (-1, 0, 1)
+        assert sorted(set(ds["model"])) == ["tiny_sd", "tiny_sd_euler"]
+    if config == "scores":
+        assert not any(c.startswith("image_") for c in ds.column_names)
+
+
+def test_loader_api_returns_friendly_columns(smoke_release):
+    ds = aas_dataset.load("pairs", source=smoke_release)
+    for col in ("image_original", "image_distorted", "prompt_original", "prompt_distorted", "selected_dims", "model", "index"):
+        assert col in ds.column_names
+    with pytest.raises(ValueError, match="unknown config"):
+        aas_dataset.load("pair", source=smoke_release)
+
+
+def test_pairs_hold_what_a_user_relies_on(smoke_release):
+    ds = load_dataset(str(smoke_release), "scores", split="test")
+    prompts = load_dataset(str(smoke_release), "prompts", split="test")
+    by_index = {r["index"]: r for r in prompts}
+    for row in ds:
+        p = by_index[row["index"]]
+        assert row["prompt_distorted"] == p["prompt_distorted"] and row["selected_dims"] == p["selected_dims"]
+        assert 2 <= len(row["selected_dims"]) <= 4
+        assert row["seed_original"] != row["seed_distorted"]
+        # image_stats ignores the prompt: both prompts give the same value
+        b = row["score_image_stats_brightness"]
+        assert b["oiop"] == b["oidp"] and b["diop"] == b["didp"]
+        settings = json.loads(row["generator_settings"])
+        assert settings["steps"] == 4
+    # ordered by generator (recipe order) then index
+    keys = [(r["model"], r["index"]) for r in ds]
+    assert keys == sorted(keys, key=lambda k: (["tiny_sd", "tiny_sd_euler"].index(k[0]), k[1]))
+
+
+def test_card_has_configs_info_and_provenance(smoke_release):
+    from huggingface_hub import DatasetCard
+
+    card = DatasetCard.load(smoke_release / "README.md")
+    data = card.data.to_dict()
+    assert [c["config_name"] for c in data["configs"]] == ["prompts", "pairs", "scores"]
+    infos = {i["config_name"]: i for i in data["dataset_info"]}
+    assert infos["pairs"]["splits"][0]["num_examples"] == 48
+    text = card.text
+    for needle in ("tiny_sd_euler", "weights_seed", "image_stats", "clip_tiny", "guo2026universal", "No unit failed", "## Licenses"):
+        assert needle in text
+
+
+def test_verify_passes_then_names_the_flipped_file(release_copy):
+    assert verify(release_copy).ok
+    shard = sorted((release_copy / "pairs").glob("*.parquet"))[1]
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    res = verify(release_copy)
+    assert not res.ok
+    assert any(p.startswith(f"pairs/{shard.name}") and "sha256" in p for p in res.problems)
+    from typer.testing import CliRunner
+
+    from aas_dataset.cli import app
+
+    out = CliRunner().invoke(app, ["verify", str(release_copy)])
+    assert out.exit_code == 1 and shard.name in out.output
+
+
+def test_verify_flags_unlisted_and_missing_files(release_copy):
+    (release_copy / "pairs" / "extra.parquet").write_bytes(b"x")
+    (release_copy / "scores" / "test-00000-of-00001.parquet").unlink()
+    problems = verify(release_copy).problems
+    assert "pairs/extra.parquet: not listed in MANIFEST" in problems
+    assert "scores/test-00000-of-00001.parquet: missing" in problems
+
+
+def test_rerun_does_no_model_work(smoke_release):
+    t0 = time.perf_counter()
+    report = Builder(load_recipe(SMOKE), smoke_release).run()
+    assert report.model_calls == 0
+    assert all(s.cached == s.total and s.loads == 0 for s in report.stats)
+    assert not report.assembled
+    assert time.perf_counter() - t0 < 30
+
+
+def test_two_clean_builds_are_byte_identical(smoke_release, tmp_path):
+    other = tmp_path / "again"
+    Builder(load_recipe(SMOKE), other).run()
+    assert _shas(other) == _shas(smoke_release)
+    for rel in _shas(other):
+        assert (other / rel).read_bytes() == (smoke_release / rel).read_bytes()
+
+
+def test_changing_one_generator_recomputes_only_its_units(tmp_path):
+    recipe = mini_recipe(tmp_path / "a.yaml", n=3)
+    out = tmp_path / "out"
+    first = Builder(load_recipe(recipe), out).run()
+    assert first.model_calls > 0
+    changed = mini_recipe(
+        tmp_path / "b.yaml", n=3,
+        generators=["tiny_sd", {"name": "tiny_sd_euler", "settings": {"steps": 3}}],
+    )
+    second = Builder(load_recipe(changed), out).run()
+    stats = {s.stage: s for s in second.stats}
+    assert stats["prompts"].ok == 0 and stats["prompts"].cached == 3
+    assert stats["generate"].ok == 3 and stats["generate"].cached == 3
+    assert stats["judge"].ok == 3 and stats["score"].ok == 6  # 2 scorers x 3 new pairs
+    assert second.assembled
+    ds = load_dataset(str(out), "scores", split="test")
+    steps = {r["model"]: json.loads(r["generator_settings"])["steps"] for r in ds}
+    assert steps == {"tiny_sd": 4, "tiny_sd_euler": 3}
+
+
+def test_pixels_do_not_depend_on_batch_size(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    Builder(load_recipe(mini_recipe(tmp_path / "a.yaml", n=4, batch_size=1)), a).run()
+    Builder(load_recipe(mini_recipe(tmp_path / "b.yaml", n=4, batch_size=3)), b).run()
+    da = load_dataset(str(a), "pairs", split="test")
+    db = load_dataset(str(b), "pairs", split="test")
+    assert da.num_rows == db.num_rows == 8
+    for ra, rb in zip(da, db, strict=True):
+        assert ra["image_original"].tobytes() == rb["image_original"].tobytes()
+        assert ra["image_distorted"].tobytes() == rb["image_distorted"].tobytes()
+
+
+def test_failures_are_recorded_and_the_build_goes_on(tmp_path):
+    from .helpers_backends import CALLS
+
+    captions = ["A cat on a mat.", "A FAIL caption.", "A dog in the snow."]
+    recipe = mini_recipe(
+        tmp_path / "r.yaml",
+        captions={"inline": captions},
+        catalog={
+            "generators": {"flaky": {"kind": "tests.helpers_backends:FlakyGenerator"}},
+            "scorers": {"prompt_len": {"kind": "tests.helpers_backends:PromptLengthScorer"}},
+        },
+        generators=["flaky"],
+        scorers=["prompt_len"],
+        batch_size=8,
+    )
+    out = tmp_path / "out"
+    report = Builder(load_recipe(recipe), out).run()
+    gen = {s.stage: s for s in report.stats}["generate"]
+    assert (gen.ok, gen.failed) == (2, 1)
+    blocked = {s.stage: s.blocked for s in report.stats}
+    assert blocked == {"prompts": 0, "generate": 0, "judge": 1, "score": 1}
+    m = read_manifest(out)
+    reasons = [f for f in m["failures"] if f["stage"] == "generate"]
+    assert reasons[0]["index"] == 1 and "refused: prompt contains FAIL" in reasons[0]["reason"]
+    assert m["counts"]["pairs"] == 2 and m["counts"]["pairs_planned"] == 3
+    ds = load_dataset(str(out), "scores", split="test")
+    assert sorted(ds["index"]) == [0, 2]  # nothing fabricated for the failed pair
+    # the scorer's known value lands in the right combination columns
+    row = ds[0]
+    red = (row["seed_original"] % 256, row["seed_distorted"] % 256)
+    s = row["score_prompt_len"]
+    assert s["oiop"] == len(row["prompt_original"]) + red[0]
+    assert s["oidp"] == len(row["prompt_distorted"]) + red[0]
+    assert s["diop"] == len(row["prompt_original"]) + red[1]
+    assert s["didp"] == len(row["prompt_distorted"]) + red[1]
+    assert "1 unit(s) failed" in (out / "README.md").read_text() or "failed" in (out / "README.md").read_text()
+    # a rerun retries only the failed unit
+    before = CALLS["generate"]
+    again = Builder(load_recipe(recipe), out).run()
+    gen2 = {s.stage: s for s in again.stats}["generate"]
+    assert (gen2.cached, gen2.failed) == (2, 1) and CALLS["generate"] == before + 1
+
+
+def test_info_lists_counts_and_failures(smoke_release):
+    from typer.testing import CliRunner
+
+    from aas_dataset.cli import app
+
+    res = CliRunner().invoke(app, ["info", str(smoke_release)])
+    assert res.exit_code == 0
+    assert "pairs" in res.output and "failures: 0" in res.output
+
+
+@pytest.mark.slow
+def test_sigkill_then_rerun_equals_clean_build(smoke_release, tmp_path):
+    """Kill the CLI at random moments; each rerun resumes; the result equals a clean build."""
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "aas_dataset", "build", str(SMOKE), "--out", str(out)]
+    rng = random.Random(1234)
+    for _ in range(3):
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(1.5, 8.0))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert _shas(out) == _shas(smoke_release)
+    assert verify(out).ok
+    assert not list((out / ".aas" / "store" / "tmp").iterdir())
+
+
+@pytest.mark.slow
+def test_two_workers_give_the_same_pixels(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    recipe = mini_recipe(tmp_path / "r.yaml", n=4, batch_size=2)
+    Builder(load_recipe(recipe), a).run()
+    Builder(load_recipe(recipe), b).run(workers=2)
+    assert _shas(a) == _shas(b)
+
+
+def test_cli_build_reports_cached_counts(tmp_path):
+    from typer.testing import CliRunner
+
+    from aas_dataset.cli import app
+
+    recipe = mini_recipe(tmp_path / "r.yaml", n=2)
+    out = tmp_path / "o"
+    r1 = CliRunner().invoke(app, ["build", str(recipe), "--out", str(out)])
+    assert r1.exit_code == 0, r1.output
+    r2 = CliRunner().invoke(app, ["build", str(recipe), "--out", str(out)])
+    assert r2.exit_code == 0
+    assert "model calls: 0" in r2.output and "already up to date" in r2.output
+    assert yaml.safe_load((out / "README.md").read_text().split("---")[1])["configs"]

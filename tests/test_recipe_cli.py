@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from aas_dataset.cli import app
+from aas_dataset.recipe import RecipeError, load_recipe, parse_recipe
+
+from .conftest import ROOT, SMOKE, mini_recipe
+
+runner = CliRunner()
+
+
+def _base():
+    return yaml.safe_load(SMOKE.read_text())
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"generatorz": ["tiny_sd"]}, "generatorz: unknown key"),
+        ({"generators": ["no_such_model"]}, "generators.0: unknown generator 'no_such_model'"),
+        ({"generators": [{"name": "tiny_sd", "settings": {"stepz": 3}}]}, "settings.stepz"),
+        ({"generators": [{"name": "tiny_sd", "settings": {"steps": 0}}]}, "settings.steps"),
+        ({"generators": []}, "generators: List should have at least 1 item"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"dimensions": {"min": 4, "max": 2}}, "min (4) is greater than max (2)"),
+        ({"captions": {"inline": ["a"], "file": "x.txt"}}, "exactly one of inline, file, hub"),
+        ({"captions": {"inline": ["a"], "count": 0}}, "captions.count"),
+        ({"scorers": ["clip_tiny", "clip_tiny"]}, "clip_tiny listed more than once"),
+        ({"judges": ["llm_gpt"]}, "unknown judge 'llm_gpt'"),
+    ],
+)
+def test_bad_recipe_is_one_line_naming_the_key(change, message):
+    data = {**_base(), **change}
+    with pytest.raises(RecipeError) as e:
+        parse_recipe(data, "r.yaml", SMOKE)
+    assert message in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_cli_bad_recipe_exits_2_and_writes_nothing(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({**_base(), "shard_rowz": 5}))
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["build", str(bad), "--out", str(out)])
+    assert res.exit_code == 2
+    assert "shard_rowz: unknown key" in res.output
+    assert not out.exists()
+
+
+def test_cli_missing_captions_file_exits_2(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({**_base(), "captions": {"file": "nope.txt"}}))
+    res = runner.invoke(app, ["build", str(bad), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "nope.txt not found" in res.output
+
+
+def test_paper_recipe_validates_with_plan():
+    res = runner.invoke(app, ["build", str(ROOT / "builders" / "aas_benchmark.yaml"), "--plan", "--out", "/nonexistent/x"])
+    assert res.exit_code == 0, res.output
+    assert "generate" in res.output and "1800" in res.output  # 300 captions x 6 generators
+
+
+def test_plan_counts_cached_and_todo(tmp_path):
+    recipe = mini_recipe(tmp_path / "r.yaml", n=3)
+    res = runner.invoke(app, ["build", str(recipe), "--plan", "--out", str(tmp_path / "o")])
+    assert res.exit_code == 0, res.output
+    assert not (tmp_path / "o" / "MANIFEST.json").exists()
+    lines = {ln.split("│")[1].strip(): ln for ln in res.output.splitlines() if ln.count("│") > 4}
+    assert "6" in lines["generate"].split("│")[3]  # 3 prompts x 2 generators, none cached
+
+
+def test_jsonl_captions_with_line_numbers(tmp_path):
+    (tmp_path / "c.jsonl").write_text('{"text": "a cat"}\n{"txt": "oops"}\n')
+    data = {**_base(), "captions": {"file": "c.jsonl", "column": "text"}}
+    rr = parse_recipe(data, "r.yaml", tmp_path / "r.yaml")
+    from aas_dataset.build import Builder
+
+    with pytest.raises(RecipeError, match=r"c\.jsonl:2: column 'text' is missing"):
+        Builder(rr, tmp_path / "o").captions()
+
+
+def test_caption_sampling_is_seeded(tmp_path):
+    from aas_dataset.build import Builder
+
+    data = {**_base(), "captions": {"file": "captions/coco_style.txt", "count": 5, "seed": 7}}
+    a = Builder(parse_recipe(data, "r", SMOKE), tmp_path / "a").captions()
+    b = Builder(parse_recipe(data, "r", SMOKE), tmp_path / "b").captions()
+    assert a == b and len(a) == 5
+    data["captions"]["seed"] = 8
+    assert Builder(parse_recipe(data, "r", SMOKE), tmp_path / "c").captions() != a
+
+
+def test_dimension_sampling_two_to_four_distinct():
+    from aas_dataset.stages.prompts import sample_dimensions
+
+    draws = [sample_dimensions(1, i, 2, 4) for i in range(200)]
+    assert {len(d) for d in draws} == {2, 3, 4}
+    assert all(len(set(d)) == len(d) for d in draws)
+    assert draws == [sample_dimensions(1, i, 2, 4) for i in range(200)]
+
+
+def test_smoke_recipe_loads():
+    rr = load_recipe(SMOKE)
+    assert [g.name for g in rr.generators] == ["tiny_sd", "tiny_sd_euler"]
+    assert Path(rr.base_dir) == SMOKE.parent
