@@ -57,7 +57,10 @@ class Builder:
     def plan(self, captions: list[str] | None = None) -> list[StagePlan]:
         r = self.recipe
         caps = self.captions() if captions is None else captions
-        dims = [sample_dimensions(r.recipe.seed, i, r.recipe.dimensions.min, r.recipe.dimensions.max) for i in range(len(caps))]
+        dims = [
+            sample_dimensions(r.recipe.seed, i, r.recipe.dimensions.min, r.recipe.dimensions.max)
+            for i in range(len(caps))
+        ]
         ps, gs, js, ss = PromptsStage(), GenerateStage(), JudgeStage(), ScoreStage()
         p_units = ps.units(caps, dims, r.rewriter)
         g_units = gs.units(p_units, r.generators, r.recipe.seed)
@@ -72,7 +75,14 @@ class Builder:
         rows = []
         for sp in plan:
             cached = sum(self.store.has(sp.stage.name, u.key) for u in sp.units)
-            rows.append({"stage": sp.stage.name, "units": len(sp.units), "cached": cached, "todo": len(sp.units) - cached})
+            rows.append(
+                {
+                    "stage": sp.stage.name,
+                    "units": len(sp.units),
+                    "cached": cached,
+                    "todo": len(sp.units) - cached,
+                }
+            )
         return rows
 
     def run(self, progress: Progress | None = None, force_assemble: bool = False, workers: int = 1) -> BuildReport:
@@ -81,7 +91,11 @@ class Builder:
         self.store.clean_tmp()
         plan = self.plan()
         bs = self.recipe.recipe.batch_size
-        executor = ProcessExecutor(self.store, bs, workers, progress) if workers > 1 else LocalExecutor(self.store, bs, progress)
+        executor = (
+            ProcessExecutor(self.store, bs, workers, progress)
+            if workers > 1
+            else LocalExecutor(self.store, bs, progress)
+        )
         report = BuildReport()
         for sp in plan:
             report.stats.append(executor.run(sp.stage, sp.units, sp.models))

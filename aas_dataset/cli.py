@@ -10,7 +10,14 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 # Library chatter (e.g. the tiny tokenizer's truncation notices) would bury the progress bars.
@@ -18,7 +25,11 @@ if not os.environ.get("AAS_DEBUG"):
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
 
-app = typer.Typer(help="Build, verify, publish and analyse the AAS anti-aesthetic benchmark.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="Build, verify, publish and analyse the AAS anti-aesthetic benchmark.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 console = Console(stderr=True)
 out = Console()
 
@@ -53,7 +64,9 @@ def _progress() -> Progress:
         TextColumn("{task.description:<9}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("[green]ok {task.fields[ok]}[/] [red]failed {task.fields[failed]}[/] [dim]cached {task.fields[cached]}[/]"),
+        TextColumn(
+            "[green]ok {task.fields[ok]}[/] [red]failed {task.fields[failed]}[/] [dim]cached {task.fields[cached]}[/]"
+        ),
         TimeElapsedColumn(),
         TextColumn("eta"),
         TimeRemainingColumn(),
@@ -65,7 +78,9 @@ def _progress() -> Progress:
 @app.command()
 def build(
     recipe: Annotated[Path, typer.Argument(help="recipe YAML, e.g. builders/smoke.yaml")],
-    out_dir: Annotated[Path | None, typer.Option("--out", help="release folder (default: the recipe's `output`)")] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="release folder (default: the recipe's `output`)")
+    ] = None,
     plan: Annotated[bool, typer.Option("--plan", help="show units per stage, cached vs to do; run nothing")] = False,
     store: Annotated[Path | None, typer.Option(help="artifact store (default: OUT/.aas/store)")] = None,
     force_assemble: Annotated[bool, typer.Option(help="rewrite the release files even if up to date")] = False,
@@ -97,7 +112,10 @@ def build(
         + f"; {len(report.failures)} failure(s)"
     )
     for f in report.failures[:10]:
-        console.print(f"  [red]{f['stage']}[/] {f['backend']} {f.get('model', '')} #{f.get('index', '')}: {f['reason']}", highlight=False)
+        console.print(
+            f"  [red]{f['stage']}[/] {f['backend']} {f.get('model', '')} #{f.get('index', '')}: {f['reason']}",
+            highlight=False,
+        )
 
 
 def _print_plan(builder) -> None:
@@ -108,7 +126,13 @@ def _print_plan(builder) -> None:
     if builder.captions_available:
         plan = builder.plan()
         for sp, st in zip(plan, builder.status(plan), strict=True):
-            t.add_row(sp.stage.name, ", ".join(sp.models) or "-", str(st["units"]), str(st["cached"]), str(st["todo"]))
+            t.add_row(
+                sp.stage.name,
+                ", ".join(sp.models) or "-",
+                str(st["units"]),
+                str(st["cached"]),
+                str(st["todo"]),
+            )
     else:  # Hub captions not fetched yet: counts from the recipe, cache state unknown
         n = rr.recipe.captions.count or 0
         g = len(rr.generators)
@@ -148,7 +172,7 @@ def info(folder: Annotated[Path, typer.Argument(help="release folder")]):
     out.print(f"[bold]{m['name']}[/] v{m['version']}  recipe {m['recipe_hash'][:12]}")
     t = Table("config", "files", "rows", "bytes")
     by: dict[str, list] = {}
-    for rel, f in m["files"].items():
+    for _rel, f in m["files"].items():
         by.setdefault(f.get("config") or f.get("export") or "other", []).append(f)
     for cfg, fs in by.items():
         t.add_row(cfg, str(len(fs)), str(sum(f.get("rows", 0) for f in fs)), f"{sum(f['bytes'] for f in fs):,}")
@@ -157,7 +181,10 @@ def info(folder: Annotated[Path, typer.Argument(help="release folder")]):
     fails = m.get("failures", [])
     out.print(f"failures: {len(fails)}")
     for f in fails:
-        out.print(f"  {f['stage']} {f['backend']} {f.get('model', '')} #{f.get('index', '')}: {f['reason']}", highlight=False)
+        out.print(
+            f"  {f['stage']} {f['backend']} {f.get('model', '')} #{f.get('index', '')}: {f['reason']}",
+            highlight=False,
+        )
 
 
 @app.command("export-webdataset")

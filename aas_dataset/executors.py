@@ -79,7 +79,12 @@ class LocalExecutor:
                     stats.cached += 1
                     self.progress.advance(stage.name, "cached")
                 elif missing := [r for r in u.requires if not self.store.has(*r)]:
-                    self._fail(stats, u, f"input missing (upstream failed): {missing[0][0]} {missing[0][1]}", "blocked")
+                    self._fail(
+                        stats,
+                        u,
+                        f"input missing (upstream failed): {missing[0][0]} {missing[0][1]}",
+                        "blocked",
+                    )
                 else:
                     todo.append(u)
             if todo:
@@ -169,10 +174,7 @@ class ProcessExecutor(LocalExecutor):
         per = -(-len(todo) // n)
         slices = [todo[i : i + per] for i in range(0, len(todo), per)]
         with ProcessPoolExecutor(len(slices), mp_context=mp.get_context("spawn")) as pool:
-            futures = [
-                pool.submit(_worker_run, str(self.store.root), self.batch_size, stage, model, s)
-                for s in slices
-            ]
+            futures = [pool.submit(_worker_run, str(self.store.root), self.batch_size, stage, model, s) for s in slices]
             for f in futures:
                 part = f.result()
                 for attr in ("ok", "failed", "blocked", "calls", "loads"):

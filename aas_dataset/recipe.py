@@ -134,9 +134,7 @@ class ResolvedRecipe:
         for key, models in (("judges", self.judges), ("scorers", self.scorers)):
             for i, m in enumerate(models):
                 if not NAME_RE.match(m.name):
-                    raise RecipeError(
-                        f"{self._where}: {key}.{i}: name {m.name!r} must match {NAME_RE.pattern}"
-                    )
+                    raise RecipeError(f"{self._where}: {key}.{i}: name {m.name!r} must match {NAME_RE.pattern}")
 
     @property
     def _where(self) -> str:

@@ -42,7 +42,9 @@ def plan_release(root: Path, repo_id: str, tag: str) -> ReleasePlan:
     if not result.ok:
         raise ReleaseError("verify failed, nothing uploaded:\n  " + "\n  ".join(result.problems))
     m = read_manifest(root)
-    files = [(rel, f["bytes"]) for rel, f in m["files"].items()] + [("MANIFEST.json", (root / "MANIFEST.json").stat().st_size)]
+    files = [(rel, f["bytes"]) for rel, f in m["files"].items()] + [
+        ("MANIFEST.json", (root / "MANIFEST.json").stat().st_size)
+    ]
     return ReleasePlan(repo_id, tag, sorted(files))
 
 
@@ -64,5 +66,11 @@ def publish(root: Path, plan: ReleasePlan, api=None, private: bool = False) -> s
         commit_message=f"Release {plan.tag}",
     )
     sha = commit.oid
-    api.create_tag(plan.repo_id, tag=plan.tag, revision=sha, repo_type="dataset", tag_message=f"aas_dataset release {plan.tag}")
+    api.create_tag(
+        plan.repo_id,
+        tag=plan.tag,
+        revision=sha,
+        repo_type="dataset",
+        tag_message=f"aas_dataset release {plan.tag}",
+    )
     return sha

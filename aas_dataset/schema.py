@@ -82,9 +82,7 @@ def label_column(judge: str) -> str:
     return f"label_{judge}"
 
 
-def config_columns(
-    config: str, score_columns: Sequence[str] = (), judges: Sequence[str] = ()
-) -> tuple[Column, ...]:
+def config_columns(config: str, score_columns: Sequence[str] = (), judges: Sequence[str] = ()) -> tuple[Column, ...]:
     """All columns of a config for a recipe with these score columns and judges."""
     cols = list(fixed_columns(config))
     if config in ("pairs", "scores"):
@@ -97,6 +95,7 @@ def config_columns(
 
 
 # --- one type declaration, three renderings (Arrow, HF features JSON, datasets.Features) ---
+
 
 def _arrow_type(kind: str) -> pa.DataType:
     return {
@@ -139,6 +138,7 @@ def hf_features(columns: Sequence[Column]):
 
 # --- validation -------------------------------------------------------------------------
 
+
 def columns_from_arrow(schema: pa.Schema, config: str, where: str) -> tuple[Column, ...]:
     """Recover a config's declared columns from a file's schema, checking every type."""
     fixed = {c.name: c for c in fixed_columns(config)}
@@ -153,9 +153,7 @@ def columns_from_arrow(schema: pa.Schema, config: str, where: str) -> tuple[Colu
         else:
             raise SchemaError(f"{where}: unexpected column {field.name!r} in config {config!r}")
         if not field.type.equals(_arrow_type(col.kind)):
-            raise SchemaError(
-                f"{where}: column {field.name!r} has type {field.type}, expected {col.kind}"
-            )
+            raise SchemaError(f"{where}: column {field.name!r} has type {field.type}, expected {col.kind}")
         out.append(col)
     missing = [n for n in fixed if n not in {c.name for c in out}]
     if missing:

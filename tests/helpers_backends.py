@@ -25,4 +25,4 @@ class PromptLengthScorer(Scorer):
 
     def score(self, images, prompts):
         CALLS["score"] += 1
-        return np.array([len(p) + np.asarray(im)[..., 0].mean() for im, p in zip(images, prompts)])
+        return np.array([len(p) + np.asarray(im)[..., 0].mean() for im, p in zip(images, prompts, strict=False)])

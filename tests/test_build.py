@@ -44,7 +44,15 @@ def test_every_config_loads_with_datasets(smoke_release, config):
 
 def test_loader_api_returns_friendly_columns(smoke_release):
     ds = aas_dataset.load("pairs", source=smoke_release)
-    for col in ("image_original", "image_distorted", "prompt_original", "prompt_distorted", "selected_dims", "model", "index"):
+    for col in (
+        "image_original",
+        "image_distorted",
+        "prompt_original",
+        "prompt_distorted",
+        "selected_dims",
+        "model",
+        "index",
+    ):
         assert col in ds.column_names
     with pytest.raises(ValueError, match="unknown config"):
         aas_dataset.load("pair", source=smoke_release)
@@ -78,7 +86,15 @@ def test_card_has_configs_info_and_provenance(smoke_release):
     infos = {i["config_name"]: i for i in data["dataset_info"]}
     assert infos["pairs"]["splits"][0]["num_examples"] == 48
     text = card.text
-    for needle in ("tiny_sd_euler", "weights_seed", "image_stats", "clip_tiny", "guo2026universal", "No unit failed", "## Licenses"):
+    for needle in (
+        "tiny_sd_euler",
+        "weights_seed",
+        "image_stats",
+        "clip_tiny",
+        "guo2026universal",
+        "No unit failed",
+        "## Licenses",
+    ):
         assert needle in text
 
 
@@ -130,7 +146,8 @@ def test_changing_one_generator_recomputes_only_its_units(tmp_path):
     first = Builder(load_recipe(recipe), out).run()
     assert first.model_calls > 0
     changed = mini_recipe(
-        tmp_path / "b.yaml", n=3,
+        tmp_path / "b.yaml",
+        n=3,
         generators=["tiny_sd", {"name": "tiny_sd_euler", "settings": {"steps": 3}}],
     )
     second = Builder(load_recipe(changed), out).run()

@@ -60,7 +60,9 @@ def test_cli_missing_captions_file_exits_2(tmp_path):
 
 
 def test_paper_recipe_validates_with_plan():
-    res = runner.invoke(app, ["build", str(ROOT / "builders" / "aas_benchmark.yaml"), "--plan", "--out", "/nonexistent/x"])
+    res = runner.invoke(
+        app, ["build", str(ROOT / "builders" / "aas_benchmark.yaml"), "--plan", "--out", "/nonexistent/x"]
+    )
     assert res.exit_code == 0, res.output
     assert "generate" in res.output and "1800" in res.output  # 300 captions x 6 generators
 

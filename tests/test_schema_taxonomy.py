@@ -42,8 +42,12 @@ def test_scores_is_pairs_without_images():
 
 def _prompts_table(**overrides):
     row = {
-        "index": 3, "prompt_original": "a cat", "prompt_distorted": "a dark cat",
-        "selected_dims": ["clarity"], "effects": "x", "rewriter": "template",
+        "index": 3,
+        "prompt_original": "a cat",
+        "prompt_distorted": "a dark cat",
+        "selected_dims": ["clarity"],
+        "effects": "x",
+        "rewriter": "template",
     }
     row.update(overrides)
     return pa.Table.from_pylist([row, row], schema=schema.arrow_schema(schema.config_columns("prompts")))
@@ -52,7 +56,9 @@ def _prompts_table(**overrides):
 def test_validate_names_file_row_and_column():
     schema.validate_table(_prompts_table(), "prompts", "f.parquet")
     bad = _prompts_table(selected_dims=["clarity", "shininess"])
-    with pytest.raises(schema.SchemaError, match=r"f\.parquet: row 10, column 'selected_dims': unknown dimension 'shininess'"):
+    with pytest.raises(
+        schema.SchemaError, match=r"f\.parquet: row 10, column 'selected_dims': unknown dimension 'shininess'"
+    ):
         schema.validate_table(bad, "prompts", "f.parquet", row_offset=10)
     with pytest.raises(schema.SchemaError, match="prompt_distorted.*empty"):
         schema.validate_table(_prompts_table(prompt_distorted=""), "prompts", "f.parquet")

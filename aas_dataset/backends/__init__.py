@@ -30,10 +30,7 @@ KINDS: dict[str, dict[str, str]] = {
 
 def backend_class(role: str, kind: str):
     """The class for a kind name, or for a `module:Class` path (a user's own backend)."""
-    if ":" in kind:
-        target = kind
-    else:
-        target = KINDS.get(role, {}).get(kind, "")
+    target = kind if ":" in kind else KINDS.get(role, {}).get(kind, "")
     if not target:
         known = ", ".join(sorted(KINDS.get(role, {})))
         raise KeyError(f"no {role} backend of kind {kind!r}; known kinds: {known}, or module:Class")

@@ -49,21 +49,29 @@ class ClipScorer(Scorer):
             vocab = self.tokenizer.get_vocab()
             config = CLIPConfig(
                 text_config=dict(
-                    vocab_size=len(vocab), hidden_size=32, intermediate_size=37,
-                    num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=77,
-                    bos_token_id=vocab[START], eos_token_id=vocab[END], pad_token_id=vocab[END],
+                    vocab_size=len(vocab),
+                    hidden_size=32,
+                    intermediate_size=37,
+                    num_hidden_layers=2,
+                    num_attention_heads=4,
+                    max_position_embeddings=77,
+                    bos_token_id=vocab[START],
+                    eos_token_id=vocab[END],
+                    pad_token_id=vocab[END],
                 ),
                 vision_config=dict(
-                    image_size=30, patch_size=2, hidden_size=32, intermediate_size=37,
-                    num_hidden_layers=2, num_attention_heads=4,
+                    image_size=30,
+                    patch_size=2,
+                    hidden_size=32,
+                    intermediate_size=37,
+                    num_hidden_layers=2,
+                    num_attention_heads=4,
                 ),
                 projection_dim=16,
             )
             with seeded_init(s.weights_seed):
                 self.model = CLIPModel(config)
-            self.processor = ImageProcessor(
-                size={"shortest_edge": 30}, crop_size={"height": 30, "width": 30}
-            )
+            self.processor = ImageProcessor(size={"shortest_edge": 30}, crop_size={"height": 30, "width": 30})
         else:
             kw = {"revision": self.revision} if self.revision else {}
             self.model = CLIPModel.from_pretrained(self.model_id, dtype=torch.float32, **kw)
@@ -75,9 +83,9 @@ class ClipScorer(Scorer):
         import torch
 
         with torch.inference_mode():
-            text = self.tokenizer(
-                list(prompts), padding=True, truncation=True, max_length=77, return_tensors="pt"
-            ).to(self.device)
+            text = self.tokenizer(list(prompts), padding=True, truncation=True, max_length=77, return_tensors="pt").to(
+                self.device
+            )
             pixels = self.processor(images=list(images), return_tensors="pt")["pixel_values"]
             img = _embedding(self.model.get_image_features(pixel_values=pixels.to(self.device)))
             txt = _embedding(self.model.get_text_features(**text))

@@ -57,9 +57,7 @@ class OpenAIChatRewriter(Rewriter):
 
         key = os.environ.get(self.settings.api_key_env)
         if not key:
-            raise RuntimeError(
-                f"rewriter {self.name!r}: environment variable {self.settings.api_key_env} is not set"
-            )
+            raise RuntimeError(f"rewriter {self.name!r}: environment variable {self.settings.api_key_env} is not set")
         self.client = OpenAI(
             base_url=self.settings.base_url,
             api_key=key,

@@ -43,30 +43,53 @@ class TinyGenerator(PipelineGenerator):
         with seeded_init(s.weights_seed):
             text_encoder = CLIPTextModel(
                 CLIPTextConfig(
-                    vocab_size=len(vocab), hidden_size=32, intermediate_size=37,
-                    num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=77,
-                    bos_token_id=vocab[START], eos_token_id=vocab[END], pad_token_id=vocab[END],
+                    vocab_size=len(vocab),
+                    hidden_size=32,
+                    intermediate_size=37,
+                    num_hidden_layers=2,
+                    num_attention_heads=4,
+                    max_position_embeddings=77,
+                    bos_token_id=vocab[START],
+                    eos_token_id=vocab[END],
+                    pad_token_id=vocab[END],
                 )
             )
             unet = UNet2DConditionModel(
-                block_out_channels=s.channels, layers_per_block=1, sample_size=s.height // 4,
-                in_channels=4, out_channels=4, cross_attention_dim=32, norm_num_groups=32,
+                block_out_channels=s.channels,
+                layers_per_block=1,
+                sample_size=s.height // 4,
+                in_channels=4,
+                out_channels=4,
+                cross_attention_dim=32,
+                norm_num_groups=32,
                 down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
                 up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
             )
             vae = AutoencoderKL(
-                block_out_channels=list(s.channels), in_channels=3, out_channels=3,
-                down_block_types=["DownEncoderBlock2D"] * 2, up_block_types=["UpDecoderBlock2D"] * 2,
-                latent_channels=4, norm_num_groups=32,
+                block_out_channels=list(s.channels),
+                in_channels=3,
+                out_channels=3,
+                down_block_types=["DownEncoderBlock2D"] * 2,
+                up_block_types=["UpDecoderBlock2D"] * 2,
+                latent_channels=4,
+                norm_num_groups=32,
             )
         sched_cls = {"ddim": DDIMScheduler, "euler": EulerDiscreteScheduler}[s.scheduler]
         scheduler = sched_cls(
-            beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1,
+            beta_start=0.00085,
+            beta_end=0.012,
+            beta_schedule="scaled_linear",
+            steps_offset=1,
             **({"clip_sample": False, "set_alpha_to_one": False} if s.scheduler == "ddim" else {}),
         )
         self.pipe = StableDiffusionPipeline(
-            vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
-            scheduler=scheduler, safety_checker=None, feature_extractor=None,
+            vae=vae,
+            text_encoder=text_encoder,
+            tokenizer=tokenizer,
+            unet=unet,
+            scheduler=scheduler,
+            safety_checker=None,
+            feature_extractor=None,
             requires_safety_checker=False,
         )
         self.pipe.set_progress_bar_config(disable=True)

@@ -30,9 +30,7 @@ def byte_level_clip_tokenizer(max_length: int = 77):
     with tempfile.TemporaryDirectory() as d:
         (Path(d) / "vocab.json").write_text(json.dumps(vocab))
         (Path(d) / "merges.txt").write_text("#version: 0.2\n")
-        return CLIPTokenizer(
-            str(Path(d) / "vocab.json"), str(Path(d) / "merges.txt"), model_max_length=max_length
-        )
+        return CLIPTokenizer(str(Path(d) / "vocab.json"), str(Path(d) / "merges.txt"), model_max_length=max_length)
 
 
 @contextlib.contextmanager

@@ -72,7 +72,17 @@ class _Rows:
     def prompts(self) -> Iterator[dict]:
         for u in self.prompt_units:
             m = self.store.read_json("prompts", u.key)
-            yield {k: m[k] for k in ("index", "prompt_original", "prompt_distorted", "selected_dims", "effects", "rewriter")}
+            yield {
+                k: m[k]
+                for k in (
+                    "index",
+                    "prompt_original",
+                    "prompt_distorted",
+                    "selected_dims",
+                    "effects",
+                    "rewriter",
+                )
+            }
 
     def pairs(self, with_images: bool) -> Iterator[dict]:
         for u in self.gen_units:
@@ -94,36 +104,52 @@ class _Rows:
             }
             if with_images:
                 for v in ("original", "distorted"):
-                    row[f"image_{v}"] = {"bytes": self.store.read("generate", u.key, f"{v}.png"), "path": None}
+                    row[f"image_{v}"] = {
+                        "bytes": self.store.read("generate", u.key, f"{v}.png"),
+                        "path": None,
+                    }
             for j in self.judges:
                 k = self.judge_key.get((j, u.key))
-                row[label_column(j)] = self.store.read_json("judge", k)["label"] if k and self.store.has("judge", k) else None
+                row[label_column(j)] = (
+                    self.store.read_json("judge", k)["label"] if k and self.store.has("judge", k) else None
+                )
             cache: dict[str, dict] = {}
             for col, scorer, out in self.score_cols:
                 if scorer not in cache:
                     k = self.score_key.get((scorer, u.key))
-                    cache[scorer] = self.store.read_json("score", k)["scores"] if k and self.store.has("score", k) else {}
+                    cache[scorer] = (
+                        self.store.read_json("score", k)["scores"] if k and self.store.has("score", k) else {}
+                    )
                 vals = cache[scorer].get(out)
                 row[col] = {c: vals[c] for c in COMBOS} if vals else None
             yield row
 
 
 def _write_config(
-    staging: Path, config: str, columns: tuple[Column, ...], rows: Iterator[dict], n_rows: int,
-    per_shard: int, row_group: int,
+    staging: Path,
+    config: str,
+    columns: tuple[Column, ...],
+    rows: Iterator[dict],
+    n_rows: int,
+    per_shard: int,
+    row_group: int,
 ) -> list[dict]:
     schema = arrow_schema(columns)
     images = [c.name for c in columns if c.kind == "image"]
     dict_cols = [c.name for c in columns if c.kind not in ("image", "score")]
     files = []
     for rel in shard_paths(config, n_rows, per_shard):
-        batch = [r for _, r in zip(range(per_shard), rows)]
+        batch = [r for _, r in zip(range(per_shard), rows, strict=False)]
         table = pa.Table.from_pylist(batch, schema=schema)
         path = staging / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(
-            table, path, row_group_size=row_group, compression="zstd",
-            use_dictionary=dict_cols, write_statistics=[c for c in dict_cols if c not in images],
+            table,
+            path,
+            row_group_size=row_group,
+            compression="zstd",
+            use_dictionary=dict_cols,
+            write_statistics=[c for c in dict_cols if c not in images],
         )
         files.append({"path": rel, "config": config, "rows": table.num_rows, "num_bytes": table.nbytes})
     return files
@@ -149,7 +175,15 @@ def assemble(builder: Builder, plan: list[StagePlan], report: BuildReport, force
     recipe = builder.recipe
     rows = _Rows(builder, plan)
     failures = sorted(report.failures, key=lambda f: (f["stage"], f.get("model", ""), f.get("index", -1), f["backend"]))
-    build_key = digest({"assemble": VERSION, "package": __version__, "recipe": recipe.hash, "artifacts": rows.keys(), "failures": failures})
+    build_key = digest(
+        {
+            "assemble": VERSION,
+            "package": __version__,
+            "recipe": recipe.hash,
+            "artifacts": rows.keys(),
+            "failures": failures,
+        }
+    )
     out = builder.out
     if not force and (manifest := _up_to_date(out, build_key)):
         return manifest, False
@@ -163,9 +197,27 @@ def assemble(builder: Builder, plan: list[StagePlan], report: BuildReport, force
     staging = Path(tempfile.mkdtemp(prefix="assemble-", dir=builder.store.tmp))
     try:
         files = []
-        files += _write_config(staging, "prompts", columns["prompts"], rows.prompts(), len(rows.prompt_units), SCORES_SHARD_ROWS, r.row_group_rows)
-        files += _write_config(staging, "pairs", columns["pairs"], rows.pairs(True), n_pairs, r.shard_rows, r.row_group_rows)
-        files += _write_config(staging, "scores", columns["scores"], rows.pairs(False), n_pairs, SCORES_SHARD_ROWS, r.row_group_rows)
+        files += _write_config(
+            staging,
+            "prompts",
+            columns["prompts"],
+            rows.prompts(),
+            len(rows.prompt_units),
+            SCORES_SHARD_ROWS,
+            r.row_group_rows,
+        )
+        files += _write_config(
+            staging, "pairs", columns["pairs"], rows.pairs(True), n_pairs, r.shard_rows, r.row_group_rows
+        )
+        files += _write_config(
+            staging,
+            "scores",
+            columns["scores"],
+            rows.pairs(False),
+            n_pairs,
+            SCORES_SHARD_ROWS,
+            r.row_group_rows,
+        )
         counts = {
             "prompts": len(rows.prompt_units),
             "prompts_planned": len(plan[0].units),

@@ -17,7 +17,7 @@ CITATION = """@inproceedings{guo2026universal,
 
 CONFIG_NOTES = {
     "prompts": "one row per prompt pair (p_o, p_a) with the dimensions p_a was asked to carry",
-    "pairs": "one row per (model, index): both images (lossless PNG), prompts, seeds, generator settings, labels, scores",
+    "pairs": "one row per (model, index): both images (lossless PNG), prompts, seeds, settings, labels, scores",
     "scores": "the rows of `pairs` without images, for fast analysis",
 }
 
@@ -32,7 +32,12 @@ def template_path() -> Path:
 
 
 def _size_category(n: int) -> str:
-    for limit, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")):
+    for limit, label in (
+        (1_000, "n<1K"),
+        (10_000, "1K<n<10K"),
+        (100_000, "10K<n<100K"),
+        (1_000_000, "100K<n<1M"),
+    ):
         if n < limit:
             return label
     return "n>1M"
@@ -57,7 +62,9 @@ def dataset_info(columns: dict[str, tuple[Column, ...]], files: list[dict]) -> l
     return out
 
 
-def render_card(recipe, columns, files: list[dict], counts: dict, failures: list[dict], root: Path | None = None) -> str:
+def render_card(
+    recipe, columns, files: list[dict], counts: dict, failures: list[dict], root: Path | None = None
+) -> str:
     from huggingface_hub import DatasetCard, DatasetCardData
 
     # bytes on disk are known only after writing; assemble passes the staged files

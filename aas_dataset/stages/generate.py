@@ -47,6 +47,10 @@ class GenerateStage(Stage):
                 "size": [io_.width, io_.height],
             }
             out.append(
-                {"original.png": png_bytes(io_), "distorted.png": png_bytes(ia), "meta.json": json_bytes(meta)}
+                {
+                    "original.png": png_bytes(io_),
+                    "distorted.png": png_bytes(ia),
+                    "meta.json": json_bytes(meta),
+                }
             )
         return out

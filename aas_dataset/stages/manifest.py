@@ -17,8 +17,17 @@ from ..util import sha256_file, write_json_atomic
 MANIFEST = "MANIFEST.json"
 FORMAT = 1
 IGNORED_DIRS = (".aas", ".cache", ".git")
-_SOFTWARE = ("aas_dataset", "datasets", "huggingface-hub", "pyarrow", "numpy", "pillow",
-             "torch", "diffusers", "transformers")
+_SOFTWARE = (
+    "aas_dataset",
+    "datasets",
+    "huggingface-hub",
+    "pyarrow",
+    "numpy",
+    "pillow",
+    "torch",
+    "diffusers",
+    "transformers",
+)
 
 
 def software_versions() -> dict[str, str]:

@@ -34,9 +34,7 @@ class ScoreStage(Stage):
         if raw.ndim == 1:
             raw = raw[:, None]
         if raw.shape != (len(images), len(outputs)):
-            raise RuntimeError(
-                f"scorer returned shape {raw.shape}, expected ({len(images)}, {len(outputs)})"
-            )
+            raise RuntimeError(f"scorer returned shape {raw.shape}, expected ({len(images)}, {len(outputs)})")
         out = []
         for i in range(len(units)):
             block = raw[i * per : (i + 1) * per]

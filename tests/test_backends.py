@@ -1,0 +1,200 @@
+"""Backends on their real classes with tiny weights, and the OpenAI-compatible rewriter
+against a loopback server."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFilter
+from typer.testing import CliRunner
+
+from aas_dataset import catalog
+from aas_dataset.backends.base import JudgeItem
+from aas_dataset.backends.image_stats import image_statistics
+from aas_dataset.cli import app
+
+from .conftest import mini_recipe
+
+
+def _backend(role, name, **settings):
+    b = catalog.resolve(role, name, settings).instantiate()
+    b.load()
+    return b
+
+
+def _pattern(seed=0, size=64):
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8))
+
+
+def test_tiny_generator_is_the_real_pipeline_and_seeded():
+    from diffusers import StableDiffusionPipeline
+
+    g = _backend("generator", "tiny_sd")
+    assert isinstance(g.pipe, StableDiffusionPipeline)
+    a = g.generate(["a cat", "a dog", "a bird"], [1, 2, 3])
+    b = g.generate(["a dog"], [2])
+    assert [im.size for im in a] == [(64, 64)] * 3
+    assert a[1].tobytes() == b[0].tobytes()  # batch position and size do not matter
+    c = g.generate(["a dog"], [99])
+    assert c[0].tobytes() != b[0].tobytes()
+    d = g.generate(["a dark dog, blurred"], [2])
+    assert d[0].tobytes() != b[0].tobytes()  # the prompt reaches the pixels
+
+
+def test_tiny_generator_weights_come_from_weights_seed():
+    a = _backend("generator", "tiny_sd").generate(["x"], [5])[0]
+    b = _backend("generator", "tiny_sd", weights_seed=7).generate(["x"], [5])[0]
+    assert a.tobytes() != b.tobytes()
+
+
+def test_clip_scorer_batched_equals_one_by_one():
+    from transformers import CLIPModel
+
+    s = _backend("scorer", "clip_tiny")
+    assert isinstance(s.model, CLIPModel)
+    images = [_pattern(i) for i in range(4)]
+    prompts = ["a cat", "a very dark and blurry dog", "x", "a red bus on a street"]
+    batched = s.score(images, prompts)
+    single = np.array([s.score([im], [p])[0] for im, p in zip(images, prompts, strict=False)])
+    assert batched.shape == (4,)
+    np.testing.assert_allclose(batched, single, atol=1e-5)
+    assert np.all(np.abs(batched) <= 1.0 + 1e-6)  # cosine
+
+
+def test_image_stats_move_the_expected_way():
+    sharp = _pattern(1)
+    blurred = sharp.filter(ImageFilter.GaussianBlur(3))
+    dark = Image.fromarray((np.asarray(sharp) * 0.2).astype(np.uint8))
+    grey = sharp.convert("L").convert("RGB")
+    s, b, d, g = map(image_statistics, (sharp, blurred, dark, grey))
+    assert b["sharpness"] < s["sharpness"] / 5
+    assert d["brightness"] < s["brightness"] * 0.3
+    assert d["contrast"] < s["contrast"]
+    assert g["saturation"] == 0.0 and g["colorfulness"] == pytest.approx(0.0, abs=1e-9)
+    white = image_statistics(Image.new("RGB", (8, 8), (255, 255, 255)))
+    assert white["brightness"] == pytest.approx(1.0) and white["sharpness"] == 0.0
+
+
+def test_image_stats_judge_labels():
+    j = _backend("judge", "image_stats")
+    sharp = _pattern(2)
+    blurred = sharp.filter(ImageFilter.GaussianBlur(3))
+    items = [
+        JudgeItem(sharp, blurred, "p", "p blurred", ("clarity",)),
+        JudgeItem(blurred, sharp, "p", "p blurred", ("clarity", "emotion")),
+        JudgeItem(sharp, blurred, "p", "p sad", ("emotion", "richness")),
+    ]
+    labels = [v.label for v in j.judge(items)]
+    assert labels == [1, 0, -1]
+
+
+def test_unknown_kind_is_a_clear_error(tmp_path):
+    from aas_dataset.recipe import RecipeError, load_recipe
+
+    r = mini_recipe(tmp_path / "r.yaml", catalog={"generators": {"x": {"kind": "warp_drive"}}}, generators=["x"])
+    with pytest.raises(RecipeError, match="no generator backend of kind 'warp_drive'"):
+        load_recipe(r)
+
+
+# --- OpenAI-compatible rewriter on loopback ----------------------------------------------
+
+SENTINEL = "sk-SENTINEL-0123456789abcdef"
+
+
+class _ChatHandler(BaseHTTPRequestHandler):
+    seen_auth: list[str] = []
+
+    def log_message(self, *a):
+        pass
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).seen_auth.append(self.headers.get("Authorization", ""))
+        user = body["messages"][-1]["content"]
+        caption = next(ln for ln in user.splitlines() if ln.startswith("Caption:"))[len("Caption: ") :]
+        assert body["temperature"] == pytest.approx(0.1)
+        content = (
+            "not json at all"
+            if "BROKEN" in caption
+            else json.dumps({"long_description": f"{caption.rstrip('.')}, sunk in murky darkness and smeared blur"})
+        )
+        reply = {
+            "id": "x",
+            "object": "chat.completion",
+            "created": 0,
+            "model": body["model"],
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+        }
+        data = json.dumps(reply).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@pytest.fixture
+def chat_server():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ChatHandler)
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+
+
+def test_openai_chat_rewriter_on_loopback(chat_server, tmp_path, monkeypatch):
+    monkeypatch.setenv("AAS_LLM_API_KEY", SENTINEL)
+    captions = ["A cat on a mat.", "A BROKEN reply here.", "A dog in the snow."]
+    recipe = mini_recipe(
+        tmp_path / "r.yaml",
+        captions={"inline": captions},
+        rewriter={"name": "local_openai_chat", "settings": {"base_url": chat_server, "max_retries": 0}},
+        generators=["tiny_sd"],
+    )
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["build", str(recipe), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert _ChatHandler.seen_auth and all(a == f"Bearer {SENTINEL}" for a in _ChatHandler.seen_auth)
+
+    from datasets import load_dataset
+
+    prompts = load_dataset(str(out), "prompts", split="test")
+    assert sorted(prompts["index"]) == [0, 2]  # the malformed reply produced no prompt
+    assert all("murky darkness" in p for p in prompts["prompt_distorted"])
+    m = json.loads((out / "MANIFEST.json").read_text())
+    fail = [f for f in m["failures"] if f["stage"] == "prompts"]
+    assert fail[0]["index"] == 1 and "malformed rewriter reply" in fail[0]["reason"]
+    assert m["recipe"]["rewriter"]["settings"]["api_key_env"] == "AAS_LLM_API_KEY"
+
+    # the key never reaches an output file, the store or the log
+    assert SENTINEL not in res.output
+    for p in out.rglob("*"):
+        if p.is_file():
+            assert SENTINEL.encode() not in p.read_bytes(), p
+
+
+def test_openai_chat_rewriter_needs_its_key(chat_server, tmp_path, monkeypatch):
+    monkeypatch.delenv("AAS_LLM_API_KEY", raising=False)
+    recipe = mini_recipe(
+        tmp_path / "r.yaml",
+        n=2,
+        rewriter={"name": "local_openai_chat", "settings": {"base_url": chat_server}},
+        generators=["tiny_sd"],
+        scorers=[],
+        judges=[],
+    )
+    from aas_dataset.build import Builder
+    from aas_dataset.recipe import load_recipe
+
+    report = Builder(load_recipe(recipe), tmp_path / "o").run()
+    reasons = {f["reason"] for f in report.failures if f["stage"] == "prompts"}
+    assert reasons == {
+        "could not load rewriter 'local_openai_chat': RuntimeError: rewriter 'local_openai_chat': "
+        "environment variable AAS_LLM_API_KEY is not set"
+    }

@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+from datasets import load_dataset
+from typer.testing import CliRunner
+
+from aas_dataset.cli import app
+from aas_dataset.export import export_webdataset, sample_key
+from aas_dataset.release import ReleaseError, plan_release, publish
+from aas_dataset.stages.manifest import read_manifest, verify
+
+runner = CliRunner()
+
+
+def test_sample_keys_have_no_dots():
+    assert sample_key("stable_diffusion_3.5_medium", 7) == "stable_diffusion_3_5_medium-00007"
+
+
+def test_webdataset_export_reads_back_everywhere(release_copy):
+    files = export_webdataset(release_copy)
+    assert files == ["webdataset/pairs/test-00000-of-00002.tar", "webdataset/pairs/test-00001-of-00002.tar"]
+    assert verify(release_copy).ok  # the export is recorded in MANIFEST
+    first = (release_copy / files[0]).read_bytes()
+    export_webdataset(release_copy)
+    assert (release_copy / files[0]).read_bytes() == first  # byte-reproducible
+
+    import webdataset as wds
+
+    urls = [str(release_copy / f) for f in files]
+    samples = list(wds.WebDataset(urls, shardshuffle=False).decode("pil"))
+    assert len(samples) == 48
+    keys = {frozenset(k for k in s if not k.startswith("__")) for s in samples}
+    assert keys == {frozenset({"json", "original.png", "distorted.png"})}
+    s = samples[0]
+    meta = s["json"]
+    assert s["__key__"] == sample_key(meta["model"], meta["index"])
+    assert s["original.png"].size == (64, 64)
+
+    ds = load_dataset("webdataset", data_files={"test": urls}, split="test")
+    assert ds.num_rows == 48
+    assert {"original.png", "distorted.png", "json"} <= set(ds.column_names)
+    pairs = load_dataset(str(release_copy), "pairs", split="test")
+    by_key = {sample_key(r["model"], r["index"]): r for r in pairs}
+    row = ds[0]
+    ref = by_key[row["__key__"]]
+    assert row["original.png"].tobytes() == ref["image_original"].tobytes()
+
+
+class FakeRefs:
+    def __init__(self, tags):
+        self.tags = [type("Ref", (), {"name": t})() for t in tags]
+
+
+class FakeApi:
+    """Records calls instead of reaching the Hub."""
+
+    def __init__(self, tags=()):
+        self.calls = []
+        self.tags = list(tags)
+
+    def create_repo(self, repo_id, **kw):
+        self.calls.append(("create_repo", repo_id, kw))
+
+    def list_repo_refs(self, repo_id, **kw):
+        return FakeRefs(self.tags)
+
+    def upload_folder(self, **kw):
+        self.calls.append(("upload_folder", kw))
+        return type("Commit", (), {"oid": "abc123"})()
+
+    def create_tag(self, repo_id, **kw):
+        self.calls.append(("create_tag", repo_id, kw))
+
+
+def test_release_uploads_then_tags_that_commit(release_copy):
+    plan = plan_release(release_copy, "org/aas", "v1.0.0")
+    assert ("MANIFEST.json", (release_copy / "MANIFEST.json").stat().st_size) in plan.files
+    api = FakeApi()
+    sha = publish(release_copy, plan, api=api)
+    assert sha == "abc123"
+    names = [c[0] for c in api.calls]
+    assert names == ["create_repo", "upload_folder", "create_tag"]
+    assert api.calls[0][2]["exist_ok"] is True and api.calls[0][2]["repo_type"] == "dataset"
+    up = api.calls[1][1]
+    assert up["repo_type"] == "dataset" and ".aas/**" in up["ignore_patterns"]
+    assert api.calls[2][2]["revision"] == "abc123" and api.calls[2][2]["tag"] == "v1.0.0"
+
+
+def test_release_never_moves_an_existing_tag(release_copy):
+    api = FakeApi(tags=["v1.0.0"])
+    with pytest.raises(ReleaseError, match="already exists"):
+        publish(release_copy, plan_release(release_copy, "org/aas", "v1.0.0"), api=api)
+    assert "upload_folder" not in [c[0] for c in api.calls]
+
+
+def test_release_refuses_a_corrupt_folder(release_copy):
+    (release_copy / "README.md").write_text("changed")
+    with pytest.raises(ReleaseError, match="README.md: size"):
+        plan_release(release_copy, "org/aas", "v1.0.0")
+    res = runner.invoke(app, ["release", str(release_copy), "--repo-id", "org/aas", "--tag", "v1.0.0", "--dry-run"])
+    assert res.exit_code == 2
+
+
+def test_release_dry_run_prints_plan_and_no_token(release_copy, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_SENTINELTOKEN123456")
+    res = runner.invoke(app, ["release", str(release_copy), "--repo-id", "org/aas", "--tag", "v0.1.0", "--dry-run"])
+    assert res.exit_code == 0, res.output
+    assert "dry run: nothing uploaded" in res.output and "MANIFEST.json" in res.output
+    assert "SENTINEL" not in res.output
+
+
+@pytest.mark.parametrize("repo, tag, msg", [("noslash", "v1.0.0", "ORG/NAME"), ("o/n", "1.0", "vX.Y.Z")])
+def test_release_input_checks(release_copy, repo, tag, msg):
+    with pytest.raises(ReleaseError, match=msg):
+        plan_release(release_copy, repo, tag)
+
+
+def test_manifest_records_recipe_and_software(release_copy):
+    m = read_manifest(release_copy)
+    assert m["recipe"]["generators"][0]["settings"]["steps"] == 4
+    assert {"aas_dataset", "datasets", "pyarrow", "torch", "diffusers"} <= set(m["software"])
+    assert json.dumps(m).count("sha256") >= 5
