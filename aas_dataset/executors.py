@@ -147,7 +147,13 @@ def _describe(e: BaseException) -> str:
     return msg
 
 
-def _worker_run(store_root: str, batch_size: int, stage: Stage, model: ResolvedModel, units: list[Unit]) -> StageStats:
+def _worker_run(
+    store_root: str, batch_size: int, stage: Stage, model: ResolvedModel, units: list[Unit], worker: int
+) -> StageStats:
+    # One GPU per worker: narrow CUDA_VISIBLE_DEVICES before torch is imported in this process.
+    visible = [d for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
+    if visible:
+        os.environ["CUDA_VISIBLE_DEVICES"] = visible[worker % len(visible)]
     # Workers keep torch's default thread count: on CPU, float reductions depend on it, and
     # equal pixels for any worker count matter more than oversubscription.
     stats = StageStats(stage.name)
@@ -174,7 +180,10 @@ class ProcessExecutor(LocalExecutor):
         per = -(-len(todo) // n)
         slices = [todo[i : i + per] for i in range(0, len(todo), per)]
         with ProcessPoolExecutor(len(slices), mp_context=mp.get_context("spawn")) as pool:
-            futures = [pool.submit(_worker_run, str(self.store.root), self.batch_size, stage, model, s) for s in slices]
+            futures = [
+                pool.submit(_worker_run, str(self.store.root), self.batch_size, stage, model, s, i)
+                for i, s in enumerate(slices)
+            ]
             for f in futures:
                 part = f.result()
                 for attr in ("ok", "failed", "blocked", "calls", "loads"):
