@@ -41,10 +41,12 @@ def _read_hub(spec: Captions, cache_dir: Path) -> list[str]:
         return json.loads(cache.read_text())
     from datasets import load_dataset
 
-    ds = load_dataset(hub.id, split=hub.split, revision=hub.revision)
-    if hub.column not in ds.column_names:
-        raise RecipeError(f"captions.hub.column: {hub.id} has no column {hub.column!r}")
-    texts = [str(t).strip() for t in ds[hub.column]]
+    # Streaming + one column: caption datasets often carry images we do not need.
+    ds = load_dataset(hub.id, split=hub.split, revision=hub.revision, streaming=True)
+    names = ds.column_names or list(ds.features or [])
+    if hub.column not in names:
+        raise RecipeError(f"captions.hub.column: {hub.id} has no column {hub.column!r} (has {', '.join(names)})")
+    texts = [str(row[hub.column]).strip() for row in ds.select_columns([hub.column])]
     write_json_atomic(cache, texts)
     return texts
 

@@ -11,11 +11,22 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from .util import write_json_atomic
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
 
 
 class Store:
@@ -24,10 +35,27 @@ class Store:
         self.tmp = self.root / "tmp"
         self.tmp.mkdir(parents=True, exist_ok=True)
 
+    @property
+    def _owner(self) -> str:
+        return f"{socket.gethostname()}.{os.getpid()}."
+
     def clean_tmp(self) -> None:
-        """Remove half-written artifacts left by a crash (safe: nothing reads tmp/)."""
+        """Remove half-written artifacts of crashed processes on this host.
+
+        Temp names carry host and pid, so a build sharing the store (another Slurm job, a
+        worker) never has its in-progress files removed.
+        """
+        host = socket.gethostname()
         for p in self.tmp.iterdir():
+            h, _, rest = p.name.partition(".")
+            pid = rest.partition(".")[0]
+            if h != host or not pid.isdigit() or _alive(int(pid)):
+                continue
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+
+    def mkdtemp(self, label: str) -> Path:
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f"{self._owner}{label}-", dir=self.tmp))
 
     def path(self, stage: str, key: str) -> Path:
         return self.root / stage / key[:2] / key
@@ -39,7 +67,7 @@ class Store:
         final = self.path(stage, key)
         if final.is_dir():
             return
-        tmp = Path(tempfile.mkdtemp(prefix=f"{stage}-{key[:8]}-", dir=self.tmp))
+        tmp = self.mkdtemp(f"{stage}-{key[:8]}")
         try:
             for name, data in files.items():
                 with open(tmp / name, "wb") as f:

@@ -15,6 +15,6 @@ extras="gen,llm,webdataset"
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 pip() { "$VENV/bin/python" -m pip --disable-pip-version-check -q "$@"; }
 "$VENV/bin/python" -c "import torch" 2>/dev/null || pip install "$TORCH_SPEC"
-pip install -e ".[$extras]" 2>&1 | grep -v "^WARNING: Location" || true
+pip install -e ".[$extras]"
 "$VENV/bin/python" -c "import aas_dataset, torch, diffusers" >/dev/null
 echo "ready: $VENV ($extras)"

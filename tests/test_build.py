@@ -124,12 +124,10 @@ def test_verify_flags_unlisted_and_missing_files(release_copy):
 
 
 def test_rerun_does_no_model_work(smoke_release):
-    t0 = time.perf_counter()
     report = Builder(load_recipe(SMOKE), smoke_release).run()
     assert report.model_calls == 0
     assert all(s.cached == s.total and s.loads == 0 for s in report.stats)
     assert not report.assembled
-    assert time.perf_counter() - t0 < 30
 
 
 def test_two_clean_builds_are_byte_identical(smoke_release, tmp_path):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -193,8 +192,7 @@ def assemble(builder: Builder, plan: list[StagePlan], report: BuildReport, force
     columns = {c: config_columns(c, score_names, judges) for c in CONFIGS}
     n_pairs = len(rows.gen_units)
     r = recipe.recipe
-    builder.store.tmp.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix="assemble-", dir=builder.store.tmp))
+    staging = builder.store.mkdtemp("assemble")
     try:
         files = []
         files += _write_config(

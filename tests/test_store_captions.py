@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from aas_dataset.build import Builder
+from aas_dataset.recipe import RecipeError, parse_recipe
+from aas_dataset.store import Store
+
+from .conftest import SMOKE
+
+
+def test_store_write_is_atomic_and_idempotent(tmp_path):
+    s = Store(tmp_path)
+    assert not s.has("generate", "ab" * 20)
+    s.write("generate", "ab" * 20, {"meta.json": b"{}", "x.png": b"123"})
+    assert s.has("generate", "ab" * 20) and s.read("generate", "ab" * 20, "x.png") == b"123"
+    s.write("generate", "ab" * 20, {"meta.json": b"other"})  # done stays done
+    assert s.read("generate", "ab" * 20, "meta.json") == b"{}"
+    assert not list(s.tmp.iterdir())
+
+
+def test_clean_tmp_spares_live_processes(tmp_path):
+    s = Store(tmp_path)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    host = socket.gethostname()
+    mine = s.tmp / f"{host}.{os.getpid()}.generate-x"
+    crashed = s.tmp / f"{host}.{dead.pid}.generate-y"
+    elsewhere = s.tmp / f"otherhost.{dead.pid}.generate-z"
+    for d in (mine, crashed, elsewhere):
+        d.mkdir()
+    s.clean_tmp()
+    assert mine.exists() and elsewhere.exists() and not crashed.exists()
+
+
+def test_failures_are_kept_beside_the_store_and_cleared_on_success(tmp_path):
+    s = Store(tmp_path)
+    s.record_failure("judge", "k" * 40, {"reason": "timeout"})
+    assert s.failure("judge", "k" * 40) == {"reason": "timeout"}
+    assert not s.has("judge", "k" * 40)
+    s.write("judge", "k" * 40, {"meta.json": b"{}"})
+    assert s.failure("judge", "k" * 40) is None
+
+
+def _hub_folder(tmp_path):
+    folder = tmp_path / "hub_like"
+    (folder / "data").mkdir(parents=True)
+    table = pa.table({"text": [f"caption number {i}" for i in range(50)], "other": list(range(50))})
+    pq.write_table(table, folder / "data" / "train-00000-of-00001.parquet")
+    return folder
+
+
+def test_hub_captions_are_sampled_and_cached(tmp_path):
+    folder = _hub_folder(tmp_path)
+    data = yaml.safe_load(SMOKE.read_text())
+    data["captions"] = {"hub": {"id": str(folder), "column": "text"}, "count": 5, "seed": 3}
+    b = Builder(parse_recipe(data, "r", SMOKE), tmp_path / "out")
+    assert not b.captions_available
+    caps = b.captions()
+    assert len(caps) == 5 and all(c.startswith("caption number") for c in caps)
+    assert b.captions_available  # cached in the store: later plans and builds need no network
+    for p in (folder / "data").glob("*.parquet"):
+        p.unlink()
+    assert b.captions() == caps
+
+
+def test_hub_captions_unknown_column(tmp_path):
+    folder = _hub_folder(tmp_path)
+    data = yaml.safe_load(SMOKE.read_text())
+    data["captions"] = {"hub": {"id": str(folder), "column": "caption"}, "count": 5}
+    with pytest.raises(RecipeError, match="has no column 'caption'"):
+        Builder(parse_recipe(data, "r", SMOKE), tmp_path / "out").captions()
+
+
+def test_too_few_captions_for_count(tmp_path):
+    data = yaml.safe_load(SMOKE.read_text())
+    data["captions"] = {"inline": ["a", "b"], "count": 3}
+    with pytest.raises(RecipeError, match="captions.count: 3 requested, only 2 available"):
+        Builder(parse_recipe(data, "r", SMOKE), tmp_path / "out").captions()
