@@ -13,7 +13,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from .base import Scorer
-from .tiny_parts import END, START, byte_level_clip_tokenizer, seeded_init
+from .tiny_parts import byte_level_clip_tokenizer, seeded_init, tiny_clip_text_config
 
 
 class Settings(BaseModel):
@@ -46,19 +46,8 @@ class ClipScorer(Scorer):
         self.device = ("cuda" if torch.cuda.is_available() else "cpu") if s.device == "auto" else s.device
         if s.tiny:
             self.tokenizer = byte_level_clip_tokenizer()
-            vocab = self.tokenizer.get_vocab()
             config = CLIPConfig(
-                text_config=dict(
-                    vocab_size=len(vocab),
-                    hidden_size=32,
-                    intermediate_size=37,
-                    num_hidden_layers=2,
-                    num_attention_heads=4,
-                    max_position_embeddings=77,
-                    bos_token_id=vocab[START],
-                    eos_token_id=vocab[END],
-                    pad_token_id=vocab[END],
-                ),
+                text_config=tiny_clip_text_config(self.tokenizer),
                 vision_config=dict(
                     image_size=30,
                     patch_size=2,

@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import Field
 
 from .diffusers_gen import PipelineGenerator, PipelineSettings
-from .tiny_parts import END, START, byte_level_clip_tokenizer, seeded_init
+from .tiny_parts import byte_level_clip_tokenizer, seeded_init, tiny_clip_text_config
 
 
 class TinySettings(PipelineSettings):
@@ -39,21 +39,8 @@ class TinyGenerator(PipelineGenerator):
 
         s = self.settings
         tokenizer = byte_level_clip_tokenizer()
-        vocab = tokenizer.get_vocab()
         with seeded_init(s.weights_seed):
-            text_encoder = CLIPTextModel(
-                CLIPTextConfig(
-                    vocab_size=len(vocab),
-                    hidden_size=32,
-                    intermediate_size=37,
-                    num_hidden_layers=2,
-                    num_attention_heads=4,
-                    max_position_embeddings=77,
-                    bos_token_id=vocab[START],
-                    eos_token_id=vocab[END],
-                    pad_token_id=vocab[END],
-                )
-            )
+            text_encoder = CLIPTextModel(CLIPTextConfig(**tiny_clip_text_config(tokenizer)))
             unet = UNet2DConditionModel(
                 block_out_channels=s.channels,
                 layers_per_block=1,

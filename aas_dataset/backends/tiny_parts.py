@@ -33,6 +33,22 @@ def byte_level_clip_tokenizer(max_length: int = 77):
         return CLIPTokenizer(str(Path(d) / "vocab.json"), str(Path(d) / "merges.txt"), model_max_length=max_length)
 
 
+def tiny_clip_text_config(tokenizer) -> dict:
+    """Text-tower sizes of the tiny CLIP models (REWARD_MODELS.md §11.1), ids from `tokenizer`."""
+    vocab = tokenizer.get_vocab()
+    return {
+        "vocab_size": len(vocab),
+        "hidden_size": 32,
+        "intermediate_size": 37,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "max_position_embeddings": 77,
+        "bos_token_id": vocab[START],
+        "eos_token_id": vocab[END],
+        "pad_token_id": vocab[END],
+    }
+
+
 @contextlib.contextmanager
 def seeded_init(seed: int):
     """Initialise weights from `seed` without disturbing the caller's global RNG."""
