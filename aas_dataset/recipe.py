@@ -76,6 +76,13 @@ def _ref(v: Any) -> Any:
     return {"name": v} if isinstance(v, str) else v
 
 
+class Comparison(_Strict):
+    """An aligned model and the base it was tuned from, for the paired statistical tests."""
+
+    aligned: str
+    base: str
+
+
 class RecipeCatalog(_Strict):
     """Entries a recipe adds to (or shadows in) the packaged catalog."""
 
@@ -106,6 +113,9 @@ class Recipe(_Strict):
     license: str = "other"
     pretty_name: str = "AAS anti-aesthetic benchmark"
     catalog: RecipeCatalog = RecipeCatalog()
+    # The judge whose label is the ground truth of "did the model comply" (default: the first).
+    ground_truth: str | None = None
+    comparisons: list[Comparison] = []
 
     @model_validator(mode="before")
     @classmethod
@@ -136,6 +146,19 @@ class ResolvedRecipe:
                 if not NAME_RE.match(m.name):
                     raise RecipeError(f"{self._where}: {key}.{i}: name {m.name!r} must match {NAME_RE.pattern}")
 
+        judges = [j.name for j in self.judges]
+        if recipe.ground_truth is not None and recipe.ground_truth not in judges:
+            raise RecipeError(f"{self._where}: ground_truth: {recipe.ground_truth!r} is not one of the judges {judges}")
+        gens = {g.name for g in self.generators}
+        for i, c in enumerate(recipe.comparisons):
+            for side in ("aligned", "base"):
+                if getattr(c, side) not in gens:
+                    raise RecipeError(f"{self._where}: comparisons.{i}.{side}: {getattr(c, side)!r} is not a generator")
+
+    @property
+    def ground_truth(self) -> str | None:
+        return self.recipe.ground_truth or (self.judges[0].name if self.judges else None)
+
     @property
     def _where(self) -> str:
         return str(self.path) if self.path else "recipe"
@@ -160,6 +183,7 @@ class ResolvedRecipe:
         d["generators"] = [g.spec for g in self.generators]
         d["judges"] = [j.spec for j in self.judges]
         d["scorers"] = [s.spec for s in self.scorers]
+        d["ground_truth"] = self.ground_truth
         return d
 
     @property

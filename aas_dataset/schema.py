@@ -21,11 +21,20 @@ import pyarrow as pa
 
 from .taxonomy import BY_KEY
 
-CONFIGS = ("prompts", "pairs", "scores")
+CONFIGS = ("prompts", "pairs", "scores")  # what a build writes
+ALL_CONFIGS = (*CONFIGS, "emotion_bias")  # + what imports and side studies write
 SPLIT = "test"
 # r(I, p) for (I_o, p_o), (I_o, p_a), (I_a, p_o), (I_a, p_a), in this order everywhere.
 COMBOS = ("oiop", "oidp", "diop", "didp")
 LABEL_TIE, LABEL_ORIGINAL, LABEL_DISTORTED = -1, 0, 1
+NEGATIVE_EMOTIONS = ("sad", "angry", "fearful")
+# score of the edited face under the prompt filled with e, and of the happy face under it
+EMOTION_FIELDS = tuple(f for e in NEGATIVE_EMOTIONS for f in (e, f"{e}_happy"))
+JUDGE100_FIELDS = tuple(
+    (f"{v}_{k}", t)
+    for v in ("original", "distorted")
+    for k, t in (("main_concepts", "int64"), ("special_effects", "int64"), ("reasoning", "string"))
+)
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 
 
@@ -36,7 +45,7 @@ class SchemaError(ValueError):
 @dataclass(frozen=True)
 class Column:
     name: str
-    kind: str  # string | int64 | float64 | image | list<string> | score
+    kind: str  # string | int64 | float64 | image | list<string> | score | dimvec | dimpred | judge100 | emotion
     doc: str
 
 
@@ -66,11 +75,42 @@ _FIXED: dict[str, tuple[Column, ...]] = {
     ),
 }
 _FIXED["scores"] = tuple(c for c in _FIXED["pairs"] if c.kind != "image")
+_FIXED["emotion_bias"] = (
+    Column("index", "int64", "row index"),
+    Column("prompt", "string", "caption with an [emotion] placeholder"),
+    *(Column(f"image_{e}", "image", f"the {e} face") for e in ("happy", *NEGATIVE_EMOTIONS)),
+)
+
+# Optional column families: (config group, prefix, suffix, kind). First match wins.
+_FAMILIES = (
+    ("pairs", "score_", "", "score"),
+    ("pairs", "label_", "", "int64"),
+    ("pairs", "rater_", "_pred", "dimpred"),
+    ("pairs", "rater_", "", "dimvec"),
+    ("pairs", "judge100_", "", "judge100"),
+    ("emotion_bias", "score_", "", "emotion"),
+)
+
+
+def _family_kind(config: str, name: str) -> str | None:
+    group = "pairs" if config in ("pairs", "scores") else config
+    for g, prefix, suffix, kind in _FAMILIES:
+        if g == group and name.startswith(prefix) and name.endswith(suffix) and len(name) > len(prefix + suffix):
+            return kind
+    return None
+
+
+def rater_columns(rater: str) -> tuple[Column, Column]:
+    """Per-dimension judge J: expected scores in [0, 2] and predicted classes, 11 per image."""
+    return (
+        Column(f"rater_{rater}", "dimvec", f"J({rater}) expected score per dimension, alphabetical order"),
+        Column(f"rater_{rater}_pred", "dimpred", f"J({rater}) predicted class per dimension"),
+    )
 
 
 def fixed_columns(config: str) -> tuple[Column, ...]:
     if config not in _FIXED:
-        raise SchemaError(f"unknown config {config!r}; known: {', '.join(CONFIGS)}")
+        raise SchemaError(f"unknown config {config!r}; known: {', '.join(ALL_CONFIGS)}")
     return _FIXED[config]
 
 
@@ -82,13 +122,20 @@ def label_column(judge: str) -> str:
     return f"label_{judge}"
 
 
-def config_columns(config: str, score_columns: Sequence[str] = (), judges: Sequence[str] = ()) -> tuple[Column, ...]:
-    """All columns of a config for a recipe with these score columns and judges."""
+def config_columns(
+    config: str, score_columns: Sequence[str] = (), judges: Sequence[str] = (), extra: Sequence[Column] = ()
+) -> tuple[Column, ...]:
+    """All columns of a config for these score columns, judges and extra family columns."""
     cols = list(fixed_columns(config))
     if config in ("pairs", "scores"):
         cols += [Column(label_column(j), "int64", f"label of judge {j}") for j in judges]
         cols += [Column(s, "score", "reward r(I, p) for the four combinations") for s in score_columns]
+    if config == "emotion_bias":
+        cols += [Column(s, "emotion", "r(edited face) and r(happy face) per emotion") for s in score_columns]
+    cols += list(extra)
     for c in cols:
+        if config != "prompts" and c not in fixed_columns(config) and _family_kind(config, c.name) != c.kind:
+            raise SchemaError(f"column {c.name!r} of kind {c.kind} is not a declared family of config {config!r}")
         if not NAME_RE.match(c.name):
             raise SchemaError(f"column name {c.name!r} must match {NAME_RE.pattern}")
     return tuple(cols)
@@ -97,14 +144,20 @@ def config_columns(config: str, score_columns: Sequence[str] = (), judges: Seque
 # --- one type declaration, three renderings (Arrow, HF features JSON, datasets.Features) ---
 
 
+_SCALARS = {"string": pa.string(), "int64": pa.int64(), "float64": pa.float64()}
+
+
 def _arrow_type(kind: str) -> pa.DataType:
+    if kind in _SCALARS:
+        return _SCALARS[kind]
     return {
-        "string": pa.string(),
-        "int64": pa.int64(),
-        "float64": pa.float64(),
         "image": pa.struct([("bytes", pa.binary()), ("path", pa.string())]),
         "list<string>": pa.list_(pa.string()),
         "score": pa.struct([(c, pa.float64()) for c in COMBOS]),
+        "dimvec": pa.struct([(v, pa.list_(pa.float64())) for v in ("original", "distorted")]),
+        "dimpred": pa.struct([(v, pa.list_(pa.int64())) for v in ("original", "distorted")]),
+        "judge100": pa.struct([(n, _SCALARS[t]) for n, t in JUDGE100_FIELDS]),
+        "emotion": pa.struct([(f, pa.float64()) for f in EMOTION_FIELDS]),
     }[kind]
 
 
@@ -117,6 +170,13 @@ def _feature_json(kind: str) -> dict:
         return {"feature": {"dtype": "string", "_type": "Value"}, "_type": "List"}
     if kind == "score":
         return {c: {"dtype": "float64", "_type": "Value"} for c in COMBOS}
+    if kind in ("dimvec", "dimpred"):
+        item = {"dtype": "float64" if kind == "dimvec" else "int64", "_type": "Value"}
+        return {v: {"feature": item, "_type": "List"} for v in ("original", "distorted")}
+    if kind == "judge100":
+        return {n: _feature_json(t) for n, t in JUDGE100_FIELDS}
+    if kind == "emotion":
+        return {f: {"dtype": "float64", "_type": "Value"} for f in EMOTION_FIELDS}
     raise SchemaError(f"unknown column kind {kind!r}")
 
 
@@ -146,10 +206,8 @@ def columns_from_arrow(schema: pa.Schema, config: str, where: str) -> tuple[Colu
     for field in schema:
         if field.name in fixed:
             col = fixed[field.name]
-        elif config != "prompts" and field.name.startswith("score_"):
-            col = Column(field.name, "score", "")
-        elif config != "prompts" and field.name.startswith("label_"):
-            col = Column(field.name, "int64", "")
+        elif kind := _family_kind(config, field.name):
+            col = Column(field.name, kind, "")
         else:
             raise SchemaError(f"{where}: unexpected column {field.name!r} in config {config!r}")
         if not field.type.equals(_arrow_type(col.kind)):

@@ -83,3 +83,16 @@ def test_label_values_are_checked():
     t = pa.Table.from_pylist([row], schema=schema.arrow_schema(cols))
     with pytest.raises(schema.SchemaError, match="label_j.*-1, 0, 1 or null, got 2"):
         schema.validate_table(t, "scores", "s.parquet")
+
+
+def test_extra_families_match_datasets_and_round_trip():
+    extra = (*schema.rater_columns("j"), schema.Column("judge100_gemini", "judge100", ""))
+    cols = schema.config_columns("scores", ["score_hpsv3"], ["qwen"], extra=extra)
+    ours = schema.features_dict(cols)
+    assert Features.from_dict(ours).to_dict() == ours
+    t = pa.Table.from_pylist([], schema=schema.arrow_schema(cols))
+    assert [c.kind for c in schema.columns_from_arrow(t.schema, "scores", "x")][-3:] == ["dimvec", "dimpred", "judge100"]
+    emo = schema.config_columns("emotion_bias", ["score_hpsv3"])
+    assert Features.from_dict(schema.features_dict(emo)).to_dict() == schema.features_dict(emo)
+    with pytest.raises(schema.SchemaError, match="not a declared family"):
+        schema.config_columns("scores", extra=[schema.Column("weird", "float64", "")])

@@ -1,0 +1,28 @@
+"""Metrics: the paper's tables as plain functions over a release's `scores` table."""
+
+from .core import Cell, Table, bootstrap_cell, read_frame
+from .stats import comparison_table, mcnemar_less, wilcoxon_r
+from .tables import (
+    classification_table,
+    emotion_bias_table,
+    emotion_generation_table,
+    generator_table,
+    lapis_relative_score,
+    real_photo_bias_table,
+)
+
+__all__ = [
+    "Cell",
+    "Table",
+    "bootstrap_cell",
+    "read_frame",
+    "generator_table",
+    "classification_table",
+    "emotion_bias_table",
+    "emotion_generation_table",
+    "real_photo_bias_table",
+    "lapis_relative_score",
+    "comparison_table",
+    "wilcoxon_r",
+    "mcnemar_less",
+]
