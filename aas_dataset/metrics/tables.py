@@ -68,9 +68,7 @@ def generator_table(df: pd.DataFrame, ground_truth: str | None, *, n_boot: int =
         for s in scores:
             name = s[len("score_") :]
             oiop, diop = sub[f"{s}.oiop"].to_numpy(float), sub[f"{s}.diop"].to_numpy(float)
-            if np.isnan(diop).all():
-                continue
-            if not np.isnan(oiop).all():
+            if not (np.isnan(oiop).all() or np.isnan(diop).all()):
                 row[f"Δ {name}"] = cell(f"d{name}", diop - oiop)
                 row[f"{name} AA"] = cell(f"aa{name}", diop)
             if f"{s}_neg.didp" in sub:

@@ -1,0 +1,153 @@
+"""Metric values checked against answers worked out by hand for small constructed tables."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from aas_dataset.metrics import (
+    bootstrap_cell,
+    classification_table,
+    comparison_table,
+    emotion_bias_table,
+    emotion_generation_table,
+    generator_table,
+    lapis_relative_score,
+    mcnemar_less,
+    real_photo_bias_table,
+    wilcoxon_r,
+)
+
+
+def _frame(rows):
+    return pd.DataFrame(rows)
+
+
+def _score(prefix, oiop, oidp, diop, didp):
+    return {f"{prefix}.oiop": oiop, f"{prefix}.oidp": oidp, f"{prefix}.diop": diop, f"{prefix}.didp": didp}
+
+
+def test_generator_table_by_hand():
+    rows = []
+    # model a: oiop 1..4, diop 0,2,2,2 -> Δ = mean(-1,0,-1,-2) = -1, AA = 1.5
+    for i, (o, d, lab) in enumerate(zip([1, 2, 3, 4], [0, 2, 2, 2], [1, 0, -1, 1], strict=True)):
+        rows.append({"model": "a", "index": i, **_score("score_h", o, 0, d, 0), "label_gt": lab,
+                     "rater_j.original": [0.5] * 11, "rater_j.distorted": [0.5] * 10 + [1.5],
+                     "score_blip.didp": 2.0, "score_blip.oidp": 0.0, "score_blip.oiop": None, "score_blip.diop": None,
+                     "score_blip_neg.didp": 0.0, "score_blip_neg.oidp": 0.0, "score_blip_neg.oiop": None, "score_blip_neg.diop": None})
+    # model b: one row, no label -> success over labelled rows only = nan
+    rows.append({"model": "b", "index": 0, **_score("score_h", 5, 0, 7, 0), "label_gt": None,
+                 "rater_j.original": [0.0] * 11, "rater_j.distorted": [2.0] * 11,
+                 "score_blip.didp": 0.0, "score_blip.oidp": 0.0, "score_blip.oiop": None, "score_blip.diop": None,
+                 "score_blip_neg.didp": 0.0, "score_blip_neg.oidp": 0.0, "score_blip_neg.oiop": None, "score_blip_neg.diop": None})
+    t = generator_table(_frame(rows), "gt", n_boot=200)
+    assert [r["model"] for r in t.rows] == ["a", "b"]
+    assert t.cell("a", "Δ h").value == pytest.approx(-1.0)
+    assert t.cell("a", "h AA").value == pytest.approx(1.5)
+    assert t.cell("a", "success").value == pytest.approx(0.5)  # labels 1,0,-1,1: ties fail
+    assert t.cell("a", "ΔJ j").value == pytest.approx(1.0)  # one dimension +1
+    assert t.cell("a", "J AA j").value == pytest.approx(6.5)
+    assert t.cell("a", "blip match").value == pytest.approx(1 / (1 + math.exp(-2)))
+    assert t.cell("b", "Δ h").value == pytest.approx(2.0)
+    assert t.cell("b", "J AA j").value == pytest.approx(22.0)
+    assert math.isnan(t.cell("b", "success").value)
+    lo, hi = t.cell("a", "Δ h").lo, t.cell("a", "Δ h").hi
+    assert -2.0 <= lo <= -1.0 <= hi <= 0.0
+
+
+def test_classification_table_by_hand():
+    # labels 1,1,0,1,1,-1 ; diffs didp-oidp = 0.5, -0.2, 0.2, 0.1, 0.0, 9 (tie row removed)
+    diffs = [0.5, -0.2, 0.2, 0.1, 0.0, 9.0]
+    labels = [1, 1, 0, 1, 1, -1]
+    verifier = [1, -1, 0, 1, 0, 1]  # its tie counts as "original"
+    rows = [{"model": "m", "index": i, **_score("score_rm", 0, 1.0, 0, 1.0 + d), "label_gt": y, "label_v": v}
+            for i, (d, y, v) in enumerate(zip(diffs, labels, verifier, strict=True))]
+    t = classification_table(_frame(rows), "gt", n_boot=100)
+    rm = {r["model"]: r for r in t.rows}
+    # predictions (d > 0): 1,0,1,1,0 vs y 1,1,0,1,1 -> acc 2/5; tp 2, fp 1, fn 2 -> F1 = 4/7
+    assert rm["rm"]["n"] == 5
+    assert rm["rm"]["accuracy"].value == pytest.approx(2 / 5)
+    assert rm["rm"]["F1"].value == pytest.approx(4 / 7)
+    # AUROC: positives d = .5,-.2,.1,0 vs negative .2 -> 1 of 4 pairs ranked right
+    assert rm["rm"]["AUROC"].value == pytest.approx(1 / 4)
+    # verifier: predictions 1,0,0,1,0 vs y 1,1,0,1,1 -> acc 3/5; tp 2 fp 0 fn 2 -> F1 2/3; no AUROC
+    assert rm["v"]["kind"] == "verifier" and rm["v"]["AUROC"] is None
+    assert rm["v"]["accuracy"].value == pytest.approx(3 / 5)
+    assert rm["v"]["F1"].value == pytest.approx(2 / 3)
+    assert "ground truth: gt" in t.title
+    with pytest.raises(KeyError, match="no label column 'label_x'"):
+        classification_table(_frame(rows), "x")
+
+
+def test_wilcoxon_effect_size_by_hand():
+    base = np.zeros(8)
+    aligned = np.arange(1, 9, dtype=float)  # aligned higher on every pair
+    p, r = wilcoxon_r(aligned, base)
+    # W (for base - aligned) = 0; mean n(n+1)/4 = 18; var n(n+1)(2n+1)/24 = 51
+    z = (0 - 18) / math.sqrt(51)
+    assert r == pytest.approx(z / math.sqrt(8))
+    assert p == pytest.approx(0.5 * math.erfc(-z / math.sqrt(2)))
+    p2, r2 = wilcoxon_r(base, aligned)  # the other way round: no evidence
+    assert p2 > 0.99 and r2 == pytest.approx(-r)
+
+
+def test_mcnemar_by_hand():
+    aligned = np.array([1, 0, 0, 0, 1], bool)
+    base = np.array([1, 1, 1, 0, 0], bool)
+    p, b, c = mcnemar_less(aligned, base)
+    assert (b, c) == (2, 1)
+    assert p == pytest.approx(4 / 8)  # P(X >= 2 | n = 3, 1/2)
+    assert mcnemar_less(base, base)[0] == 1.0
+
+
+def test_comparison_table_pairs_by_index():
+    rows = []
+    for i in range(6):
+        rows.append({"model": "base", "index": i, **_score("score_h", 0, 0, float(i), 0), "label_gt": 1})
+        rows.append({"model": "aligned", "index": 5 - i, **_score("score_h", 0, 0, float(5 - i) + 1, 0), "label_gt": 0 if i < 3 else 1})
+    t = comparison_table(_frame(rows), [("aligned", "base")], "gt", n_boot=100)
+    wil = next(r for r in t.rows if r["test"] == "Wilcoxon")
+    assert wil["n"] == 6 and wil["mean diff"].value == pytest.approx(1.0)
+    assert wil["r"].value < 0 and wil["p"] < 0.05
+    mc = next(r for r in t.rows if r["test"] == "McNemar")
+    # aligned fails on indices 5,4,3 where base succeeds: b = 3, c = 0 -> p = 1/8
+    assert mc["p"] == pytest.approx(1 / 8)
+
+
+def test_emotion_bias_is_strict():
+    df = _frame([
+        {"score_s.sad": 1.0, "score_s.sad_happy": 0.0, "score_s.angry": 1.0, "score_s.angry_happy": 1.0,
+         "score_s.fearful": 0.0, "score_s.fearful_happy": 1.0},
+        {"score_s.sad": 2.0, "score_s.sad_happy": 3.0, "score_s.angry": 2.0, "score_s.angry_happy": 1.0,
+         "score_s.fearful": 5.0, "score_s.fearful_happy": 1.0},
+    ])
+    t = emotion_bias_table(df, n_boot=50)
+    row = t.rows[0]
+    assert (row["sadness"].value, row["anger"].value, row["fear"].value) == (0.5, 0.5, 0.5)
+
+
+def test_emotion_generation_real_photo_and_lapis():
+    g = emotion_generation_table(_frame({"model": ["m", "m", "m"], "emotion": ["sad", "sad", "angry"], "score": [0.2, 0.4, 0.9]}), n_boot=50)
+    assert g.cell("m", "sad").value == pytest.approx(0.3) and g.cell("m", "angry").value == pytest.approx(0.9)
+    df = _frame({"class": ["a", "a", "b"], "clean": [3.0, 5.0, 1.0], "anti": [1.0, 1.0, 2.0]})
+    t = real_photo_bias_table(df, clean="clean", anti="anti", n_boot=50)
+    assert t.cell("overall", "bias").value == pytest.approx((2 + 4 - 1) / 3)
+    assert t.cell("a", "bias").value == pytest.approx(3.0) and t.cell("b", "bias").value == pytest.approx(-1.0)
+    assert lapis_relative_score([4.0, 6.0], r_min=0.0, r_max=10.0, n_boot=50).value == pytest.approx(0.5)
+    with pytest.raises(ValueError):
+        lapis_relative_score([1.0], 2.0, 2.0)
+
+
+def test_bootstrap_is_seeded_and_sane():
+    x = np.random.default_rng(0).normal(size=200)
+    a = bootstrap_cell(lambda i: x[i].mean(), 200, n_boot=300, seed=1, key=("k",))
+    b = bootstrap_cell(lambda i: x[i].mean(), 200, n_boot=300, seed=1, key=("k",))
+    c = bootstrap_cell(lambda i: x[i].mean(), 200, n_boot=300, seed=2, key=("k",))
+    assert (a.lo, a.hi) == (b.lo, b.hi) and (a.lo, a.hi) != (c.lo, c.hi)
+    assert a.lo < x.mean() < a.hi
+    assert a.hi - a.lo == pytest.approx(2 * 1.96 / math.sqrt(200), rel=0.3)
+    const = bootstrap_cell(lambda i: 1.0, 10, n_boot=100)
+    assert (const.value, const.lo, const.hi) == (1.0, 1.0, 1.0)
