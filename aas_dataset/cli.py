@@ -187,6 +187,26 @@ def info(folder: Annotated[Path, typer.Argument(help="release folder")]):
         )
 
 
+@app.command()
+def report(
+    folder: Annotated[Path, typer.Argument(help="release folder")],
+    out_dir: Annotated[Path | None, typer.Option("--out", help="default: FOLDER/report")] = None,
+    n_boot: Annotated[int, typer.Option(min=0, help="bootstrap resamples per cell")] = 1000,
+    seed: Annotated[int, typer.Option(help="bootstrap seed")] = 0,
+    gallery_limit: Annotated[int, typer.Option(min=0, help="pairs shown in the gallery")] = 200,
+):
+    """Tables (Markdown, CSV, JSON), plots and an HTML gallery from a release folder."""
+    from .report import build_report
+
+    try:
+        res = build_report(folder, out_dir, n_boot=n_boot, seed=seed, gallery_limit=gallery_limit)
+    except (FileNotFoundError, ValueError, KeyError) as e:
+        raise _bad_input(str(e)) from None
+    for t in res.tables:
+        out.print(t.to_markdown(), highlight=False, markup=False)
+    out.print(f"wrote {len(res.files)} files to {res.out}")
+
+
 @app.command("export-webdataset")
 def export_webdataset_cmd(folder: Annotated[Path, typer.Argument(help="release folder")]):
     """Write webdataset/pairs/*.tar from the pairs shards and record them in MANIFEST."""

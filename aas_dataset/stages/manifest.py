@@ -16,7 +16,7 @@ from ..util import sha256_file, write_json_atomic
 
 MANIFEST = "MANIFEST.json"
 FORMAT = 1
-IGNORED_DIRS = (".aas", ".cache", ".git")
+IGNORED_DIRS = (".aas", ".cache", ".git", "report")  # local state and derived reports
 _SOFTWARE = (
     "aas_dataset",
     "datasets",
