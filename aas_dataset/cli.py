@@ -207,6 +207,30 @@ def report(
     out.print(f"wrote {len(res.files)} files to {res.out}")
 
 
+@app.command("import-hf")
+def import_hf_cmd(
+    source: Annotated[str, typer.Argument(help="Hub dataset id (e.g. weathon/aas_benchmark_final) or a local folder")],
+    out_dir: Annotated[Path, typer.Option("--out", help="release folder to write")],
+    revision: Annotated[str | None, typer.Option(help="Hub revision (tag, branch, commit)")] = None,
+):
+    """Convert the authors' published layouts into a release folder of ours."""
+    from .importers import ImportFormatError, import_hf
+    from .stages.manifest import verify
+
+    try:
+        m = import_hf(source, out_dir, revision)
+    except (ImportFormatError, FileNotFoundError) as e:
+        raise _bad_input(str(e)) from None
+    res = verify(out_dir)
+    if not res.ok:
+        for p in res.problems:
+            console.print(f"[red]FAIL[/] {p}", highlight=False)
+        raise typer.Exit(1)
+    out.print(
+        f"imported {m['recipe']['import']['layout']} from {m['recipe']['import']['source']}: " + json.dumps(m["counts"])
+    )
+
+
 @app.command("export-webdataset")
 def export_webdataset_cmd(folder: Annotated[Path, typer.Argument(help="release folder")]):
     """Write webdataset/pairs/*.tar from the pairs shards and record them in MANIFEST."""

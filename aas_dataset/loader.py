@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .schema import CONFIGS, SPLIT, SchemaError, columns_from_arrow
+from .schema import ALL_CONFIGS, SPLIT, SchemaError, columns_from_arrow
 
 DEFAULT_SOURCE = "aas_benchmark"
 
@@ -15,15 +15,15 @@ def load(
     revision: str | None = None,
     streaming: bool = False,
 ):
-    """Load one config (`prompts`, `pairs`, `scores`) from a release folder or a Hub repo id.
+    """Load one config (`prompts`, `pairs`, `scores`, `emotion_bias`) from a release folder or a Hub repo id.
 
     `revision` pins a Hub tag, branch or commit. Columns are the release's own friendly names
     (`image_original`, `image_distorted`, `prompt_original`, ...).
     """
     from datasets import load_dataset
 
-    if config not in CONFIGS:
-        raise ValueError(f"unknown config {config!r}; choose one of {', '.join(CONFIGS)}")
+    if config not in ALL_CONFIGS:
+        raise ValueError(f"unknown config {config!r}; choose one of {', '.join(ALL_CONFIGS)}")
     local = Path(source)
     if local.exists():
         if not (local / "README.md").is_file():

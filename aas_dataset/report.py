@@ -29,7 +29,9 @@ class ReportResult:
     files: list[str] = field(default_factory=list)
 
 
-def build_report(folder: Path, out: Path | None = None, *, n_boot: int = N_BOOT, seed: int = 0, gallery_limit: int = 200) -> ReportResult:
+def build_report(
+    folder: Path, out: Path | None = None, *, n_boot: int = N_BOOT, seed: int = 0, gallery_limit: int = 200
+) -> ReportResult:
     folder = Path(folder)
     m = read_manifest(folder)
     recipe = m.get("recipe", {})
@@ -59,7 +61,9 @@ def build_report(folder: Path, out: Path | None = None, *, n_boot: int = N_BOOT,
         write(f"tables/{t.name}.md", t.to_markdown())
         write(f"tables/{t.name}.csv", t.to_csv())
         write(f"tables/{t.name}.json", t.to_json())
-    head = f"# Report: {m['name']} v{m['version']}\n\nRecipe `{m.get('recipe_hash', '')[:12]}`; ground truth: `{gt}`.\n\n"
+    head = (
+        f"# Report: {m['name']} v{m['version']}\n\nRecipe `{m.get('recipe_hash', '')[:12]}`; ground truth: `{gt}`.\n\n"
+    )
     write("report.md", head + "\n".join(t.to_markdown() for t in res.tables))
     if "scores" in configs:
         for name, png in _plots(res.tables, df):
@@ -70,6 +74,7 @@ def build_report(folder: Path, out: Path | None = None, *, n_boot: int = N_BOOT,
 
 
 # --- plots -------------------------------------------------------------------------------
+
 
 def _fig_png(fig) -> bytes:
     buf = io.BytesIO()
@@ -136,6 +141,7 @@ def _plots(tables: list[Table], df):
 
 # --- gallery -----------------------------------------------------------------------------
 
+
 def _thumb(png: bytes, size: int = 256) -> str:
     from PIL import Image
 
@@ -151,7 +157,8 @@ _GALLERY_HEAD = """<!doctype html><html><head><meta charset="utf-8"><title>galle
 body{font-family:system-ui,sans-serif;margin:1em;background:#f6f6f4;color:#222}
 .card{display:inline-block;vertical-align:top;width:540px;margin:6px;padding:8px;background:#fff;border:1px solid #ddd}
 .card img{width:260px;height:auto;margin-right:4px;background:#ccc}
-.p{font-size:12px;margin:4px 0}.b{display:inline-block;font-size:11px;padding:1px 5px;margin:1px;border-radius:3px;background:#eee}
+.p{font-size:12px;margin:4px 0}
+.b{display:inline-block;font-size:11px;padding:1px 5px;margin:1px;border-radius:3px;background:#eee}
 .up{background:#d6ecd2}.down{background:#f3d6d2}.hidden{display:none}
 </style></head><body>
 """
@@ -200,14 +207,23 @@ def gallery_html(folder: Path, manifest: dict, limit: int = 200) -> str:
         for k, v in r.items():
             if k.startswith("label_"):
                 badges.append(f'<span class="b">{html.escape(k[6:])}: {v if v is not None else "–"}</span>')
-            elif k.startswith("score_") and isinstance(v, dict) and v.get("didp") is not None and v.get("oidp") is not None:
+            elif (
+                k.startswith("score_")
+                and isinstance(v, dict)
+                and v.get("didp") is not None
+                and v.get("oidp") is not None
+            ):
                 d = v["didp"] - v["oidp"]
                 badges.append(f'<span class="b {"up" if d > 0 else "down"}">{html.escape(k[6:])} {d:+.3g}</span>')
+        esc = html.escape
+        dims = r["selected_dims"]
         parts.append(
-            f'<div class="card" data-model="{html.escape(r["model"])}" data-dims="{html.escape("|".join(r["selected_dims"]))}">'
-            f'<img alt="I_o" src="{_thumb(r["image_original"]["bytes"])}"><img alt="I_a" src="{_thumb(r["image_distorted"]["bytes"])}">'
-            f'<div class="p"><b>{html.escape(r["model"])} #{r["index"]}</b> · {html.escape(", ".join(r["selected_dims"]))}</div>'
-            f'<div class="p">p_o: {html.escape(r["prompt_original"])}</div><div class="p">p_a: {html.escape(r["prompt_distorted"])}</div>'
+            f'<div class="card" data-model="{esc(r["model"])}" data-dims="{esc("|".join(dims))}">'
+            f'<img alt="I_o" src="{_thumb(r["image_original"]["bytes"])}">'
+            f'<img alt="I_a" src="{_thumb(r["image_distorted"]["bytes"])}">'
+            f'<div class="p"><b>{esc(r["model"])} #{r["index"]}</b> · {esc(", ".join(dims))}</div>'
+            f'<div class="p">p_o: {esc(r["prompt_original"])}</div>'
+            f'<div class="p">p_a: {esc(r["prompt_distorted"])}</div>'
             f"<div>{''.join(badges)}</div></div>"
         )
     parts.append(_GALLERY_JS)

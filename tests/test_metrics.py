@@ -34,15 +34,43 @@ def test_generator_table_by_hand():
     rows = []
     # model a: oiop 1..4, diop 0,2,2,2 -> Δ = mean(-1,0,-1,-2) = -1, AA = 1.5
     for i, (o, d, lab) in enumerate(zip([1, 2, 3, 4], [0, 2, 2, 2], [1, 0, -1, 1], strict=True)):
-        rows.append({"model": "a", "index": i, **_score("score_h", o, 0, d, 0), "label_gt": lab,
-                     "rater_j.original": [0.5] * 11, "rater_j.distorted": [0.5] * 10 + [1.5],
-                     "score_blip.didp": 2.0, "score_blip.oidp": 0.0, "score_blip.oiop": None, "score_blip.diop": None,
-                     "score_blip_neg.didp": 0.0, "score_blip_neg.oidp": 0.0, "score_blip_neg.oiop": None, "score_blip_neg.diop": None})
+        rows.append(
+            {
+                "model": "a",
+                "index": i,
+                **_score("score_h", o, 0, d, 0),
+                "label_gt": lab,
+                "rater_j.original": [0.5] * 11,
+                "rater_j.distorted": [0.5] * 10 + [1.5],
+                "score_blip.didp": 2.0,
+                "score_blip.oidp": 0.0,
+                "score_blip.oiop": None,
+                "score_blip.diop": None,
+                "score_blip_neg.didp": 0.0,
+                "score_blip_neg.oidp": 0.0,
+                "score_blip_neg.oiop": None,
+                "score_blip_neg.diop": None,
+            }
+        )
     # model b: one row, no label -> success over labelled rows only = nan
-    rows.append({"model": "b", "index": 0, **_score("score_h", 5, 0, 7, 0), "label_gt": None,
-                 "rater_j.original": [0.0] * 11, "rater_j.distorted": [2.0] * 11,
-                 "score_blip.didp": 0.0, "score_blip.oidp": 0.0, "score_blip.oiop": None, "score_blip.diop": None,
-                 "score_blip_neg.didp": 0.0, "score_blip_neg.oidp": 0.0, "score_blip_neg.oiop": None, "score_blip_neg.diop": None})
+    rows.append(
+        {
+            "model": "b",
+            "index": 0,
+            **_score("score_h", 5, 0, 7, 0),
+            "label_gt": None,
+            "rater_j.original": [0.0] * 11,
+            "rater_j.distorted": [2.0] * 11,
+            "score_blip.didp": 0.0,
+            "score_blip.oidp": 0.0,
+            "score_blip.oiop": None,
+            "score_blip.diop": None,
+            "score_blip_neg.didp": 0.0,
+            "score_blip_neg.oidp": 0.0,
+            "score_blip_neg.oiop": None,
+            "score_blip_neg.diop": None,
+        }
+    )
     t = generator_table(_frame(rows), "gt", n_boot=200)
     assert [r["model"] for r in t.rows] == ["a", "b"]
     assert t.cell("a", "Δ h").value == pytest.approx(-1.0)
@@ -63,8 +91,10 @@ def test_classification_table_by_hand():
     diffs = [0.5, -0.2, 0.2, 0.1, 0.0, 9.0]
     labels = [1, 1, 0, 1, 1, -1]
     verifier = [1, -1, 0, 1, 0, 1]  # its tie counts as "original"
-    rows = [{"model": "m", "index": i, **_score("score_rm", 0, 1.0, 0, 1.0 + d), "label_gt": y, "label_v": v}
-            for i, (d, y, v) in enumerate(zip(diffs, labels, verifier, strict=True))]
+    rows = [
+        {"model": "m", "index": i, **_score("score_rm", 0, 1.0, 0, 1.0 + d), "label_gt": y, "label_v": v}
+        for i, (d, y, v) in enumerate(zip(diffs, labels, verifier, strict=True))
+    ]
     t = classification_table(_frame(rows), "gt", n_boot=100)
     rm = {r["model"]: r for r in t.rows}
     # predictions (d > 0): 1,0,1,1,0 vs y 1,1,0,1,1 -> acc 2/5; tp 2, fp 1, fn 2 -> F1 = 4/7
@@ -107,7 +137,14 @@ def test_comparison_table_pairs_by_index():
     rows = []
     for i in range(6):
         rows.append({"model": "base", "index": i, **_score("score_h", 0, 0, float(i), 0), "label_gt": 1})
-        rows.append({"model": "aligned", "index": 5 - i, **_score("score_h", 0, 0, float(5 - i) + 1, 0), "label_gt": 0 if i < 3 else 1})
+        rows.append(
+            {
+                "model": "aligned",
+                "index": 5 - i,
+                **_score("score_h", 0, 0, float(5 - i) + 1, 0),
+                "label_gt": 0 if i < 3 else 1,
+            }
+        )
     t = comparison_table(_frame(rows), [("aligned", "base")], "gt", n_boot=100)
     wil = next(r for r in t.rows if r["test"] == "Wilcoxon")
     assert wil["n"] == 6 and wil["mean diff"].value == pytest.approx(1.0)
@@ -118,19 +155,35 @@ def test_comparison_table_pairs_by_index():
 
 
 def test_emotion_bias_is_strict():
-    df = _frame([
-        {"score_s.sad": 1.0, "score_s.sad_happy": 0.0, "score_s.angry": 1.0, "score_s.angry_happy": 1.0,
-         "score_s.fearful": 0.0, "score_s.fearful_happy": 1.0},
-        {"score_s.sad": 2.0, "score_s.sad_happy": 3.0, "score_s.angry": 2.0, "score_s.angry_happy": 1.0,
-         "score_s.fearful": 5.0, "score_s.fearful_happy": 1.0},
-    ])
+    df = _frame(
+        [
+            {
+                "score_s.sad": 1.0,
+                "score_s.sad_happy": 0.0,
+                "score_s.angry": 1.0,
+                "score_s.angry_happy": 1.0,
+                "score_s.fearful": 0.0,
+                "score_s.fearful_happy": 1.0,
+            },
+            {
+                "score_s.sad": 2.0,
+                "score_s.sad_happy": 3.0,
+                "score_s.angry": 2.0,
+                "score_s.angry_happy": 1.0,
+                "score_s.fearful": 5.0,
+                "score_s.fearful_happy": 1.0,
+            },
+        ]
+    )
     t = emotion_bias_table(df, n_boot=50)
     row = t.rows[0]
     assert (row["sadness"].value, row["anger"].value, row["fear"].value) == (0.5, 0.5, 0.5)
 
 
 def test_emotion_generation_real_photo_and_lapis():
-    g = emotion_generation_table(_frame({"model": ["m", "m", "m"], "emotion": ["sad", "sad", "angry"], "score": [0.2, 0.4, 0.9]}), n_boot=50)
+    g = emotion_generation_table(
+        _frame({"model": ["m", "m", "m"], "emotion": ["sad", "sad", "angry"], "score": [0.2, 0.4, 0.9]}), n_boot=50
+    )
     assert g.cell("m", "sad").value == pytest.approx(0.3) and g.cell("m", "angry").value == pytest.approx(0.9)
     df = _frame({"class": ["a", "a", "b"], "clean": [3.0, 5.0, 1.0], "anti": [1.0, 1.0, 2.0]})
     t = real_photo_bias_table(df, clean="clean", anti="anti", n_boot=50)

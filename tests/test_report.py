@@ -20,8 +20,11 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 def test_report_writes_every_artifact(release_copy):
     res = build_report(release_copy, n_boot=200)
     expected = {
-        "report.md", "gallery.html",
-        "plots/generator_deltas.png", "plots/reward_models.png", "plots/score_distributions.png",
+        "report.md",
+        "gallery.html",
+        "plots/generator_deltas.png",
+        "plots/reward_models.png",
+        "plots/score_distributions.png",
         *(f"tables/{t}.{ext}" for t in ("generators", "reward_models") for ext in ("md", "csv", "json")),
     }
     assert expected <= set(res.files)
@@ -57,10 +60,24 @@ def test_gallery_shows_images_in_headless_chromium(release_copy):
     page = release_copy / "report" / "gallery.html"
     profile = tempfile.mkdtemp()
     dom = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={profile}", "--virtual-time-budget=10000", "--dump-dom", page.as_uri()],
-        capture_output=True, text=True, timeout=120,
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     ).stdout
     shutil.rmtree(profile, ignore_errors=True)
     m = re.search(r"<title>gallery: (\d+)/(\d+) images loaded</title>", dom)

@@ -91,7 +91,11 @@ def test_extra_families_match_datasets_and_round_trip():
     ours = schema.features_dict(cols)
     assert Features.from_dict(ours).to_dict() == ours
     t = pa.Table.from_pylist([], schema=schema.arrow_schema(cols))
-    assert [c.kind for c in schema.columns_from_arrow(t.schema, "scores", "x")][-3:] == ["dimvec", "dimpred", "judge100"]
+    assert [c.kind for c in schema.columns_from_arrow(t.schema, "scores", "x")][-3:] == [
+        "dimvec",
+        "dimpred",
+        "judge100",
+    ]
     emo = schema.config_columns("emotion_bias", ["score_hpsv3"])
     assert Features.from_dict(schema.features_dict(emo)).to_dict() == schema.features_dict(emo)
     with pytest.raises(schema.SchemaError, match="not a declared family"):

@@ -12,6 +12,7 @@ import json
 import math
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,7 +20,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .. import __version__
-from ..schema import COMBOS, CONFIGS, SPLIT, Column, arrow_schema, config_columns, label_column, score_column
+from ..schema import (
+    ALL_CONFIGS,
+    COMBOS,
+    CONFIGS,
+    SPLIT,
+    Column,
+    arrow_schema,
+    config_columns,
+    label_column,
+    score_column,
+)
 from ..util import digest, write_json_atomic
 from .manifest import MANIFEST, build_manifest, read_manifest
 
@@ -169,7 +180,7 @@ def _up_to_date(out: Path, build_key: str) -> dict | None:
 
 
 def assemble(builder: Builder, plan: list[StagePlan], report: BuildReport, force: bool = False):
-    from .card import render_card
+    from .card import card_info
 
     recipe = builder.recipe
     rows = _Rows(builder, plan)
@@ -187,61 +198,80 @@ def assemble(builder: Builder, plan: list[StagePlan], report: BuildReport, force
     if not force and (manifest := _up_to_date(out, build_key)):
         return manifest, False
 
-    judges = rows.judges
     score_names = [c for c, _, _ in rows.score_cols]
-    columns = {c: config_columns(c, score_names, judges) for c in CONFIGS}
+    columns = {c: config_columns(c, score_names, rows.judges) for c in CONFIGS}
     n_pairs = len(rows.gen_units)
     r = recipe.recipe
-    staging = builder.store.mkdtemp("assemble")
-    try:
-        files = []
-        files += _write_config(
-            staging,
-            "prompts",
-            columns["prompts"],
-            rows.prompts(),
-            len(rows.prompt_units),
-            SCORES_SHARD_ROWS,
-            r.row_group_rows,
-        )
-        files += _write_config(
-            staging, "pairs", columns["pairs"], rows.pairs(True), n_pairs, r.shard_rows, r.row_group_rows
-        )
-        files += _write_config(
-            staging,
-            "scores",
-            columns["scores"],
-            rows.pairs(False),
-            n_pairs,
-            SCORES_SHARD_ROWS,
-            r.row_group_rows,
-        )
-        counts = {
-            "prompts": len(rows.prompt_units),
-            "prompts_planned": len(plan[0].units),
-            "generators": len(recipe.generators),
-            "pairs": n_pairs,
-            "pairs_planned": len(plan[1].units),
-            "failures": {s.stage: s.failed + s.blocked for s in report.stats},
-        }
-        card = render_card(recipe, columns, files, counts, failures, root=staging)
-        (staging / "README.md").write_text(card, encoding="utf-8")
-        manifest = build_manifest(staging, recipe, build_key, files, counts, failures)
-        _swap_in(staging, out)
-        write_json_atomic(out / MANIFEST, manifest)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    parts = [
+        ConfigPart("prompts", columns["prompts"], rows.prompts(), len(rows.prompt_units), SCORES_SHARD_ROWS),
+        ConfigPart("pairs", columns["pairs"], rows.pairs(True), n_pairs, r.shard_rows),
+        ConfigPart("scores", columns["scores"], rows.pairs(False), n_pairs, SCORES_SHARD_ROWS),
+    ]
+    counts = {
+        "prompts": len(rows.prompt_units),
+        "prompts_planned": len(plan[0].units),
+        "generators": len(recipe.generators),
+        "pairs": n_pairs,
+        "pairs_planned": len(plan[1].units),
+        "failures": {s.stage: s.failed + s.blocked for s in report.stats},
+    }
+    manifest = write_release(
+        out,
+        builder.store.mkdtemp("assemble"),
+        parts,
+        r.row_group_rows,
+        card_info(recipe, counts, failures),
+        {
+            "name": r.name,
+            "version": r.version,
+            "build_key": build_key,
+            "recipe": recipe.resolved_dict(),
+            "recipe_hash": recipe.hash,
+            "counts": counts,
+            "failures": failures,
+        },
+    )
     return manifest, True
 
 
-def _swap_in(staging: Path, out: Path) -> None:
+@dataclass
+class ConfigPart:
+    config: str
+    columns: tuple[Column, ...]
+    rows: Iterator[dict]
+    n_rows: int
+    per_shard: int
+
+
+def write_release(out: Path, staging: Path, parts: list[ConfigPart], row_group: int, card: dict, meta: dict) -> dict:
+    """Write configs, card and MANIFEST into `staging`, then swap them into `out` (MANIFEST last).
+
+    Shared by builds and imports, so every release folder has one shape."""
+    from .card import render_card
+
+    try:
+        files = []
+        for p in parts:
+            files += _write_config(staging, p.config, p.columns, p.rows, p.n_rows, p.per_shard, row_group)
+        columns = {p.config: p.columns for p in parts}
+        (staging / "README.md").write_text(render_card(card, columns, files, staging), encoding="utf-8")
+        manifest = build_manifest(staging, files, **meta)
+        _swap_in(staging, out, [p.config for p in parts])
+        write_json_atomic(out / MANIFEST, manifest)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return manifest
+
+
+def _swap_in(staging: Path, out: Path, configs: list[str]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / MANIFEST).unlink(missing_ok=True)  # from here until the end, the folder is "incomplete"
-    for config in CONFIGS:
+    for config in ALL_CONFIGS:  # configs of an earlier release that this one lacks go too
         dest = out / config
         if dest.exists():
             shutil.rmtree(dest)
-        (staging / config).rename(dest)
+        if config in configs:
+            (staging / config).rename(dest)
     (staging / "README.md").replace(out / "README.md")
     # A previous WebDataset export no longer matches the new shards.
     shutil.rmtree(out / "webdataset", ignore_errors=True)

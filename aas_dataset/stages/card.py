@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..schema import CONFIGS, SPLIT, Column, hf_features
+from ..schema import SPLIT, Column, hf_features
 
 CITATION = """@inproceedings{guo2026universal,
   title     = {Position: Universal Aesthetic Alignment Narrows Artistic Expression},
@@ -19,6 +19,7 @@ CONFIG_NOTES = {
     "prompts": "one row per prompt pair (p_o, p_a) with the dimensions p_a was asked to carry",
     "pairs": "one row per (model, index): both images (lossless PNG), prompts, seeds, settings, labels, scores",
     "scores": "the rows of `pairs` without images, for fast analysis",
+    "emotion_bias": "one happy face and its sad, angry and fearful edits, with each scorer's scores",
 }
 
 
@@ -47,12 +48,12 @@ def dataset_info(columns: dict[str, tuple[Column, ...]], files: list[dict]) -> l
     from datasets import DatasetInfo, SplitDict, SplitInfo
 
     out = []
-    for config in CONFIGS:
+    for config, cols in columns.items():
         mine = [f for f in files if f["config"] == config]
         rows = sum(f["rows"] for f in mine)
         nbytes = sum(f["num_bytes"] for f in mine)
         info = DatasetInfo(
-            features=hf_features(columns[config]),
+            features=hf_features(cols),
             config_name=config,
             splits=SplitDict({SPLIT: SplitInfo(name=SPLIT, num_bytes=nbytes, num_examples=rows)}),
             download_size=sum(f["bytes"] for f in mine),
@@ -62,57 +63,75 @@ def dataset_info(columns: dict[str, tuple[Column, ...]], files: list[dict]) -> l
     return out
 
 
-def render_card(
-    recipe, columns, files: list[dict], counts: dict, failures: list[dict], root: Path | None = None
-) -> str:
+def _model(m) -> dict:
+    return {
+        "name": m.name,
+        "kind": m.entry.kind,
+        "model_id": m.entry.model_id or ("random-init" if m.role == "generator" else "—"),
+        "revision": m.entry.revision or "",
+        "license": m.entry.license,
+        "description": m.entry.description,
+        "settings": json.dumps(m.spec["settings"], sort_keys=True),
+    }
+
+
+def card_info(recipe, counts: dict, failures: list[dict]) -> dict:
+    """What the card says about a build, from its resolved recipe."""
+    r = recipe.recipe
+    return {
+        "name": r.name,
+        "version": r.version,
+        "pretty_name": r.pretty_name,
+        "description": r.description,
+        "license": r.license,
+        "recipe_hash": recipe.hash,
+        "seed": r.seed,
+        "dimensions": r.dimensions.model_dump(),
+        "rewriter": _model(recipe.rewriter),
+        "generators": [_model(g) for g in recipe.generators],
+        "judges": [_model(j) for j in recipe.judges],
+        "scorers": [_model(s) for s in recipe.scorers],
+        "ground_truth": recipe.ground_truth,
+        "source": None,
+        "counts": counts,
+        "failures": failures,
+    }
+
+
+def render_card(info: dict, columns: dict[str, tuple[Column, ...]], files: list[dict], root: Path) -> str:
     from huggingface_hub import DatasetCard, DatasetCardData
 
-    # bytes on disk are known only after writing; assemble passes the staged files
-    for f in files:
-        if "bytes" not in f and root is not None:
-            f["bytes"] = (root / f["path"]).stat().st_size
-    r = recipe.recipe
+    for f in files:  # bytes on disk are known once the staged files exist
+        f.setdefault("bytes", (root / f["path"]).stat().st_size)
+    configs = list(columns)
+    default = "pairs" if "pairs" in configs else configs[0]
+    n_rows = max((f["rows"] for f in files), default=0)
     data = DatasetCardData(
-        license=r.license,
-        pretty_name=r.pretty_name,
+        license=info["license"],
+        pretty_name=info["pretty_name"],
         language=["en"],
         task_categories=["text-to-image", "image-classification"],
-        size_categories=[_size_category(counts["pairs"])],
+        size_categories=[_size_category(sum(f["rows"] for f in files if f["config"] == default) or n_rows)],
         tags=["aesthetics", "anti-aesthetics", "reward-models", "benchmark", "synthetic"],
         configs=[
             {
                 "config_name": c,
                 "data_files": [{"split": SPLIT, "path": f"{c}/{SPLIT}-*.parquet"}],
-                **({"default": True} if c == "pairs" else {}),
+                **({"default": True} if c == default else {}),
             }
-            for c in CONFIGS
+            for c in configs
         ],
         dataset_info=dataset_info(columns, files),
     )
-    generators = [
-        {
-            "name": g.name,
-            "kind": g.entry.kind,
-            "model_id": g.entry.model_id or "random-init",
-            "revision": g.entry.revision or "",
-            "license": g.entry.license,
-            "settings": json.dumps(g.spec["settings"], sort_keys=True),
-        }
-        for g in recipe.generators
-    ]
+    rows = {c: sum(f["rows"] for f in files if f["config"] == c) for c in configs}
     card = DatasetCard.from_template(
         data,
         template_path=str(template_path()),
-        recipe=r,
-        recipe_hash=recipe.hash,
-        rewriter=recipe.rewriter,
-        generators=generators,
-        judges=recipe.judges,
-        scorers=recipe.scorers,
+        info=info,
+        configs=configs,
+        rows=rows,
         config_notes=CONFIG_NOTES,
         columns=columns,
-        counts=counts,
-        failures=failures,
         citation=CITATION,
     )
     return str(card)

@@ -45,16 +45,27 @@ def file_entry(root: Path, rel: str, **extra) -> dict:
     return {"sha256": sha256_file(p), "bytes": p.stat().st_size, **extra}
 
 
-def build_manifest(root: Path, recipe, build_key: str, files: list[dict], counts: dict, failures: list[dict]) -> dict:
+def build_manifest(
+    root: Path,
+    files: list[dict],
+    *,
+    name: str,
+    version: str,
+    build_key: str,
+    recipe: dict,
+    recipe_hash: str,
+    counts: dict,
+    failures: list[dict],
+) -> dict:
     entries = {f["path"]: file_entry(root, f["path"], config=f["config"], rows=f["rows"]) for f in files}
     entries["README.md"] = file_entry(root, "README.md")
     return {
         "format": FORMAT,
-        "name": recipe.recipe.name,
-        "version": recipe.recipe.version,
+        "name": name,
+        "version": version,
         "build_key": build_key,
-        "recipe_hash": recipe.hash,
-        "recipe": recipe.resolved_dict(),
+        "recipe_hash": recipe_hash,
+        "recipe": recipe,
         "software": software_versions(),
         "counts": counts,
         "failures": failures,

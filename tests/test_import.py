@@ -1,0 +1,207 @@
+"""Import of the authors' published layouts, built here in exactly their Parquet schemas."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from aas_dataset.cli import app
+from aas_dataset.importers import ImportFormatError, import_hf
+from aas_dataset.metrics import classification_table, generator_table, read_frame
+from aas_dataset.report import build_report
+from aas_dataset.stages.manifest import verify
+
+IMG = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+COMBOS = ("oiop", "oidp", "diop", "didp")
+
+
+def _png(v: int) -> dict:
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), (v, v, v)).save(buf, format="PNG")
+    return {"bytes": buf.getvalue(), "path": None}
+
+
+PUBLISHED = pa.schema(
+    [
+        ("image_original", IMG),
+        ("image_distorted", IMG),
+        ("index", pa.int64()),
+        ("prompt_original", pa.string()),
+        ("prompt_distorted", pa.string()),
+        ("selected_dims", pa.string()),
+        (
+            "llm_judge",
+            pa.struct(
+                [
+                    (f"llm_{v}_{k}", pa.string() if k == "reasoning" else pa.int64())
+                    for v in ("original", "distorted")
+                    for k in ("reasoning", "main_concepts", "special_effects")
+                ]
+            ),
+        ),
+        ("hpsv2_reward", pa.struct([(f"hpsv2_{c}", pa.float64()) for c in COMBOS])),
+        ("hpsv3_reward", pa.struct([(f"hpsv3_{c}", pa.list_(pa.float64())) for c in COMBOS])),
+        ("image_reward", pa.struct([(f"image_reward_{c}", pa.float64()) for c in COMBOS])),
+        (
+            "rater",
+            pa.struct(
+                [
+                    (s, pa.struct([("preds", pa.list_(pa.int64())), ("scores", pa.list_(pa.float64()))]))
+                    for s in ("original", "distorted")
+                ]
+            ),
+        ),
+        ("llm_selected", pa.int64()),
+        ("blip_selected", pa.int64()),
+        ("model", pa.string()),
+        ("blip_score", pa.list_(pa.list_(pa.float64()))),
+        ("blip_score_original", pa.float64()),
+        ("sec_llm_selected", pa.int64()),
+    ]
+)
+
+
+def _published_row(model: str, i: int, rng) -> dict:
+    h3 = {c: [float(rng.normal(8, 3)), 0.5] for c in COMBOS}
+    return {
+        "image_original": _png(10 * i),
+        "image_distorted": _png(10 * i + 5),
+        "index": i,
+        "prompt_original": f"caption {i}",
+        "prompt_distorted": f"caption {i}, dark and blurred",
+        "selected_dims": json.dumps(["clarity", "color brightness"]),
+        "llm_judge": {
+            f"llm_{v}_{k}": ("why" if k == "reasoning" else 50)
+            for v in ("original", "distorted")
+            for k in ("reasoning", "main_concepts", "special_effects")
+        },
+        "hpsv2_reward": {f"hpsv2_{c}": float(rng.normal(0.28, 0.01)) for c in COMBOS},
+        "hpsv3_reward": {f"hpsv3_{c}": h3[c] for c in COMBOS},
+        "image_reward": {f"image_reward_{c}": float(rng.normal()) for c in COMBOS},
+        "rater": {s: {"preds": [1] * 11, "scores": list(rng.uniform(0, 2, 11))} for s in ("original", "distorted")},
+        "llm_selected": int(rng.choice([-1, 0, 1, 1])),
+        "blip_selected": 1,
+        "model": model,
+        "blip_score": [[float(rng.normal()), float(rng.normal())], [float(rng.normal()), float(rng.normal())]],
+        "blip_score_original": 0.1,
+        "sec_llm_selected": int(rng.choice([-1, 0, 1])),
+    }
+
+
+@pytest.fixture
+def published(tmp_path):
+    rng = np.random.default_rng(7)
+    rows = [
+        _published_row(m, i, rng)
+        for m in ("flux_dev", "dance_flux", "sd3_medium_grpo", "sd3_medium_grpo")
+        for i in range(6)
+    ]
+    folder = tmp_path / "aas_benchmark_final" / "data"
+    folder.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(rows[:12], schema=PUBLISHED), folder / "train-00000-of-00002.parquet")
+    pq.write_table(pa.Table.from_pylist(rows[12:], schema=PUBLISHED), folder / "train-00001-of-00002.parquet")
+    return folder.parent, rows
+
+
+def test_import_benchmark_layout_and_recompute_tables(published, tmp_path):
+    src, rows = published
+    out = tmp_path / "imported"
+    res = CliRunner().invoke(app, ["import-hf", str(src), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert verify(out).ok
+    df = read_frame(out, "scores")
+    assert len(df) == 24
+    assert list(dict.fromkeys(df["model"])) == ["flux_dev", "dance_flux", "sd3_medium_grpo", "sd3_medium_grpo_2"]
+
+    # generator table equals the published formulas applied by hand to the source rows
+    t = generator_table(df, "qwen3_vl_235b", n_boot=50)
+    dance = [r for r in rows if r["model"] == "dance_flux"]
+    d3 = np.mean([r["hpsv3_reward"]["hpsv3_diop"][0] - r["hpsv3_reward"]["hpsv3_oiop"][0] for r in dance])
+    assert t.cell("dance_flux", "Δ hpsv3").value == pytest.approx(d3)
+    assert t.cell("dance_flux", "hpsv3 AA").value == pytest.approx(
+        np.mean([r["hpsv3_reward"]["hpsv3_diop"][0] for r in dance])
+    )
+    dj = np.mean([sum(r["rater"]["distorted"]["scores"]) - sum(r["rater"]["original"]["scores"]) for r in dance])
+    assert t.cell("dance_flux", "ΔJ j").value == pytest.approx(dj)
+    blip = np.mean([1 / (1 + np.exp(-(r["blip_score"][1][1] - r["blip_score"][1][0]))) for r in dance])
+    assert t.cell("dance_flux", "blip match").value == pytest.approx(blip)
+    assert t.cell("dance_flux", "success").value == pytest.approx(np.mean([r["llm_selected"] == 1 for r in dance]))
+
+    # reward-model table: ties removed, didp > oidp, and GPT-5-Chat as a verifier (tie -> original)
+    c = classification_table(df, "qwen3_vl_235b", n_boot=50)
+    keep = [r for r in rows if r["llm_selected"] != -1]
+    y = np.array([r["llm_selected"] for r in keep])
+    pred = np.array([r["image_reward"]["image_reward_didp"] > r["image_reward"]["image_reward_oidp"] for r in keep])
+    assert c.cell("image_reward", "accuracy").value == pytest.approx(np.mean(pred == y))
+    bpred = np.array([r["blip_score"][1][1] > r["blip_score"][0][1] for r in keep])
+    assert c.cell("blip", "accuracy").value == pytest.approx(np.mean(bpred == y))
+    gpt = np.array([r["sec_llm_selected"] == 1 for r in keep])
+    assert c.cell("gpt5_chat", "accuracy").value == pytest.approx(np.mean(gpt == y))
+
+    m = json.loads((out / "MANIFEST.json").read_text())
+    assert m["recipe"]["ground_truth"] == "qwen3_vl_235b"
+    assert m["recipe"]["comparisons"] == [{"aligned": "dance_flux", "base": "flux_dev"}]
+    report = build_report(out, n_boot=50)
+    assert {"generators", "reward_models", "aligned_vs_base"} == {t.name for t in report.tables}
+    assert "sd3_medium_grpo_2" in (out / "README.md").read_text()
+
+
+def test_import_names_unknown_and_missing_columns(published, tmp_path):
+    src, rows = published
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    t = pa.Table.from_pylist(rows[:2], schema=PUBLISHED)
+    pq.write_table(t.append_column("mystery", pa.array([1, 2])), bad / "a.parquet")
+    with pytest.raises(ImportFormatError, match="unknown column\\(s\\) mystery"):
+        import_hf(str(bad), tmp_path / "o1")
+    pq.write_table(t.drop_columns(["prompt_distorted"]), bad / "a.parquet")
+    with pytest.raises(ImportFormatError, match="missing column\\(s\\) prompt_distorted"):
+        import_hf(str(bad), tmp_path / "o2")
+    assert not (tmp_path / "o2" / "MANIFEST.json").exists()
+    res = CliRunner().invoke(app, ["import-hf", str(bad), "--out", str(tmp_path / "o3")])
+    assert res.exit_code == 2 and "prompt_distorted" in res.output
+
+
+def test_import_emotion_bias_layout(tmp_path):
+    scores = {
+        "sad": ([1.0, 2.0, 3.0, 4.0], [0.0, 3.0, 1.0, 1.0]),
+        "angry": ([1.0, 1.0, 1.0, 1.0], [2.0, 2.0, 0.0, 1.0]),
+        "fearful": ([5.0, 5.0, 5.0, 5.0], [1.0, 1.0, 1.0, 9.0]),
+    }
+    cols = {
+        "prompt": ["A [emotion] person at a window."] * 4,
+        **{f"{e}_image": [_png(i) for i in range(4)] for e in ("happy", "sad", "angry", "fearful")},
+    }
+    for e, (edited, happy) in scores.items():
+        cols[f"{e}_hpsv3"] = edited
+        cols[f"{e}_hpsv3_happy_image"] = happy
+    folder = tmp_path / "emotion"
+    folder.mkdir()
+    pq.write_table(pa.table(cols), folder / "train.parquet")
+    out = tmp_path / "out"
+    import_hf(str(folder), out)
+    assert verify(out).ok
+    rep = build_report(out, n_boot=50)
+    (table,) = rep.tables
+    row = table.rows[0]
+    assert row["model"] == "hpsv3"
+    assert row["sadness"].value == pytest.approx(3 / 4)  # strict: 1>0, 2<3, 3>1, 4>1
+    assert row["anger"].value == pytest.approx(1 / 4)  # 1<2, 1<2, 1>0, 1=1 (tie is wrong)
+    assert row["fear"].value == pytest.approx(3 / 4)
+    from datasets import load_dataset
+
+    ds = load_dataset(str(out), "emotion_bias", split="test")
+    assert ds.num_rows == 4 and ds[0]["image_sad"].size == (8, 8)
+
+    pq.write_table(
+        pa.table({k: v for k, v in cols.items() if k != "angry_hpsv3_happy_image"}), folder / "train.parquet"
+    )
+    with pytest.raises(ImportFormatError, match="lacks angry_happy"):
+        import_hf(str(folder), tmp_path / "o2")
