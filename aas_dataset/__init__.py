@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "load"]
+__all__ = ["__version__", "evaluate_reward_model", "load"]
 
 
 def __getattr__(name: str):
@@ -13,4 +13,8 @@ def __getattr__(name: str):
         from .loader import load
 
         return load
+    if name == "evaluate_reward_model":
+        from .evaluate import evaluate_reward_model
+
+        return evaluate_reward_model
     raise AttributeError(name)

@@ -203,8 +203,33 @@ def report(
     except (FileNotFoundError, ValueError, KeyError) as e:
         raise _bad_input(str(e)) from None
     for t in res.tables:
-        out.print(t.to_markdown(), highlight=False, markup=False)
+        out.print(t.to_markdown(), highlight=False, markup=False, soft_wrap=True)
     out.print(f"wrote {len(res.files)} files to {res.out}")
+
+
+@app.command("eval-reward")
+def eval_reward(
+    scorer: Annotated[str, typer.Option(help="catalog scorer name or module:Class with score(images, prompts)")],
+    data: Annotated[str, typer.Option(help="release folder or Hub repo id")],
+    revision: Annotated[str | None, typer.Option(help="Hub revision")] = None,
+    ground_truth: Annotated[
+        str | None, typer.Option(help="judge used as ground truth (default: the release's)")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(min=1)] = 16,
+    n_boot: Annotated[int, typer.Option(min=0, help="bootstrap resamples per cell")] = 1000,
+    seed: Annotated[int, typer.Option()] = 0,
+):
+    """Score the benchmark's pairs with your reward model; print its row beside the release's rows."""
+    from .evaluate import evaluate_reward_model
+
+    sys.path.insert(0, os.getcwd())  # so module:Class finds the user's file in the current folder
+    try:
+        table = evaluate_reward_model(
+            scorer, data, ground_truth=ground_truth, revision=revision, batch_size=batch_size, n_boot=n_boot, seed=seed
+        )
+    except (ValueError, KeyError, ImportError, AttributeError, FileNotFoundError) as e:
+        raise _bad_input(str(e)) from None
+    out.print(table.to_markdown(), highlight=False, markup=False, soft_wrap=True)
 
 
 @app.command("import-hf")
