@@ -12,7 +12,7 @@ from .recipe import ResolvedRecipe
 from .stages.base import Stage, Unit
 from .stages.generate import GenerateStage
 from .stages.judge import JudgeStage
-from .stages.prompts import PromptsStage, sample_dimensions
+from .stages.prompts import NegativesStage, PromptsStage, sample_dimensions
 from .stages.score import ScoreStage
 from .store import Store
 
@@ -61,11 +61,13 @@ class Builder:
             sample_dimensions(r.recipe.seed, i, r.recipe.dimensions.min, r.recipe.dimensions.max)
             for i in range(len(caps))
         ]
-        ps, gs, js, ss = PromptsStage(), GenerateStage(), JudgeStage(), ScoreStage()
+        ps, ns, gs, js, ss = PromptsStage(), NegativesStage(), GenerateStage(), JudgeStage(), ScoreStage()
         p_units = ps.units(caps, dims, r.rewriter)
         g_units = gs.units(p_units, r.generators, r.recipe.seed)
+        nw = r.negative_writer
         return [
             StagePlan(ps, p_units, {r.rewriter.name: r.rewriter}),
+            StagePlan(ns, ns.units(p_units, nw), {nw.name: nw} if nw else {}),
             StagePlan(gs, g_units, {g.name: g for g in r.generators}),
             StagePlan(js, js.units(g_units, r.judges), {j.name: j for j in r.judges}),
             StagePlan(ss, ss.units(g_units, r.scorers), {s.name: s for s in r.scorers}),

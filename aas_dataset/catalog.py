@@ -18,8 +18,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from .backends import backend_class
 from .util import digest
 
-ROLES = ("rewriter", "generator", "scorer", "judge")
-_SECTION = {"rewriter": "rewriters", "generator": "generators", "scorer": "scorers", "judge": "judges"}
+ROLES = ("rewriter", "negative_writer", "generator", "scorer", "judge")
+_SECTION = {r: r + "s" for r in ROLES}
 CATALOG_PATH = Path(__file__).with_name("catalog.yaml")
 
 

@@ -95,6 +95,7 @@ class LocalExecutor:
     def run_group(self, stage: Stage, model: ResolvedModel, todo: list[Unit], stats: StageStats) -> None:
         try:
             backend = model.instantiate()
+            backend.cache_dir = self.store.root / "cache"
             backend.load()
             stats.loads += 1
         except Exception as e:

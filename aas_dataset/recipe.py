@@ -87,6 +87,7 @@ class RecipeCatalog(_Strict):
     """Entries a recipe adds to (or shadows in) the packaged catalog."""
 
     rewriters: dict[str, Entry] = {}
+    negative_writers: dict[str, Entry] = {}
     generators: dict[str, Entry] = {}
     scorers: dict[str, Entry] = {}
     judges: dict[str, Entry] = {}
@@ -103,6 +104,8 @@ class Recipe(_Strict):
     captions: Captions
     dimensions: DimensionSampling = DimensionSampling()
     rewriter: ModelRef
+    # Optional: writes a <= 5-word negative prompt per p_a (for guidance-based mitigations).
+    negative_writer: ModelRef | None = None
     generators: list[ModelRef] = Field(min_length=1)
     judges: list[ModelRef] = []
     scorers: list[ModelRef] = []
@@ -122,8 +125,9 @@ class Recipe(_Strict):
     def _expand_refs(cls, data: Any) -> Any:
         if isinstance(data, dict):
             data = dict(data)
-            if "rewriter" in data:
-                data["rewriter"] = _ref(data["rewriter"])
+            for key in ("rewriter", "negative_writer"):
+                if data.get(key) is not None:
+                    data[key] = _ref(data[key])
             for key in ("generators", "judges", "scorers"):
                 if isinstance(data.get(key), list):
                     data[key] = [_ref(v) for v in data[key]]
@@ -138,6 +142,11 @@ class ResolvedRecipe:
         self.path = path
         self.base_dir = path.parent if path else Path.cwd()
         self.rewriter = self._resolve("rewriter", recipe.rewriter, "rewriter")
+        self.negative_writer = (
+            self._resolve("negative_writer", recipe.negative_writer, "negative_writer")
+            if recipe.negative_writer
+            else None
+        )
         self.generators = self._resolve_list("generator", recipe.generators, "generators")
         self.judges = self._resolve_list("judge", recipe.judges, "judges")
         self.scorers = self._resolve_list("scorer", recipe.scorers, "scorers")
@@ -146,7 +155,7 @@ class ResolvedRecipe:
                 if not NAME_RE.match(m.name):
                     raise RecipeError(f"{self._where}: {key}.{i}: name {m.name!r} must match {NAME_RE.pattern}")
 
-        judges = [j.name for j in self.judges]
+        judges = [j.name for j in self.judges if not self._absolute(j)]
         if recipe.ground_truth is not None and recipe.ground_truth not in judges:
             raise RecipeError(f"{self._where}: ground_truth: {recipe.ground_truth!r} is not one of the judges {judges}")
         gens = {g.name for g in self.generators}
@@ -155,9 +164,24 @@ class ResolvedRecipe:
                 if getattr(c, side) not in gens:
                     raise RecipeError(f"{self._where}: comparisons.{i}.{side}: {getattr(c, side)!r} is not a generator")
 
+    @staticmethod
+    def _absolute(model: ResolvedModel) -> bool:
+        from .backends import backend_class
+
+        return getattr(backend_class("judge", model.entry.kind), "absolute", False)
+
+    @property
+    def pairwise_judges(self) -> list[ResolvedModel]:
+        return [j for j in self.judges if not self._absolute(j)]
+
+    @property
+    def absolute_judges(self) -> list[ResolvedModel]:
+        return [j for j in self.judges if self._absolute(j)]
+
     @property
     def ground_truth(self) -> str | None:
-        return self.recipe.ground_truth or (self.judges[0].name if self.judges else None)
+        pairwise = self.pairwise_judges
+        return self.recipe.ground_truth or (pairwise[0].name if pairwise else None)
 
     @property
     def _where(self) -> str:
@@ -180,6 +204,7 @@ class ResolvedRecipe:
         """The recipe with every model's full spec: what MANIFEST records and hashes."""
         d = self.recipe.model_dump(mode="json")
         d["rewriter"] = self.rewriter.spec
+        d["negative_writer"] = self.negative_writer.spec if self.negative_writer else None
         d["generators"] = [g.spec for g in self.generators]
         d["judges"] = [j.spec for j in self.judges]
         d["scorers"] = [s.spec for s in self.scorers]

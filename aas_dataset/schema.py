@@ -57,6 +57,7 @@ _FIXED: dict[str, tuple[Column, ...]] = {
         Column("selected_dims", "list<string>", "dimension keys p_a was asked to carry"),
         Column("effects", "string", "the anti-pole descriptions given to the rewriter"),
         Column("rewriter", "string", "catalog name of the rewriter"),
+        Column("negative_prompt", "string", "<= 5-word negative prompt for guidance-based mitigations (null: none)"),
     ),
     "pairs": (
         Column("model", "string", "generator catalog name"),

@@ -4,8 +4,6 @@ against a loopback server."""
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -106,73 +104,41 @@ def test_unknown_kind_is_a_clear_error(tmp_path):
 SENTINEL = "sk-SENTINEL-0123456789abcdef"
 
 
-class _ChatHandler(BaseHTTPRequestHandler):
-    seen_auth: list[str] = []
-
-    def log_message(self, *a):
-        pass
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).seen_auth.append(self.headers.get("Authorization", ""))
-        user = body["messages"][-1]["content"]
-        caption = next(ln for ln in user.splitlines() if ln.startswith("Caption:"))[len("Caption: ") :]
-        assert body["temperature"] == pytest.approx(0.1)
-        content = (
-            "not json at all"
-            if "BROKEN" in caption
-            else json.dumps({"long_description": f"{caption.rstrip('.')}, sunk in murky darkness and smeared blur"})
-        )
-        reply = {
-            "id": "x",
-            "object": "chat.completion",
-            "created": 0,
-            "model": body["model"],
-            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
-            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-        }
-        data = json.dumps(reply).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-
 @pytest.fixture
 def chat_server():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _ChatHandler)
-    t = threading.Thread(target=server.serve_forever, daemon=True)
-    t.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
+    from aas_dataset.testing.fake_openai import Behaviour, FakeOpenAIServer
+
+    with FakeOpenAIServer(Behaviour()) as srv:
+        yield srv
 
 
 def test_openai_chat_rewriter_on_loopback(chat_server, tmp_path, monkeypatch):
     monkeypatch.setenv("AAS_LLM_API_KEY", SENTINEL)
-    captions = ["A cat on a mat.", "A BROKEN reply here.", "A dog in the snow."]
+    captions = ["A cat on a mat.", "A ALWAYS_REFUSE reply here.", "A dog in the snow."]
     recipe = mini_recipe(
         tmp_path / "r.yaml",
         captions={"inline": captions},
-        rewriter={"name": "local_openai_chat", "settings": {"base_url": chat_server, "max_retries": 0}},
+        rewriter={"name": "local_openai_chat", "settings": {"base_url": chat_server.base_url, "max_attempts": 2}},
         generators=["tiny_sd"],
     )
     out = tmp_path / "out"
     res = CliRunner().invoke(app, ["build", str(recipe), "--out", str(out)])
     assert res.exit_code == 0, res.output
-    assert _ChatHandler.seen_auth and all(a == f"Bearer {SENTINEL}" for a in _ChatHandler.seen_auth)
+    assert chat_server.behaviour.auth_headers == {f"Bearer {SENTINEL}"}
+    assert chat_server.behaviour.requests == 2 + 2  # two good captions, the refused one twice
 
     from datasets import load_dataset
 
     prompts = load_dataset(str(out), "prompts", split="test")
-    assert sorted(prompts["index"]) == [0, 2]  # the malformed reply produced no prompt
+    assert sorted(prompts["index"]) == [0, 2]  # the refused caption produced no prompt
     assert all("murky darkness" in p for p in prompts["prompt_distorted"])
     m = json.loads((out / "MANIFEST.json").read_text())
     fail = [f for f in m["failures"] if f["stage"] == "prompts"]
-    assert fail[0]["index"] == 1 and "malformed rewriter reply" in fail[0]["reason"]
+    assert fail[0]["index"] == 1 and "refused" in fail[0]["reason"]
     assert m["recipe"]["rewriter"]["settings"]["api_key_env"] == "AAS_LLM_API_KEY"
+    assert m["usage"]["prompts"]["local_openai_chat"]["requests"] == 2
 
-    # the key never reaches an output file, the store or the log
+    # the key never reaches an output file, the store, the cache or the log
     assert SENTINEL not in res.output
     for p in out.rglob("*"):
         if p.is_file():
@@ -184,7 +150,7 @@ def test_openai_chat_rewriter_needs_its_key(chat_server, tmp_path, monkeypatch):
     recipe = mini_recipe(
         tmp_path / "r.yaml",
         n=2,
-        rewriter={"name": "local_openai_chat", "settings": {"base_url": chat_server}},
+        rewriter={"name": "local_openai_chat", "settings": {"base_url": chat_server.base_url}},
         generators=["tiny_sd"],
         scorers=[],
         judges=[],
@@ -195,7 +161,7 @@ def test_openai_chat_rewriter_needs_its_key(chat_server, tmp_path, monkeypatch):
     report = Builder(load_recipe(recipe), tmp_path / "o").run()
     reasons = {f["reason"] for f in report.failures if f["stage"] == "prompts"}
     assert reasons == {
-        "could not load rewriter 'local_openai_chat': RuntimeError: rewriter 'local_openai_chat': "
+        "could not load rewriter 'local_openai_chat': RuntimeError: OpenAIChatRewriter 'local_openai_chat': "
         "environment variable AAS_LLM_API_KEY is not set"
     }
 

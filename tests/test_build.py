@@ -191,7 +191,7 @@ def test_failures_are_recorded_and_the_build_goes_on(tmp_path):
     gen = {s.stage: s for s in report.stats}["generate"]
     assert (gen.ok, gen.failed) == (2, 1)
     blocked = {s.stage: s.blocked for s in report.stats}
-    assert blocked == {"prompts": 0, "generate": 0, "judge": 1, "score": 1}
+    assert blocked == {"prompts": 0, "negatives": 0, "generate": 0, "judge": 1, "score": 1}
     m = read_manifest(out)
     reasons = [f for f in m["failures"] if f["stage"] == "generate"]
     assert reasons[0]["index"] == 1 and "refused: prompt contains FAIL" in reasons[0]["reason"]

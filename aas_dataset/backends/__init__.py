@@ -24,6 +24,12 @@ KINDS: dict[str, dict[str, str]] = {
     },
     "judge": {
         "image_stats": "aas_dataset.backends.image_stats:ImageStatsJudge",
+        "llm_pairwise": "aas_dataset.backends.openai_chat:LLMPairwiseJudge",
+        "llm_absolute": "aas_dataset.backends.openai_chat:LLMAbsoluteJudge",
+    },
+    "negative_writer": {
+        "template": "aas_dataset.backends.template:TemplateNegativeWriter",
+        "openai_chat": "aas_dataset.backends.openai_chat:OpenAINegativeWriter",
     },
 }
 

@@ -13,7 +13,7 @@ that is part of every unit key: bump it when a code change alters outputs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -26,6 +26,8 @@ class NoSettings(BaseModel):
 class Backend:
     Settings: ClassVar[type[BaseModel]] = NoSettings
     VERSION: ClassVar[int] = 1
+    # Set by the executor before load(): a folder for caches that outlive one run.
+    cache_dir: Any = None
 
     def __init__(self, name: str, model_id: str | None, revision: str | None, settings: BaseModel):
         self.name = name
@@ -64,14 +66,22 @@ class JudgeItem:
     prompt_original: str
     prompt_distorted: str
     selected_dims: tuple[str, ...]
+    original_png: bytes = b""  # the stored bytes, for judges that send images over the wire
+    distorted_png: bytes = b""
 
 
 @dataclass(frozen=True)
 class Verdict:
-    label: int  # 0 original, 1 anti-aesthetic, -1 tie
+    label: int | None  # 0 original, 1 anti-aesthetic, -1 tie; None for absolute judges
     reason: str = ""
+    detail: dict = field(default_factory=dict)  # e.g. order shown, raw answer, token usage
+    scores: dict | None = None  # absolute (0-100) judges: original_/distorted_ fields
 
 
 class Judge(Backend):
-    def judge(self, items: list[JudgeItem]) -> list[Verdict]:
+    # True: grades each image (judge100_<name> column) instead of choosing one (label_<name>)
+    absolute: ClassVar[bool] = False
+
+    def judge(self, items: list[JudgeItem]) -> list[Verdict | BaseException]:
+        """One verdict per item, or the exception that item failed with."""
         raise NotImplementedError

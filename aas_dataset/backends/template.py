@@ -5,8 +5,36 @@ from __future__ import annotations
 from ..taxonomy import dimension
 from .base import Rewriter
 
+# The conventional look each dimension's anti-pole pushes away from, in a word or two.
+GOOD_POLE = {
+    "background": "polished background",
+    "clarity": "sharp",
+    "color aesthetic": "harmonious colors",
+    "color brightness": "bright",
+    "detail realism": "realistic",
+    "detail refinement": "refined details",
+    "emotion": "cheerful",
+    "lighting distinction": "dramatic lighting",
+    "main object": "clear subject",
+    "object pairing": "balanced composition",
+    "richness": "rich detail",
+}
+
 
 class TemplateRewriter(Rewriter):
     def rewrite(self, caption: str, dims: list[str]) -> str:
         phrases = [dimension(d).phrase for d in dims]
         return f"{caption.strip().rstrip('.')}, " + ", ".join(phrases) + "."
+
+
+class TemplateNegativeWriter(Rewriter):
+    """Offline negative prompt: the conventional look of the chosen dimensions, at most 5 words."""
+
+    def negative(self, prompt: str, dims: list[str]) -> str:
+        words: list[str] = []
+        for d in dims:
+            w = GOOD_POLE[d].split()
+            if len(words) + len(w) > 5:
+                break
+            words += w
+        return " ".join(words) or "beautiful"

@@ -68,16 +68,49 @@ class _Rows:
         self.gen_units = [u for u in by["generate"].units if self.store.has("generate", u.key)]
         self.judge_key = {(u.group, u.payload["gen_key"]): u.key for u in by["judge"].units}
         self.score_key = {(u.group, u.payload["gen_key"]): u.key for u in by["score"].units}
-        self.judges = [j.name for j in builder.recipe.judges]
+        self.neg_key = {u.payload["prompt_key"]: u.key for u in by["negatives"].units}
+        self.judges = [j.name for j in builder.recipe.pairwise_judges]
+        self.absolute_judges = [j.name for j in builder.recipe.absolute_judges]
+        self.plan = by
         self.score_cols = score_columns_for(builder.recipe.scorers)
         self.generators = {g.name: g for g in builder.recipe.generators}
 
     def keys(self) -> list[str]:
         """Every artifact the release is made of (its identity, with the recipe)."""
         keys = [u.key for u in self.prompt_units] + [u.key for u in self.gen_units]
-        for table, stage in ((self.judge_key, "judge"), (self.score_key, "score")):
+        for table, stage in ((self.neg_key, "negatives"), (self.judge_key, "judge"), (self.score_key, "score")):
             keys += sorted(k for k in table.values() if self.store.has(stage, k))
         return keys
+
+    def usage(self) -> dict:
+        """Tokens and estimated cost per stage and backend, summed over the release's artifacts."""
+        models = {
+            m.name: m for m in (self.b.recipe.rewriter, self.b.recipe.negative_writer, *self.b.recipe.judges) if m
+        }
+        out: dict = {}
+        for stage in ("prompts", "negatives", "judge"):
+            for u in self.plan[stage].units:
+                if not self.store.has(stage, u.key):
+                    continue
+                used = self.store.read_json(stage, u.key).get("usage") or self.store.read_json(stage, u.key).get(
+                    "detail", {}
+                ).get("usage")
+                if not used:
+                    continue
+                agg = out.setdefault(stage, {}).setdefault(
+                    u.group, {"requests": 0, "prompt_tokens": 0, "completion_tokens": 0}
+                )
+                for k in agg:
+                    agg[k] += int(used.get(k, 0))
+        for backends in out.values():
+            for name, agg in backends.items():
+                st = models[name].spec["settings"] if name in models else {}
+                cost = (
+                    agg["prompt_tokens"] * st.get("price_in_per_mtok", 0)
+                    + agg["completion_tokens"] * st.get("price_out_per_mtok", 0)
+                ) / 1e6
+                agg["cost_usd"] = round(cost, 6)
+        return out
 
     def prompts(self) -> Iterator[dict]:
         for u in self.prompt_units:
@@ -118,6 +151,11 @@ class _Rows:
                         "bytes": self.store.read("generate", u.key, f"{v}.png"),
                         "path": None,
                     }
+            for j in self.absolute_judges:
+                k = self.judge_key.get((j, u.key))
+                row[f"judge100_{j}"] = (
+                    self.store.read_json("judge", k)["scores"] if k and self.store.has("judge", k) else None
+                )
             for j in self.judges:
                 k = self.judge_key.get((j, u.key))
                 row[label_column(j)] = (
@@ -199,7 +237,11 @@ def assemble(builder: Builder, plan: list[StagePlan], report: BuildReport, force
         return manifest, False
 
     score_names = [c for c, _, _ in rows.score_cols]
-    columns = {c: config_columns(c, score_names, rows.judges) for c in CONFIGS}
+    extra = [
+        Column(f"judge100_{j}", "judge100", f"0-100 judge {j}: main concepts, special effects, reasoning per image")
+        for j in rows.absolute_judges
+    ]
+    columns = {c: config_columns(c, score_names, rows.judges, extra if c != "prompts" else ()) for c in CONFIGS}
     n_pairs = len(rows.gen_units)
     r = recipe.recipe
     parts = [
@@ -209,10 +251,10 @@ def assemble(builder: Builder, plan: list[StagePlan], report: BuildReport, force
     ]
     counts = {
         "prompts": len(rows.prompt_units),
-        "prompts_planned": len(plan[0].units),
+        "prompts_planned": len(rows.plan["prompts"].units),
         "generators": len(recipe.generators),
         "pairs": n_pairs,
-        "pairs_planned": len(plan[1].units),
+        "pairs_planned": len(rows.plan["generate"].units),
         "failures": {s.stage: s.failed + s.blocked for s in report.stats},
     }
     manifest = write_release(
@@ -229,6 +271,7 @@ def assemble(builder: Builder, plan: list[StagePlan], report: BuildReport, force
             "recipe_hash": recipe.hash,
             "counts": counts,
             "failures": failures,
+            "usage": rows.usage(),
         },
     )
     return manifest, True

@@ -8,14 +8,12 @@ from ..schema import LABEL_DISTORTED, LABEL_ORIGINAL, LABEL_TIE
 from .base import Stage, Unit, json_bytes, load_image, unit_key
 
 
-def pair_inputs(store, unit: Unit):
+def pair_inputs(store, unit: Unit, with_bytes: bool = False):
     meta = store.read_json("prompts", unit.payload["prompt_key"])
     gen = unit.payload["gen_key"]
-    return (
-        load_image(store.read("generate", gen, "original.png")),
-        load_image(store.read("generate", gen, "distorted.png")),
-        meta,
-    )
+    o, d = store.read("generate", gen, "original.png"), store.read("generate", gen, "distorted.png")
+    out = (load_image(o), load_image(d), meta)
+    return (*out, o, d) if with_bytes else out
 
 
 def downstream_units(stage: str, version: int, gen_units: list[Unit], models: list[ResolvedModel]):

@@ -56,6 +56,7 @@ def build_manifest(
     recipe_hash: str,
     counts: dict,
     failures: list[dict],
+    usage: dict | None = None,
 ) -> dict:
     entries = {f["path"]: file_entry(root, f["path"], config=f["config"], rows=f["rows"]) for f in files}
     entries["README.md"] = file_entry(root, "README.md")
@@ -69,6 +70,7 @@ def build_manifest(
         "software": software_versions(),
         "counts": counts,
         "failures": failures,
+        "usage": usage or {},
         "files": dict(sorted(entries.items())),
     }
 

@@ -33,11 +33,23 @@ class PromptsStage(Stage):
         ]
 
     def run_batch(self, backend, units, store):
+        if hasattr(backend, "rewrite_many"):  # concurrent requests (LLM rewriters)
+            texts = backend.rewrite_many([(u.payload["caption"], list(u.payload["dims"])) for u in units])
+        else:
+            texts = []
+            for u in units:
+                try:
+                    texts.append(backend.rewrite(u.payload["caption"], list(u.payload["dims"])))
+                except Exception as e:  # recorded per unit; the stage goes on
+                    texts.append(e)
         out = []
-        for u in units:
+        for u, text in zip(units, texts, strict=True):
             p = u.payload
             try:
-                text = backend.rewrite(p["caption"], list(p["dims"]))
+                if isinstance(text, BaseException):
+                    raise text
+                usage = getattr(text, "usage", None)
+                text = getattr(text, "text", text)
                 if not text or not text.strip():
                     raise ValueError("rewriter returned an empty prompt")
                 meta = {
@@ -48,7 +60,50 @@ class PromptsStage(Stage):
                     "effects": "\n".join(dimension(d).anti_pole for d in p["dims"]),
                     "rewriter": backend.name,
                 }
+                if usage:
+                    meta["usage"] = usage
                 out.append({"meta.json": json_bytes(meta)})
             except Exception as e:  # recorded per unit; the stage goes on
                 out.append(e)
+        return out
+
+
+class NegativesStage(Stage):
+    """Stage `negatives`: a <= 5-word negative prompt per p_a (only when the recipe asks)."""
+
+    name = "negatives"
+    VERSION = 1
+
+    def units(self, prompt_units: list[Unit], writer: ResolvedModel | None) -> list[Unit]:
+        if writer is None:
+            return []
+        return [
+            Unit(
+                self.name,
+                unit_key(self.name, self.VERSION, writer.spec_hash, prompt=pu.key),
+                writer.name,
+                {"index": pu.payload["index"], "prompt_key": pu.key},
+                (("prompts", pu.key),),
+            )
+            for pu in prompt_units
+        ]
+
+    def run_batch(self, backend, units, store):
+        metas = [store.read_json("prompts", u.payload["prompt_key"]) for u in units]
+        if hasattr(backend, "negative_many"):
+            texts = backend.negative_many([m["prompt_distorted"] for m in metas])
+        else:
+            texts = [backend.negative(m["prompt_distorted"], m["selected_dims"]) for m in metas]
+        out = []
+        for t in texts:
+            if isinstance(t, BaseException):
+                out.append(t)
+                continue
+            usage, t = getattr(t, "usage", None), getattr(t, "text", t)
+            if not t.strip() or len(t.split()) > 5:
+                out.append(ValueError(f"negative prompt must have 1-5 words, got {t!r}"))
+            else:
+                out.append(
+                    {"meta.json": json_bytes({"negative_prompt": t.strip(), **({"usage": usage} if usage else {})})}
+                )
         return out

@@ -1,0 +1,273 @@
+"""The one client for OpenAI-compatible chat endpoints (OpenAI, OpenRouter, DeepInfra, vLLM).
+
+- Async `openai` client; at most `concurrency` requests in flight.
+- Structured JSON replies validated with a pydantic model.
+- Bounded retries (tenacity) with exponential backoff and jitter on 429 (honouring
+  Retry-After), 5xx, timeouts, connection errors and replies that fail validation; the last
+  error is what a failure records.
+- A sqlite response cache keyed by model, instruction version, parameters and the digests of
+  every input (images included). Only validated successes are stored, so a rerun after a
+  crash resends exactly the requests that had not succeeded.
+- Token usage per request, so stages can total usage and cost.
+
+The API key is read from the environment variable the catalog names and is never logged,
+cached or written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import os
+import random
+import sqlite3
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .util import canonical_json
+
+
+class LLMSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    base_url: str
+    api_key_env: str
+    temperature: float = Field(default=0.1, ge=0, le=2)
+    max_tokens: int | None = Field(default=None, ge=1)
+    concurrency: int = Field(default=16, ge=1, le=1024)
+    max_attempts: int = Field(default=6, ge=1, le=50)
+    timeout_s: float = Field(default=120.0, gt=0)
+    backoff_base_s: float = Field(default=0.5, ge=0)
+    backoff_max_s: float = Field(default=30.0, ge=0)
+    # json_schema: strict structured output; json_object: any JSON (older servers)
+    response_format: Literal["json_schema", "json_object"] = "json_schema"
+    # USD per million tokens, for the cost estimate in MANIFEST
+    price_in_per_mtok: float = Field(default=0.0, ge=0)
+    price_out_per_mtok: float = Field(default=0.0, ge=0)
+    extra_body: dict[str, Any] = {}
+
+
+class ReplyInvalid(Exception):
+    """The server answered, but not with JSON of the requested schema (or it refused)."""
+
+
+@dataclass
+class Usage:
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cache_hits: int = 0
+
+    def add(self, other: Usage) -> None:
+        for k in self.__dict__:
+            setattr(self, k, getattr(self, k) + getattr(other, k))
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Request:
+    """One chat call: text parts and PNG images in one user turn, after a system message."""
+
+    system: str
+    user: str
+    images: Sequence[bytes] = ()
+    schema: type[BaseModel] | None = None
+    tag: str = ""  # instruction name + version; part of the cache key
+
+
+@dataclass
+class Reply:
+    parsed: BaseModel
+    usage: Usage = field(default_factory=Usage)
+
+
+def png_data_url(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
+class ResponseCache:
+    """sqlite key -> validated reply JSON. WAL mode, so several worker processes can share it."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, timeout=60, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, body TEXT NOT NULL)")
+        self._db.commit()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT body FROM replies WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def put(self, key: str, body: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO replies (key, body) VALUES (?, ?)", (key, body))
+            self._db.commit()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def _retryable(e: BaseException) -> bool:
+    import openai
+
+    if isinstance(e, ReplyInvalid | openai.APITimeoutError | openai.APIConnectionError | openai.RateLimitError):
+        return True
+    return isinstance(e, openai.APIStatusError) and e.status_code >= 500
+
+
+def _retry_after(e: BaseException) -> float | None:
+    response = getattr(e, "response", None)
+    value = response.headers.get("retry-after") if response is not None else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def describe_error(e: BaseException) -> str:
+    import openai
+
+    if isinstance(e, openai.APIStatusError):
+        return f"HTTP {e.status_code}: {type(e).__name__}"
+    return f"{type(e).__name__}: {e}"
+
+
+class LLMClient:
+    def __init__(self, model: str, settings: LLMSettings, cache_path: Path | None, label: str = "llm"):
+        key = os.environ.get(settings.api_key_env)
+        if not key:
+            raise RuntimeError(f"{label}: environment variable {settings.api_key_env} is not set")
+        self.model = model
+        self.settings = settings
+        self.label = label
+        # Retries are ours (bounded, recorded, Retry-After aware), so the SDK's are off.
+        self._client_args = {
+            "base_url": settings.base_url,
+            "api_key": key,
+            "max_retries": 0,
+            "timeout": settings.timeout_s,
+        }
+        self.cache = ResponseCache(cache_path) if cache_path else None
+        self.usage = Usage()
+        self.calls = 0  # HTTP requests sent, retries included
+
+    def cache_key(self, req: Request) -> str:
+        s = self.settings
+        parts = {
+            "model": self.model,
+            "tag": req.tag,
+            "params": {
+                "temperature": s.temperature,
+                "max_tokens": s.max_tokens,
+                "format": s.response_format,
+                "extra": s.extra_body,
+            },
+            "schema": req.schema.model_json_schema() if req.schema else None,
+            "system": hashlib.sha256(req.system.encode()).hexdigest(),
+            "user": hashlib.sha256(req.user.encode()).hexdigest(),
+            "images": [hashlib.sha256(b).hexdigest() for b in req.images],
+        }
+        return hashlib.sha256(canonical_json(parts).encode()).hexdigest()
+
+    def _messages(self, req: Request) -> list[dict]:
+        content: list[dict] | str = req.user
+        if req.images:
+            content = [{"type": "text", "text": req.user}] + [
+                {"type": "image_url", "image_url": {"url": png_data_url(b)}} for b in req.images
+            ]
+        return [{"role": "system", "content": req.system}, {"role": "user", "content": content}]
+
+    def _response_format(self, schema: type[BaseModel] | None) -> dict:
+        if schema is None or self.settings.response_format == "json_object":
+            return {"type": "json_object"}
+        return {
+            "type": "json_schema",
+            "json_schema": {"name": schema.__name__, "schema": schema.model_json_schema(), "strict": True},
+        }
+
+    async def _once(self, client, req: Request) -> Reply:
+        s = self.settings
+        self.calls += 1
+        kwargs: dict[str, Any] = {"model": self.model, "messages": self._messages(req), "temperature": s.temperature}
+        if s.max_tokens:
+            kwargs["max_tokens"] = s.max_tokens
+        kwargs["response_format"] = self._response_format(req.schema)
+        if s.extra_body:
+            kwargs["extra_body"] = s.extra_body
+        resp = await client.chat.completions.create(**kwargs)
+        u = resp.usage
+        usage = Usage(1, getattr(u, "prompt_tokens", 0) or 0, getattr(u, "completion_tokens", 0) or 0, 0)
+        self.usage.add(usage)
+        msg = resp.choices[0].message if resp.choices else None
+        if msg is None:
+            raise ReplyInvalid("empty reply (no choices)")
+        if getattr(msg, "refusal", None):
+            raise ReplyInvalid(f"refused: {str(msg.refusal)[:200]}")
+        text = (msg.content or "").strip()
+        if text.startswith("```"):  # some servers wrap JSON in a code fence
+            text = text.strip("`").removeprefix("json").strip()
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError:
+            raise ReplyInvalid(f"reply is not JSON: {text[:120]!r}") from None
+        try:
+            parsed = req.schema.model_validate(data) if req.schema else _Any.model_validate({"value": data})
+        except ValidationError as e:
+            raise ReplyInvalid(f"reply does not match {req.schema.__name__}: {e.errors()[0]['msg']}") from None
+        return Reply(parsed, usage)
+
+    async def _call(self, client, sem: asyncio.Semaphore, req: Request) -> Reply:
+        from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
+
+        key = self.cache_key(req)
+        if self.cache and (body := self.cache.get(key)) is not None:
+            self.usage.cache_hits += 1
+            stored = json.loads(body)
+            return Reply(req.schema.model_validate(stored["parsed"]), Usage(**{**stored["usage"], "cache_hits": 1}))
+        s = self.settings
+
+        def wait(state) -> float:
+            # exponential backoff with full jitter, at least what the server asked for
+            exp = min(s.backoff_max_s, s.backoff_base_s * 2 ** (state.attempt_number - 1))
+            delay = random.uniform(0, exp)
+            hint = _retry_after(state.outcome.exception()) if state.outcome else None
+            return max(delay, min(hint, s.backoff_max_s)) if hint is not None else delay
+
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(s.max_attempts), wait=wait, retry=retry_if_exception(_retryable), reraise=True
+        ):
+            with attempt:
+                async with sem:
+                    reply = await self._once(client, req)
+        if self.cache:
+            self.cache.put(
+                key, json.dumps({"parsed": reply.parsed.model_dump(mode="json"), "usage": reply.usage.as_dict()})
+            )
+        return reply
+
+    async def _gather(self, reqs: Sequence[Request]) -> list[Reply | BaseException]:
+        from openai import AsyncOpenAI
+
+        sem = asyncio.Semaphore(self.settings.concurrency)
+        async with AsyncOpenAI(**self._client_args) as client:
+            return await asyncio.gather(*(self._call(client, sem, r) for r in reqs), return_exceptions=True)
+
+    def run(self, reqs: Sequence[Request]) -> list[Reply | BaseException]:
+        """All requests concurrently (bounded); one Reply or the final exception per request."""
+        return asyncio.run(self._gather(reqs))
+
+
+class _Any(BaseModel):
+    value: Any

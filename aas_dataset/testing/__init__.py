@@ -1,0 +1,1 @@
+"""Test helpers that users of the package can reuse (a fake OpenAI-compatible server)."""

@@ -1,0 +1,158 @@
+"""A loopback OpenAI-compatible chat server for tests and benchmarks, with fault injection.
+
+It answers the structured-output schemas of our instructions deterministically (the pairwise
+judge picks the darker image, so its labels can be checked) and can inject, per request and
+reproducibly from a seed: 429 with Retry-After, 500, a timeout (no answer in time), malformed
+JSON, JSON of the wrong schema, a refusal, or a slow answer. A user text containing
+ALWAYS_REFUSE is refused every time. It binds to 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+FAULTS = ("429", "500", "timeout", "malformed", "schema", "refusal", "slow")
+
+
+@dataclass
+class Behaviour:
+    latency_s: float = 0.0
+    fault_rate: float = 0.0
+    faults: tuple[str, ...] = FAULTS
+    timeout_sleep_s: float = 2.0
+    retry_after_s: float = 0.05
+    seed: int = 0
+    # observed
+    requests: int = 0
+    faults_injected: dict = field(default_factory=dict)
+    auth_headers: set = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _rng: random.Random | None = None
+
+    def draw(self) -> str | None:
+        with self._lock:
+            if self._rng is None:
+                self._rng = random.Random(self.seed)
+            self.requests += 1
+            if self._rng.random() >= self.fault_rate:
+                return None
+            f = self._rng.choice(self.faults)
+            self.faults_injected[f] = self.faults_injected.get(f, 0) + 1
+            return f
+
+
+def _brightness(data_url: str) -> float:
+    from PIL import Image
+
+    png = base64.b64decode(data_url.split(",", 1)[1])
+    im = Image.open(io.BytesIO(png)).convert("L")
+    return sum(im.getdata()) / (im.width * im.height)
+
+
+def answer(body: dict) -> dict:
+    """The JSON object a well-behaved model would return for this request."""
+    fmt = body.get("response_format") or {}
+    name = (fmt.get("json_schema") or {}).get("name", "")
+    user = body["messages"][-1]["content"]
+    text = user if isinstance(user, str) else " ".join(p.get("text", "") for p in user if p.get("type") == "text")
+    images = [] if isinstance(user, str) else [p["image_url"]["url"] for p in user if p.get("type") == "image_url"]
+    if name == "PairChoice" or '"selection"' in text:
+        if len(images) != 2:
+            return {"selection": -1}
+        a, b = (_brightness(u) for u in images)
+        return {"selection": -1 if abs(a - b) < 1e-9 else (0 if a < b else 1)}
+    if name == "ImageJudgement" or "special_effects" in text:
+        dark = 100 - int(_brightness(images[0]) / 255 * 100) if images else 50
+        return {
+            "reasoning": "listed the requested effects and checked each",
+            "main_concepts": 60,
+            "special_effects": dark,
+        }
+    if name == "NegativePrompt" or "negative_prompt" in text:
+        return {"negative_prompt": "sharp bright clean image"}
+    caption = next((ln[len("Caption: ") :] for ln in text.splitlines() if ln.startswith("Caption: ")), "an image")
+    return {"long_description": f"{caption.rstrip('.')}, sunk in murky darkness and smeared blur"}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: clients reuse connections
+    behaviour: Behaviour
+
+    def log_message(self, *args):
+        pass
+
+    def _send(self, status: int, payload: dict | str, headers: dict | None = None):
+        data = (payload if isinstance(payload, str) else json.dumps(payload)).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+        b = self.behaviour
+        b.auth_headers.add(self.headers.get("Authorization", ""))
+        if not self.path.endswith("/chat/completions"):
+            return self._send(404, {"error": {"message": f"no route {self.path}"}})
+        fault = b.draw()
+        if b.latency_s:
+            time.sleep(b.latency_s * (3 if fault == "slow" else 1))
+        if fault == "429":
+            return self._send(
+                429, {"error": {"message": "rate limited", "type": "rate_limit"}}, {"Retry-After": str(b.retry_after_s)}
+            )
+        if fault == "500":
+            return self._send(500, {"error": {"message": "internal error"}})
+        if fault == "timeout":
+            time.sleep(b.timeout_sleep_s)
+        user = body["messages"][-1]["content"]
+        text = user if isinstance(user, str) else " ".join(p.get("text", "") for p in user if p.get("type") == "text")
+        message: dict = {"role": "assistant", "content": json.dumps(answer(body))}
+        if fault == "refusal" or "ALWAYS_REFUSE" in text:
+            message = {"role": "assistant", "content": None, "refusal": "I can't help with that."}
+        elif fault == "malformed":
+            message["content"] = '{"selection": 1,,'
+        elif fault == "schema":
+            message["content"] = json.dumps({"unexpected": True})
+        reply = {
+            "id": f"chatcmpl-{b.requests}",
+            "object": "chat.completion",
+            "created": 0,
+            "model": body.get("model", ""),
+            "choices": [{"index": 0, "finish_reason": "stop", "message": message}],
+            "usage": {"prompt_tokens": 100 + 50 * text.count(" "), "completion_tokens": 20, "total_tokens": 0},
+        }
+        self._send(200, reply)
+
+
+class FakeOpenAIServer:
+    """`with FakeOpenAIServer(Behaviour(latency_s=0.05)) as srv: srv.base_url`"""
+
+    def __init__(self, behaviour: Behaviour | None = None):
+        self.behaviour = behaviour or Behaviour()
+        handler = type("Handler", (_Handler,), {"behaviour": self.behaviour})
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def __enter__(self) -> FakeOpenAIServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
