@@ -138,6 +138,7 @@ def _print_plan(builder) -> None:
         g = len(rr.generators)
         for stage, backends, units in (
             ("prompts", [rr.rewriter.name], n),
+            ("negatives", [rr.negative_writer.name] if rr.negative_writer else [], n if rr.negative_writer else 0),
             ("generate", [m.name for m in rr.generators], n * g),
             ("judge", [m.name for m in rr.judges], n * g * len(rr.judges)),
             ("score", [m.name for m in rr.scorers], n * g * len(rr.scorers)),
@@ -178,6 +179,12 @@ def info(folder: Annotated[Path, typer.Argument(help="release folder")]):
         t.add_row(cfg, str(len(fs)), str(sum(f.get("rows", 0) for f in fs)), f"{sum(f['bytes'] for f in fs):,}")
     out.print(t)
     out.print("counts: " + json.dumps(m["counts"], sort_keys=True))
+    for stage, backends in m.get("usage", {}).items():
+        for name, u in backends.items():
+            out.print(
+                f"usage {stage} {name}: {u['requests']} requests, {u['prompt_tokens']:,} prompt + "
+                f"{u['completion_tokens']:,} completion tokens, ~${u['cost_usd']:.4f}"
+            )
     fails = m.get("failures", [])
     out.print(f"failures: {len(fails)}")
     for f in fails:

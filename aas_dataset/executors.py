@@ -102,7 +102,8 @@ class LocalExecutor:
             for u in todo:
                 self._fail(stats, u, f"could not load {model.role} {model.name!r}: {_describe(e)}")
             return
-        for batch in _chunks(todo, self.batch_size):
+        size = max(self.batch_size, backend.preferred_batch_size or 0)
+        for batch in _chunks(todo, size):
             self._run_batch(stage, backend, batch, stats)
 
     def _run_batch(self, stage: Stage, backend, batch: list[Unit], stats: StageStats) -> None:

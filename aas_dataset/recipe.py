@@ -83,6 +83,13 @@ class Comparison(_Strict):
     base: str
 
 
+class LLMEndpoint(_Strict):
+    """Points every LLM-backed model of the recipe at one OpenAI-compatible server."""
+
+    base_url: str
+    api_key_env: str | None = None
+
+
 class RecipeCatalog(_Strict):
     """Entries a recipe adds to (or shadows in) the packaged catalog."""
 
@@ -119,6 +126,7 @@ class Recipe(_Strict):
     # The judge whose label is the ground truth of "did the model comply" (default: the first).
     ground_truth: str | None = None
     comparisons: list[Comparison] = []
+    llm_endpoint: LLMEndpoint | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -188,8 +196,17 @@ class ResolvedRecipe:
         return str(self.path) if self.path else "recipe"
 
     def _resolve(self, role: str, ref: ModelRef, key: str) -> ResolvedModel:
+        overrides = dict(ref.settings)
+        ep = self.recipe.llm_endpoint
+        entry = {**catalog.entries(role), **self.recipe.catalog.for_role(role)}.get(ref.name)
+        if ep and entry is not None and "base_url" in entry.settings:  # an LLM-backed entry
+            overrides = {
+                "base_url": ep.base_url,
+                **({"api_key_env": ep.api_key_env} if ep.api_key_env else {}),
+                **overrides,
+            }
         try:
-            return catalog.resolve(role, ref.name, ref.settings, self.recipe.catalog.for_role(role))
+            return catalog.resolve(role, ref.name, overrides, self.recipe.catalog.for_role(role))
         except CatalogError as e:
             raise RecipeError(f"{self._where}: {key}: {e}") from None
 

@@ -13,7 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .metrics import classification_table, comparison_table, emotion_bias_table, generator_table, read_frame
+from .metrics import (
+    classification_table,
+    comparison_table,
+    emotion_bias_table,
+    generator_table,
+    judge_agreement_table,
+    read_frame,
+)
 from .metrics.core import N_BOOT, Cell, Table
 from .metrics.tables import score_names
 from .stages.manifest import read_manifest
@@ -47,6 +54,8 @@ def build_report(
         res.tables.append(generator_table(df, gt, n_boot=n_boot, seed=seed))
         if gt:
             res.tables.append(classification_table(df, gt, n_boot=n_boot, seed=seed))
+            if sum(c.startswith("label_") for c in df.columns) > 1:
+                res.tables.append(judge_agreement_table(df, gt, n_boot=n_boot, seed=seed))
         comps = [(c["aligned"], c["base"]) for c in recipe.get("comparisons", [])]
         if comps:
             res.tables.append(comparison_table(df, comps, gt, n_boot=n_boot, seed=seed))

@@ -149,7 +149,7 @@ def test_import_benchmark_layout_and_recompute_tables(published, tmp_path):
     assert m["recipe"]["ground_truth"] == "qwen3_vl_235b"
     assert m["recipe"]["comparisons"] == [{"aligned": "dance_flux", "base": "flux_dev"}]
     report = build_report(out, n_boot=50)
-    assert {"generators", "reward_models", "aligned_vs_base"} == {t.name for t in report.tables}
+    assert {"generators", "reward_models", "judge_agreement", "aligned_vs_base"} == {t.name for t in report.tables}
     assert "sd3_medium_grpo_2" in (out / "README.md").read_text()
 
 

@@ -204,3 +204,25 @@ def test_bootstrap_is_seeded_and_sane():
     assert a.hi - a.lo == pytest.approx(2 * 1.96 / math.sqrt(200), rel=0.3)
     const = bootstrap_cell(lambda i: 1.0, 10, n_boot=100)
     assert (const.value, const.lo, const.hi) == (1.0, 1.0, 1.0)
+
+
+def test_judge_agreement_by_hand():
+    from aas_dataset.metrics import judge_agreement_table
+
+    ref = [1, 1, 0, -1, 1, 0]
+    oth = [1, 0, 0, 1, -1, None]
+    df = _frame({"label_ref": ref, "label_o": oth})
+    t = judge_agreement_table(df, "ref", n_boot=50)
+    row = t.rows[0]
+    # coded (orig 0, tie 1, anti 2): ref 2,2,0,1,2 vs other 2,0,0,2,1 on the 5 rows both labelled
+    a, b = np.array([2, 2, 0, 1, 2]), np.array([2, 0, 0, 2, 1])
+    assert row["n"] == 5
+    assert row["accuracy"].value == pytest.approx(2 / 5)
+    assert row["MAE"].value == pytest.approx(np.mean(np.abs(a - b)))
+    # quadratic kappa by hand: 1 - sum(w*O)/sum(w*E), w = (i-j)^2 / 4
+    obs = np.zeros((3, 3))
+    for x, y in zip(a, b, strict=True):
+        obs[x, y] += 1
+    exp = np.outer(obs.sum(1), obs.sum(0)) / obs.sum()
+    w = np.array([[(i - j) ** 2 for j in range(3)] for i in range(3)]) / 4
+    assert row["quadratic κ"].value == pytest.approx(1 - (w * obs).sum() / (w * exp).sum())

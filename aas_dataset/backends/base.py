@@ -38,6 +38,11 @@ class Backend:
     def load(self) -> None:
         """Load weights/clients once; called only when the backend has work to do."""
 
+    @property
+    def preferred_batch_size(self) -> int | None:
+        """Units per call this backend works best with (e.g. enough to fill its concurrency)."""
+        return None
+
 
 class Rewriter(Backend):
     def rewrite(self, caption: str, dims: list[str]) -> str:

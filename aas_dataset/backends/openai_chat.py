@@ -33,6 +33,11 @@ class _LLMBackend:
     def usage(self) -> dict:
         return self.client.usage.as_dict()
 
+    @property
+    def preferred_batch_size(self) -> int:
+        # enough requests in one call to keep every concurrency slot busy through stragglers
+        return 4 * self.settings.concurrency
+
 
 def _unit_usage(reply) -> dict:
     """What producing this reply cost (cache hits excluded, so the number does not depend on

@@ -7,6 +7,7 @@ from .tables import (
     emotion_bias_table,
     emotion_generation_table,
     generator_table,
+    judge_agreement_table,
     lapis_relative_score,
     real_photo_bias_table,
 )
@@ -23,6 +24,7 @@ __all__ = [
     "real_photo_bias_table",
     "lapis_relative_score",
     "comparison_table",
+    "judge_agreement_table",
     "wilcoxon_r",
     "mcnemar_less",
 ]

@@ -201,3 +201,44 @@ def lapis_relative_score(scores: np.ndarray, r_min: float, r_max: float, *, n_bo
     return bootstrap_cell(
         lambda i: (scores[i].mean() - r_min) / (r_max - r_min), len(scores), n_boot=n_boot, seed=seed, key=("lapis",)
     )
+
+
+def judge_agreement_table(df: pd.DataFrame, reference: str, *, n_boot: int = N_BOOT, seed: int = 0) -> Table:
+    """Agreement of every other pairwise judge with `reference`, on rows both labelled:
+    exact accuracy (ties included), quadratic Cohen's κ and MAE on the ordinal coding
+    tie -> 1, original -> 0, anti-aesthetic -> 2 (so a tie sits between the two choices)."""
+    from sklearn.metrics import cohen_kappa_score
+
+    code = {-1: 1, 0: 0, 1: 2}
+    t = Table("judge_agreement", f"Judge agreement with {reference}", ["judge"])
+    ref = df[f"label_{reference}"].to_numpy(float)
+    for j in label_names(df):
+        if j == reference:
+            continue
+        other = df[f"label_{j}"].to_numpy(float)
+        ok = ~(np.isnan(ref) | np.isnan(other))
+        a = np.array([code[int(v)] for v in ref[ok]])
+        b = np.array([code[int(v)] for v in other[ok]])
+
+        def kappa(i, a=a, b=b):
+            if len(set(a[i]) | set(b[i])) < 2:
+                return float("nan")
+            return float(cohen_kappa_score(a[i], b[i], weights="quadratic", labels=[0, 1, 2]))
+
+        row = {"judge": j, "n": int(ok.sum())}
+        row["accuracy"] = bootstrap_cell(
+            lambda i, a=a, b=b: float(np.mean(a[i] == b[i])), len(a), n_boot=n_boot, seed=seed, key=("agree", j, "acc")
+        )
+        row["quadratic κ"] = bootstrap_cell(kappa, len(a), n_boot=n_boot, seed=seed, key=("agree", j, "kappa"))
+        row["MAE"] = bootstrap_cell(
+            lambda i, a=a, b=b: float(np.mean(np.abs(a[i] - b[i]))),
+            len(a),
+            n_boot=n_boot,
+            seed=seed,
+            key=("agree", j, "mae"),
+        )
+        t.rows.append(row)
+    t.notes.append(
+        "Labels coded original 0, tie 1, anti-aesthetic 2; rows where either judge has no label are left out."
+    )
+    return t

@@ -113,19 +113,14 @@ class _Rows:
         return out
 
     def prompts(self) -> Iterator[dict]:
+        keys = ("index", "prompt_original", "prompt_distorted", "selected_dims", "effects", "rewriter")
         for u in self.prompt_units:
             m = self.store.read_json("prompts", u.key)
-            yield {
-                k: m[k]
-                for k in (
-                    "index",
-                    "prompt_original",
-                    "prompt_distorted",
-                    "selected_dims",
-                    "effects",
-                    "rewriter",
-                )
-            }
+            row = {k: m[k] for k in keys}
+            nk = self.neg_key.get(u.key)
+            has = nk is not None and self.store.has("negatives", nk)
+            row["negative_prompt"] = self.store.read_json("negatives", nk)["negative_prompt"] if has else None
+            yield row
 
     def pairs(self, with_images: bool) -> Iterator[dict]:
         for u in self.gen_units:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from ..schema import SPLIT, Column, hf_features
+from ..util import digest, sha256_file
 
 CITATION = """@inproceedings{guo2026universal,
   title     = {Position: Universal Aesthetic Alignment Narrows Artistic Expression},
@@ -103,6 +104,10 @@ def render_card(info: dict, columns: dict[str, tuple[Column, ...]], files: list[
 
     for f in files:  # bytes on disk are known once the staged files exist
         f.setdefault("bytes", (root / f["path"]).stat().st_size)
+    # `datasets` keys its local cache on the card's configs and dataset_info only; naming the
+    # content here means a rebuilt folder whose files changed but kept their sizes is never
+    # served from a stale cache.
+    content = {c: digest(sorted(sha256_file(root / f["path"]) for f in files if f["config"] == c)) for c in columns}
     configs = list(columns)
     default = "pairs" if "pairs" in configs else configs[0]
     n_rows = max((f["rows"] for f in files), default=0)
@@ -117,6 +122,7 @@ def render_card(info: dict, columns: dict[str, tuple[Column, ...]], files: list[
             {
                 "config_name": c,
                 "data_files": [{"split": SPLIT, "path": f"{c}/{SPLIT}-*.parquet"}],
+                "description": f"{c} of {info['name']} v{info['version']} (content {content[c][:16]})",
                 **({"default": True} if c == default else {}),
             }
             for c in configs

@@ -42,17 +42,26 @@ class JudgeStage(Stage):
     def run_batch(self, backend, units, store):
         items = []
         for u in units:
-            io_, ia, meta = pair_inputs(store, u)
-            items.append(
-                JudgeItem(io_, ia, meta["prompt_original"], meta["prompt_distorted"], tuple(meta["selected_dims"]))
-            )
+            io_, ia, meta, o_png, a_png = pair_inputs(store, u, with_bytes=True)
+            dims = tuple(meta["selected_dims"])
+            items.append(JudgeItem(io_, ia, meta["prompt_original"], meta["prompt_distorted"], dims, o_png, a_png))
         verdicts = backend.judge(items)
         if len(verdicts) != len(units):
             raise RuntimeError(f"judge returned {len(verdicts)} verdicts for {len(units)} pairs")
         out = []
         for v in verdicts:
-            if v.label not in (LABEL_TIE, LABEL_ORIGINAL, LABEL_DISTORTED):
+            if isinstance(v, BaseException):
+                out.append(v)
+            elif backend.absolute:
+                if not v.scores:
+                    out.append(ValueError("absolute judge returned no scores"))
+                else:
+                    out.append({"meta.json": json_bytes({"scores": v.scores, "detail": v.detail})})
+            elif v.label not in (LABEL_TIE, LABEL_ORIGINAL, LABEL_DISTORTED):
                 out.append(ValueError(f"judge label must be -1, 0 or 1, got {v.label!r}"))
             else:
-                out.append({"meta.json": json_bytes({"label": int(v.label), "reason": v.reason})})
+                meta = {"label": int(v.label), "reason": v.reason}
+                if v.detail:
+                    meta["detail"] = v.detail
+                out.append({"meta.json": json_bytes(meta)})
         return out

@@ -135,14 +135,23 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, reply)
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a client that timed out and left
+            super().handle_error(request, client_address)
+
+
 class FakeOpenAIServer:
     """`with FakeOpenAIServer(Behaviour(latency_s=0.05)) as srv: srv.base_url`"""
 
     def __init__(self, behaviour: Behaviour | None = None):
         self.behaviour = behaviour or Behaviour()
         handler = type("Handler", (_Handler,), {"behaviour": self.behaviour})
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.server.daemon_threads = True
+        self.server = _Server(("127.0.0.1", 0), handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property

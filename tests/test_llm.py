@@ -1,0 +1,224 @@
+"""LLM stages against the loopback fake server: labels, faults, retries, cache, secrets."""
+
+from __future__ import annotations
+
+import io
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from aas_dataset import catalog
+from aas_dataset.backends.base import JudgeItem
+from aas_dataset.build import Builder
+from aas_dataset.cli import app
+from aas_dataset.recipe import load_recipe
+from aas_dataset.testing.fake_openai import Behaviour, FakeOpenAIServer
+
+from .conftest import ROOT, mini_recipe
+
+KEY = "sk-SENTINEL-llm-0123456789"
+
+
+@pytest.fixture(autouse=True)
+def _key(monkeypatch):
+    monkeypatch.setenv("AAS_LLM_API_KEY", KEY)
+
+
+def _png(v: int) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), (v, v, v)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _item(o: int, a: int) -> JudgeItem:
+    po, pa = _png(o), _png(a)
+    return JudgeItem(None, None, "a cat", "a dark cat", ("color brightness",), po, pa)
+
+
+def _judge(name, base_url, tmp_path=None, **settings):
+    j = catalog.resolve("judge", name, {"base_url": base_url, **settings}).instantiate()
+    j.cache_dir = tmp_path
+    j.load()
+    return j
+
+
+def test_pairwise_order_is_randomised_and_mapped_back():
+    with FakeOpenAIServer() as srv:
+        j = _judge("local_llm_judge", srv.base_url)
+        items = [_item(200 + i, i) for i in range(24)]  # I_a darker: the fake picks it
+        verdicts = j.judge(items)
+        assert [v.label for v in verdicts] == [1] * 24
+        assert {v.detail["shown_first"] for v in verdicts} == {"original", "distorted"}
+        assert [v.label for v in j.judge([_item(5, 250), _item(7, 7)])] == [0, -1]
+        # the order is a fixed function of the pair: judging again shows the same order
+        assert [v.detail["shown_first"] for v in j.judge(items)] == [v.detail["shown_first"] for v in verdicts]
+
+
+def test_retries_are_bounded_and_the_last_error_recorded():
+    with FakeOpenAIServer(Behaviour(fault_rate=1.0, faults=("500",))) as srv:
+        j = _judge("local_llm_judge", srv.base_url, max_attempts=3, backoff_base_s=0.001)
+        out = j.judge([_item(200, 0), _item(190, 10)])
+        assert all(isinstance(v, Exception) and "HTTP 500" in str(v) for v in out)
+        assert srv.behaviour.requests == 6
+
+
+@pytest.mark.parametrize("fault", ["429", "timeout", "malformed", "schema", "refusal", "slow"])
+def test_each_fault_kind_is_survived(fault):
+    b = Behaviour(fault_rate=0.5, faults=(fault,), timeout_sleep_s=0.6, retry_after_s=0.01, latency_s=0.01, seed=3)
+    with FakeOpenAIServer(b) as srv:
+        j = _judge(
+            "local_llm_judge", srv.base_url, max_attempts=12, timeout_s=0.3, backoff_base_s=0.001, backoff_max_s=0.02
+        )
+        out = j.judge([_item(200 + i, i) for i in range(12)])
+        assert [getattr(v, "label", v) for v in out] == [1] * 12
+        assert srv.behaviour.faults_injected.get(fault, 0) > 0
+        retried = 0 if fault == "slow" else srv.behaviour.faults_injected[fault]  # slow: late but valid
+        assert srv.behaviour.requests == 12 + retried
+
+
+def test_absolute_judge_grades_both_images():
+    with FakeOpenAIServer() as srv:
+        j = _judge("local_llm_grader", srv.base_url)
+        (v,) = j.judge([_item(250, 5)])
+        assert v.label is None
+        assert (
+            v.scores["original_main_concepts"] == 60
+            and v.scores["distorted_special_effects"] > v.scores["original_special_effects"]
+        )
+
+
+def _llm_recipe(tmp_path, base_url, n=6, **changes):
+    return mini_recipe(
+        tmp_path / "r.yaml",
+        n=n,
+        llm_endpoint={"base_url": base_url},
+        rewriter="local_openai_chat",
+        negative_writer="local_openai_chat",
+        judges=[
+            {"name": "local_llm_judge", "settings": {"max_attempts": 3, "backoff_base_s": 0.001, "timeout_s": 0.5}},
+            {"name": "local_llm_grader", "settings": {"max_attempts": 3, "backoff_base_s": 0.001, "timeout_s": 0.5}},
+            "image_stats",
+        ],
+        ground_truth="local_llm_judge",
+        scorers=["image_stats"],
+        **changes,
+    )
+
+
+def _brightness(png_field) -> float:
+    return float(np.asarray(png_field.convert("L"), dtype=float).mean())
+
+
+def test_smoke_switches_to_a_local_llm_with_one_endpoint(tmp_path):
+    with FakeOpenAIServer() as srv:
+        out = tmp_path / "out"
+        res = CliRunner().invoke(app, ["build", str(_llm_recipe(tmp_path, srv.base_url)), "--out", str(out)])
+        assert res.exit_code == 0, res.output
+        sent = srv.behaviour.requests
+        assert sent == 6 + 6 + 12 + 24  # rewrites, negatives, pairwise, 0-100 (two images per pair)
+        from datasets import load_dataset
+
+        prompts = load_dataset(str(out), "prompts", split="test")
+        assert all(p == "sharp bright clean image" for p in prompts["negative_prompt"])
+        pairs = load_dataset(str(out), "pairs", split="test")
+        for r in pairs:  # the fake picks the darker image; labels must say which one that was
+            darker_is_a = _brightness(r["image_distorted"]) < _brightness(r["image_original"])
+            assert r["label_local_llm_judge"] == int(darker_is_a)
+            assert 0 <= r["judge100_local_llm_grader"]["distorted_special_effects"] <= 100
+        m = json.loads((out / "MANIFEST.json").read_text())
+        assert m["recipe"]["ground_truth"] == "local_llm_judge"
+        assert m["usage"]["judge"]["local_llm_judge"]["requests"] == 12
+        assert m["usage"]["judge"]["local_llm_grader"]["requests"] == 24
+        # rerunning the finished build sends nothing
+        again = CliRunner().invoke(app, ["build", str(_llm_recipe(tmp_path, srv.base_url)), "--out", str(out)])
+        assert again.exit_code == 0 and srv.behaviour.requests == sent
+        # the key is nowhere: outputs, store, response cache, log
+        assert KEY not in res.output + again.output
+        for p in out.rglob("*"):
+            if p.is_file():
+                assert KEY.encode() not in p.read_bytes(), p
+        assert (out / ".aas" / "store" / "cache" / "llm_cache.sqlite").is_file()
+
+
+def test_thirty_percent_faults_nothing_fabricated(tmp_path):
+    b = Behaviour(fault_rate=0.3, seed=11, timeout_sleep_s=0.8, retry_after_s=0.01)
+    with FakeOpenAIServer(b) as srv:
+        recipe = _llm_recipe(tmp_path, srv.base_url, n=8)
+        out = tmp_path / "out"
+        report = Builder(load_recipe(recipe), out).run()
+        assert sum(srv.behaviour.faults_injected.values()) > 0
+        m = json.loads((out / "MANIFEST.json").read_text())
+        for f in m["failures"]:
+            assert f["reason"] and f["stage"] in ("prompts", "negatives", "judge", "score")
+        assert len(m["failures"]) == len(report.failures)
+        from datasets import load_dataset
+
+        pairs = load_dataset(str(out), "pairs", split="test")
+        failed_judge = {
+            (f["model"], f["index"])
+            for f in m["failures"]
+            if f["stage"] == "judge" and f["backend"] == "local_llm_judge"
+        }
+        for r in pairs:
+            label = r["label_local_llm_judge"]
+            if (r["model"], r["index"]) in failed_judge:
+                assert label is None
+            elif label is None:
+                raise AssertionError(f"unlabelled without a failure: {r['model']} {r['index']}: {m['failures']}")
+            else:  # every label present is the one the server gave
+                assert label == int(_brightness(r["image_distorted"]) < _brightness(r["image_original"]))
+        info = CliRunner().invoke(app, ["info", str(out)])
+        assert f"failures: {len(m['failures'])}" in info.output
+        # a rerun without faults resends only what failed and completes the release
+        b.fault_rate = 0.0
+        before = b.requests
+        again = Builder(load_recipe(recipe), out).run()
+        assert not again.failures
+        retried = sum(s.failed for s in report.stats) + sum(s.blocked for s in report.stats)
+        assert 0 < b.requests - before <= 2 * retried * 1  # 0-100 judge: two requests per pair
+        assert json.loads((out / "MANIFEST.json").read_text())["failures"] == []
+
+
+@pytest.mark.slow
+def test_crash_then_rerun_resends_only_missing_requests(tmp_path):
+    b = Behaviour(latency_s=0.05)
+    with FakeOpenAIServer(b) as srv:
+        recipe = mini_recipe(
+            tmp_path / "r.yaml",
+            n=12,
+            generators=["tiny_sd"],
+            scorers=[],
+            judges=[{"name": "local_llm_judge", "settings": {"base_url": srv.base_url, "concurrency": 2}}],
+        )
+        out = tmp_path / "out"
+        env = {**__import__("os").environ, "AAS_LLM_API_KEY": KEY}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "aas_dataset", "build", str(recipe), "--out", str(out)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.time() + 120
+        while b.requests < 5 and time.time() < deadline:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        first = b.requests
+        assert 5 <= first < 12
+        cached = (
+            sqlite3.connect(out / ".aas" / "store" / "cache" / "llm_cache.sqlite")
+            .execute("SELECT COUNT(*) FROM replies")
+            .fetchone()[0]
+        )
+        Builder(load_recipe(recipe), out).run()
+        assert b.requests - first == 12 - cached  # only what had no stored reply
+        assert cached >= first - 2  # at most the in-flight requests were lost (concurrency 2)
