@@ -103,8 +103,12 @@ class LocalExecutor:
                 self._fail(stats, u, f"could not load {model.role} {model.name!r}: {_describe(e)}")
             return
         size = max(self.batch_size, backend.preferred_batch_size or 0)
-        for batch in _chunks(todo, size):
-            self._run_batch(stage, backend, batch, stats)
+        try:
+            for batch in _chunks(todo, size):
+                self._run_batch(stage, backend, batch, stats)
+        finally:
+            if hasattr(backend, "close"):
+                backend.close()
 
     def _run_batch(self, stage: Stage, backend, batch: list[Unit], stats: StageStats) -> None:
         try:

@@ -83,9 +83,9 @@ def test_image_stats_judge_labels():
     sharp = _pattern(2)
     blurred = sharp.filter(ImageFilter.GaussianBlur(3))
     items = [
-        JudgeItem(sharp, blurred, "p", "p blurred", ("clarity",)),
-        JudgeItem(blurred, sharp, "p", "p blurred", ("clarity", "emotion")),
-        JudgeItem(sharp, blurred, "p", "p sad", ("emotion", "richness")),
+        JudgeItem.from_images(sharp, blurred, "p", "p blurred", ("clarity",)),
+        JudgeItem.from_images(blurred, sharp, "p", "p blurred", ("clarity", "emotion")),
+        JudgeItem.from_images(sharp, blurred, "p", "p sad", ("emotion", "richness")),
     ]
     labels = [v.label for v in j.judge(items)]
     assert labels == [1, 0, -1]

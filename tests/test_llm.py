@@ -40,7 +40,7 @@ def _png(v: int) -> bytes:
 
 def _item(o: int, a: int) -> JudgeItem:
     po, pa = _png(o), _png(a)
-    return JudgeItem(None, None, "a cat", "a dark cat", ("color brightness",), po, pa)
+    return JudgeItem("a cat", "a dark cat", ("color brightness",), po, pa)
 
 
 def _judge(name, base_url, tmp_path=None, **settings):

@@ -13,6 +13,7 @@ that is part of every unit key: bump it when a code change alters outputs.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -64,15 +65,42 @@ class Scorer(Backend):
         raise NotImplementedError
 
 
-@dataclass(frozen=True)
+@dataclass
 class JudgeItem:
-    image_original: Any
-    image_distorted: Any
+    """One image pair to judge. Judges that send images over the wire use the stored PNG bytes;
+    the decoded images are made only if a judge asks for them."""
+
     prompt_original: str
     prompt_distorted: str
     selected_dims: tuple[str, ...]
-    original_png: bytes = b""  # the stored bytes, for judges that send images over the wire
-    distorted_png: bytes = b""
+    original_png: bytes
+    distorted_png: bytes
+
+    @classmethod
+    def from_images(cls, image_original, image_distorted, prompt_original: str, prompt_distorted: str, dims=()):
+        from ..util import png_bytes
+
+        return cls(
+            prompt_original, prompt_distorted, tuple(dims), png_bytes(image_original), png_bytes(image_distorted)
+        )
+
+    @functools.cached_property
+    def image_original(self):
+        return _decode(self.original_png)
+
+    @functools.cached_property
+    def image_distorted(self):
+        return _decode(self.distorted_png)
+
+
+def _decode(png: bytes):
+    import io
+
+    from PIL import Image
+
+    im = Image.open(io.BytesIO(png))
+    im.load()
+    return im
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,11 @@ from ..schema import LABEL_DISTORTED, LABEL_ORIGINAL, LABEL_TIE
 from .base import Stage, Unit, json_bytes, load_image, unit_key
 
 
-def pair_inputs(store, unit: Unit, with_bytes: bool = False):
+def pair_inputs(store, unit: Unit):
     meta = store.read_json("prompts", unit.payload["prompt_key"])
     gen = unit.payload["gen_key"]
     o, d = store.read("generate", gen, "original.png"), store.read("generate", gen, "distorted.png")
-    out = (load_image(o), load_image(d), meta)
-    return (*out, o, d) if with_bytes else out
+    return load_image(o), load_image(d), meta
 
 
 def downstream_units(stage: str, version: int, gen_units: list[Unit], models: list[ResolvedModel]):
@@ -42,9 +41,11 @@ class JudgeStage(Stage):
     def run_batch(self, backend, units, store):
         items = []
         for u in units:
-            io_, ia, meta, o_png, a_png = pair_inputs(store, u, with_bytes=True)
+            meta = store.read_json("prompts", u.payload["prompt_key"])
+            gen = u.payload["gen_key"]
+            o_png, a_png = store.read("generate", gen, "original.png"), store.read("generate", gen, "distorted.png")
             dims = tuple(meta["selected_dims"])
-            items.append(JudgeItem(io_, ia, meta["prompt_original"], meta["prompt_distorted"], dims, o_png, a_png))
+            items.append(JudgeItem(meta["prompt_original"], meta["prompt_distorted"], dims, o_png, a_png))
         verdicts = backend.judge(items)
         if len(verdicts) != len(units):
             raise RuntimeError(f"judge returned {len(verdicts)} verdicts for {len(units)} pairs")

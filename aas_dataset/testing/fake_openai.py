@@ -29,6 +29,8 @@ class Behaviour:
     timeout_sleep_s: float = 2.0
     retry_after_s: float = 0.05
     seed: int = 0
+    # True: answer without looking at the images (a stand-in endpoint for throughput runs)
+    blind: bool = False
     # observed
     requests: int = 0
     faults_injected: dict = field(default_factory=dict)
@@ -52,8 +54,9 @@ def _brightness(data_url: str) -> float:
     from PIL import Image
 
     png = base64.b64decode(data_url.split(",", 1)[1])
-    im = Image.open(io.BytesIO(png)).convert("L")
-    return sum(im.getdata()) / (im.width * im.height)
+    from PIL import ImageStat
+
+    return ImageStat.Stat(Image.open(io.BytesIO(png)).convert("L")).mean[0]
 
 
 def answer(body: dict) -> dict:
@@ -83,6 +86,9 @@ def answer(body: dict) -> dict:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: clients reuse connections
+    # Headers and body go out in two writes; with Nagle on, the client's delayed ACK adds
+    # ~40 ms to every answer on a kept-alive connection.
+    disable_nagle_algorithm = True
     behaviour: Behaviour
 
     def log_message(self, *args):
@@ -117,7 +123,8 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(b.timeout_sleep_s)
         user = body["messages"][-1]["content"]
         text = user if isinstance(user, str) else " ".join(p.get("text", "") for p in user if p.get("type") == "text")
-        message: dict = {"role": "assistant", "content": json.dumps(answer(body))}
+        content = {"selection": 0} if b.blind else answer(body)
+        message: dict = {"role": "assistant", "content": json.dumps(content)}
         if fault == "refusal" or "ALWAYS_REFUSE" in text:
             message = {"role": "assistant", "content": None, "refusal": "I can't help with that."}
         elif fault == "malformed":
@@ -137,6 +144,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 256  # the default backlog of 5 refuses bursts of new connections
 
     def handle_error(self, request, client_address):
         import sys
@@ -165,3 +173,21 @@ class FakeOpenAIServer:
     def __exit__(self, *exc) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def main() -> None:  # pragma: no cover - used by benchmarks to serve from another process
+    import argparse
+    import sys
+
+    ap = argparse.ArgumentParser(description="fake OpenAI-compatible chat server on 127.0.0.1")
+    ap.add_argument("--latency", type=float, default=0.0)
+    ap.add_argument("--fault-rate", type=float, default=0.0)
+    ap.add_argument("--blind", action="store_true", help="answer without decoding images")
+    a = ap.parse_args()
+    with FakeOpenAIServer(Behaviour(latency_s=a.latency, fault_rate=a.fault_rate, blind=a.blind)) as srv:
+        print(srv.base_url, flush=True)
+        sys.stdin.read()  # serve until the parent closes our stdin
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
