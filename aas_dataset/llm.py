@@ -52,6 +52,10 @@ class LLMSettings(BaseModel):
     price_in_per_mtok: float = Field(default=0.0, ge=0)
     price_out_per_mtok: float = Field(default=0.0, ge=0)
     extra_body: dict[str, Any] = {}
+    # OpenAI Batch API: one JSONL job instead of live calls (cheaper, slower, resumable)
+    batch_api: bool = False
+    batch_poll_s: float = Field(default=30.0, gt=0)
+    batch_window: str = "24h"
 
 
 @functools.lru_cache(maxsize=64)
@@ -210,24 +214,28 @@ class LLMClient:
             "json_schema": {"name": schema.__name__, "schema": schema.model_json_schema(), "strict": True},
         }
 
-    async def _once(self, client, req: Request) -> Reply:
+    def _body(self, req: Request) -> dict:
         s = self.settings
-        self.calls += 1
-        kwargs: dict[str, Any] = {"model": self.model, "messages": self._messages(req), "temperature": s.temperature}
+        body: dict[str, Any] = {"model": self.model, "messages": self._messages(req), "temperature": s.temperature}
         if s.max_tokens:
-            kwargs["max_tokens"] = s.max_tokens
-        kwargs["response_format"] = self._response_format(req.schema)
-        if s.extra_body:
-            kwargs["extra_body"] = s.extra_body
-        extra = kwargs.pop("extra_body", {})
+            body["max_tokens"] = s.max_tokens
+        body["response_format"] = self._response_format(req.schema)
+        return {**body, **s.extra_body}
+
+    async def _once(self, client, req: Request) -> Reply:
+        self.calls += 1
         # The SDK's raw `post` (its documented route for custom requests) keeps its transport,
         # auth and error types but skips the typed transform of every message part, which
         # costs milliseconds per image request and would cap throughput.
-        raw = await client.post("/chat/completions", body={**kwargs, **extra}, cast_to=str)
+        raw = await client.post("/chat/completions", body=self._body(req), cast_to=str)
         try:
             resp = json.loads(raw)
         except ValueError:
             raise ReplyInvalid(f"response body is not JSON: {raw[:120]!r}") from None
+        return self._parse(resp, req)
+
+    def _parse(self, resp: dict, req: Request) -> Reply:
+        """A chat-completion body -> validated Reply, or ReplyInvalid."""
         u = resp.get("usage") or {}
         usage = Usage(1, int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0), 0)
         self.usage.add(usage)
@@ -254,10 +262,8 @@ class LLMClient:
         from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
         key = self.cache_key(req)
-        if self.cache and (body := self.cache.get(key)) is not None:
-            self.usage.cache_hits += 1
-            stored = json.loads(body)
-            return Reply(req.schema.model_validate(stored["parsed"]), Usage(**{**stored["usage"], "cache_hits": 1}))
+        if (hit := self._cached(key, req)) is not None:
+            return hit
         s = self.settings
 
         def wait(state) -> float:
@@ -273,11 +279,20 @@ class LLMClient:
             with attempt:
                 async with sem:
                     reply = await self._once(client, req)
-        if self.cache:
-            self.cache.put(
-                key, json.dumps({"parsed": reply.parsed.model_dump(mode="json"), "usage": reply.usage.as_dict()})
-            )
+        self._remember(key, reply)
         return reply
+
+    def _remember(self, key: str, reply: Reply) -> None:
+        if self.cache:
+            body = {"parsed": reply.parsed.model_dump(mode="json"), "usage": reply.usage.as_dict()}
+            self.cache.put(key, json.dumps(body))
+
+    def _cached(self, key: str, req: Request) -> Reply | None:
+        if not self.cache or (body := self.cache.get(key)) is None:
+            return None
+        self.usage.cache_hits += 1
+        stored = json.loads(body)
+        return Reply(req.schema.model_validate(stored["parsed"]), Usage(**{**stored["usage"], "cache_hits": 1}))
 
     async def _gather(self, reqs: Sequence[Request]) -> list[Reply | BaseException]:
         from openai import AsyncOpenAI
@@ -289,6 +304,10 @@ class LLMClient:
 
     def run(self, reqs: Sequence[Request]) -> list[Reply | BaseException]:
         """All requests concurrently (bounded); one Reply or the final exception per request."""
+        if self.settings.batch_api:
+            from .llm_batch import run_batch_api
+
+            return run_batch_api(self, reqs)
         return self._loop.run_until_complete(self._gather(reqs))
 
     def close(self) -> None:

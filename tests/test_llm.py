@@ -222,3 +222,50 @@ def test_crash_then_rerun_resends_only_missing_requests(tmp_path):
         Builder(load_recipe(recipe), out).run()
         assert b.requests - first == 12 - cached  # only what had no stored reply
         assert cached >= first - 2  # at most the in-flight requests were lost (concurrency 2)
+
+
+def _batch_judge(srv, tmp_path, **settings):
+    return _judge("local_llm_judge", srv.base_url, tmp_path, batch_api=True, batch_poll_s=0.01, **settings)
+
+
+def test_batch_api_mode_answers_and_caches(tmp_path):
+    with FakeOpenAIServer(Behaviour(batch_polls=3)) as srv:
+        j = _batch_judge(srv, tmp_path)
+        items = [_item(200 + i, i) for i in range(10)] + [_item(3, 240)]
+        out = j.judge(items)
+        assert [v.label for v in out] == [1] * 10 + [0]
+        assert srv.behaviour.batches_created == 1
+        assert j.judge(items)[0].label == 1 and srv.behaviour.batches_created == 1  # from the cache
+
+
+def test_batch_api_resubmits_only_failed_lines(tmp_path):
+    b = Behaviour(fault_rate=0.4, faults=("500", "timeout", "schema", "refusal"), seed=5)
+    with FakeOpenAIServer(b) as srv:
+        j = _batch_judge(srv, tmp_path, max_attempts=8)
+        out = j.judge([_item(200 + i, i) for i in range(20)])
+        assert [getattr(v, "label", None) for v in out] == [1] * 20
+        lines = sum(len(srv.behaviour.files[bt["input_file_id"]].splitlines()) for bt in srv.behaviour.batches.values())
+        failed_lines = sum(srv.behaviour.faults_injected.values())
+        assert srv.behaviour.batches_created > 1 and lines == 20 + failed_lines  # nothing sent twice that had succeeded
+
+
+def test_batch_api_resumes_a_job_after_a_crash(tmp_path, monkeypatch):
+    import aas_dataset.llm_batch as lb
+
+    with FakeOpenAIServer(Behaviour(batch_polls=2)) as srv:
+        items = [_item(200 + i, i) for i in range(6)]
+        j = _batch_judge(srv, tmp_path)
+        real_poll = lb._poll
+
+        def crash(*a, **k):
+            raise KeyboardInterrupt("process killed while polling")
+
+        monkeypatch.setattr(lb, "_poll", crash)
+        with pytest.raises(KeyboardInterrupt):
+            j.client.run(j.requests(items)[0])
+        assert srv.behaviour.batches_created == 1
+        monkeypatch.setattr(lb, "_poll", real_poll)
+        j2 = _batch_judge(srv, tmp_path)  # a new process: same cache folder
+        out = j2.judge(items)
+        assert [v.label for v in out] == [1] * 6
+        assert srv.behaviour.batches_created == 1  # the job in flight was polled, not paid for again

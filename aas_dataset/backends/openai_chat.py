@@ -195,13 +195,18 @@ class LLMPairwiseJudge(_LLMBackend, Judge):
     VERSION = 1
     TAG = "pairwise-v1"
 
-    def judge(self, items: list[JudgeItem]) -> list[Verdict | BaseException]:
+    def requests(self, items: list[JudgeItem]) -> tuple[list[Request], list[int]]:
+        """The request for each pair, and whether I_a was shown first."""
         reqs, orders = [], []
         for it in items:
             flip = _order_bit(self.name, it.original_png, it.distorted_png)
             shown = (it.distorted_png, it.original_png) if flip else (it.original_png, it.distorted_png)
             orders.append(flip)
             reqs.append(Request(SYSTEM_JSON, PAIRWISE.format(prompt=it.prompt_distorted), shown, PairChoice, self.TAG))
+        return reqs, orders
+
+    def judge(self, items: list[JudgeItem]) -> list[Verdict | BaseException]:
+        reqs, orders = self.requests(items)
         out: list[Verdict | BaseException] = []
         for flip, r in zip(orders, self.client.run(reqs), strict=True):
             if isinstance(r, BaseException):

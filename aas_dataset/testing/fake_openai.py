@@ -31,12 +31,99 @@ class Behaviour:
     seed: int = 0
     # True: answer without looking at the images (a stand-in endpoint for throughput runs)
     blind: bool = False
+    # Batch API: how many retrieves report "in_progress" before a batch completes
+    batch_polls: int = 1
     # observed
     requests: int = 0
+    batches_created: int = 0
+    files: dict = field(default_factory=dict)
+    batches: dict = field(default_factory=dict)
     faults_injected: dict = field(default_factory=dict)
     auth_headers: set = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _rng: random.Random | None = None
+
+    def upload(self, raw: bytes, content_type: str) -> dict:
+        """A multipart file upload (the Files API): keep the `file` part."""
+        from email.parser import BytesParser
+
+        msg = BytesParser().parsebytes(b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + raw)
+        data = next(
+            p.get_payload(decode=True)
+            for p in msg.get_payload()
+            if p.get_param("name", header="content-disposition") == "file"
+        )
+        with self._lock:
+            fid = f"file-{len(self.files)}"
+            self.files[fid] = data
+        return {
+            "id": fid,
+            "object": "file",
+            "bytes": len(data),
+            "created_at": 0,
+            "filename": "requests.jsonl",
+            "purpose": "batch",
+            "status": "processed",
+        }
+
+    def create_batch(self, body: dict) -> dict:
+        """Answer every line now (faults drawn per line); report completion after `batch_polls` polls."""
+        out, err = [], []
+        for line in self.files[body["input_file_id"]].decode().splitlines():
+            req = json.loads(line)
+            fault = self.draw()
+            if fault == "timeout":
+                err.append(
+                    {
+                        "id": "e",
+                        "custom_id": req["custom_id"],
+                        "response": None,
+                        "error": {"code": "timeout", "message": "the request timed out"},
+                    }
+                )
+                continue
+            status, payload, _ = completion(self, req["body"], fault)
+            out.append(
+                {
+                    "id": "r",
+                    "custom_id": req["custom_id"],
+                    "error": None,
+                    "response": {"status_code": status, "request_id": "x", "body": payload},
+                }
+            )
+        with self._lock:
+            self.batches_created += 1
+            bid = f"batch-{len(self.batches)}"
+            ofid, efid = f"file-{len(self.files)}", f"file-{len(self.files) + 1}"
+            self.files[ofid] = "".join(json.dumps(x) + "\n" for x in out).encode()
+            self.files[efid] = "".join(json.dumps(x) + "\n" for x in err).encode()
+            self.batches[bid] = {
+                "id": bid,
+                "object": "batch",
+                "endpoint": body["endpoint"],
+                "input_file_id": body["input_file_id"],
+                "completion_window": body["completion_window"],
+                "created_at": 0,
+                "status": "in_progress",
+                "output_file_id": None,
+                "error_file_id": None,
+                "_polls": 0,
+                "_files": (ofid, efid),
+                "request_counts": {"total": len(out) + len(err), "completed": len(out), "failed": len(err)},
+            }
+        return self._public(bid)
+
+    def poll_batch(self, bid: str) -> dict:
+        with self._lock:
+            bt = self.batches[bid]
+            bt["_polls"] += 1
+            if bt["_polls"] >= self.batch_polls:
+                bt["status"] = "completed"
+                bt["output_file_id"], bt["error_file_id"] = bt["_files"]
+        return self._public(bid)
+
+    def _public(self, bid: str) -> dict:
+        return {k: v for k, v in self.batches[bid].items() if not k.startswith("_")}
 
     def draw(self) -> str | None:
         with self._lock:
@@ -105,41 +192,65 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+        raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         b = self.behaviour
         b.auth_headers.add(self.headers.get("Authorization", ""))
+        if self.path.endswith("/files"):
+            return self._send(200, b.upload(raw, self.headers.get("Content-Type", "")))
+        body = json.loads(raw or b"{}")
+        if self.path.endswith("/batches"):
+            return self._send(200, b.create_batch(body))
         if not self.path.endswith("/chat/completions"):
             return self._send(404, {"error": {"message": f"no route {self.path}"}})
         fault = b.draw()
         if b.latency_s:
             time.sleep(b.latency_s * (3 if fault == "slow" else 1))
-        if fault == "429":
-            return self._send(
-                429, {"error": {"message": "rate limited", "type": "rate_limit"}}, {"Retry-After": str(b.retry_after_s)}
-            )
-        if fault == "500":
-            return self._send(500, {"error": {"message": "internal error"}})
         if fault == "timeout":
             time.sleep(b.timeout_sleep_s)
-        user = body["messages"][-1]["content"]
-        text = user if isinstance(user, str) else " ".join(p.get("text", "") for p in user if p.get("type") == "text")
-        content = {"selection": 0} if b.blind else answer(body)
-        message: dict = {"role": "assistant", "content": json.dumps(content)}
-        if fault == "refusal" or "ALWAYS_REFUSE" in text:
-            message = {"role": "assistant", "content": None, "refusal": "I can't help with that."}
-        elif fault == "malformed":
-            message["content"] = '{"selection": 1,,'
-        elif fault == "schema":
-            message["content"] = json.dumps({"unexpected": True})
-        reply = {
-            "id": f"chatcmpl-{b.requests}",
-            "object": "chat.completion",
-            "created": 0,
-            "model": body.get("model", ""),
-            "choices": [{"index": 0, "finish_reason": "stop", "message": message}],
-            "usage": {"prompt_tokens": 100 + 50 * text.count(" "), "completion_tokens": 20, "total_tokens": 0},
-        }
-        self._send(200, reply)
+        status, payload, headers = completion(b, body, fault)
+        self._send(status, payload, headers)
+
+    def do_GET(self):
+        b = self.behaviour
+        parts = self.path.rstrip("/").split("/")
+        if len(parts) >= 2 and parts[-2] == "batches" and parts[-1] in b.batches:
+            return self._send(200, b.poll_batch(parts[-1]))
+        if parts[-1] == "content" and parts[-2] in b.files:
+            data = b.files[parts[-2]]
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return None
+        return self._send(404, {"error": {"message": f"no route {self.path}"}})
+
+
+def completion(b: Behaviour, body: dict, fault: str | None) -> tuple[int, dict, dict]:
+    """(status, payload, headers) of a chat completion under an injected fault (or none)."""
+    if fault == "429":
+        return 429, {"error": {"message": "rate limited", "type": "rate_limit"}}, {"Retry-After": str(b.retry_after_s)}
+    if fault == "500":
+        return 500, {"error": {"message": "internal error"}}, {}
+    user = body["messages"][-1]["content"]
+    text = user if isinstance(user, str) else " ".join(p.get("text", "") for p in user if p.get("type") == "text")
+    content = {"selection": 0} if b.blind else answer(body)
+    message: dict = {"role": "assistant", "content": json.dumps(content)}
+    if fault == "refusal" or "ALWAYS_REFUSE" in text:
+        message = {"role": "assistant", "content": None, "refusal": "I can't help with that."}
+    elif fault == "malformed":
+        message["content"] = '{"selection": 1,,'
+    elif fault == "schema":
+        message["content"] = json.dumps({"unexpected": True})
+    reply = {
+        "id": f"chatcmpl-{b.requests}",
+        "object": "chat.completion",
+        "created": 0,
+        "model": body.get("model", ""),
+        "choices": [{"index": 0, "finish_reason": "stop", "message": message}],
+        "usage": {"prompt_tokens": 100 + 50 * text.count(" "), "completion_tokens": 20, "total_tokens": 0},
+    }
+    return 200, reply, {}
 
 
 class _Server(ThreadingHTTPServer):
