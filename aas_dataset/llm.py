@@ -111,6 +111,9 @@ class ResponseCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, timeout=60, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
+        # WAL + NORMAL: a commit survives the process being killed (what resuming needs)
+        # without an fsync per reply; only a power cut may lose the newest replies.
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, body TEXT NOT NULL)")
         self._db.commit()
         self._lock = threading.Lock()
@@ -211,7 +214,7 @@ class LLMClient:
             return {"type": "json_object"}
         return {
             "type": "json_schema",
-            "json_schema": {"name": schema.__name__, "schema": schema.model_json_schema(), "strict": True},
+            "json_schema": {"name": schema.__name__, "schema": _schema(schema), "strict": True},
         }
 
     def _body(self, req: Request) -> dict:
