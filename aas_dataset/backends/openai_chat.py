@@ -59,6 +59,21 @@ class Text:
     usage: dict
 
 
+def _texts(client: LLMClient, reqs: list[Request], field: str, max_words: int, what: str) -> list:
+    """Run text-writing requests; a Text per reply, or the error (a reply over the word limit is one)."""
+    out: list = []
+    for r in client.run(reqs):
+        if isinstance(r, BaseException):
+            out.append(RuntimeError(describe_error(r)))
+            continue
+        text = getattr(r.parsed, field).strip()
+        n = len(text.split())
+        out.append(
+            ValueError(f"{what} has {n} words, limit {max_words}") if n > max_words else Text(text, _unit_usage(r))
+        )
+    return out
+
+
 # --- rewriter ----------------------------------------------------------------------------
 
 REWRITE = """Turn an ordinary image caption into a text-to-image prompt that deliberately carries \
@@ -107,18 +122,8 @@ class OpenAIChatRewriter(_LLMBackend, Rewriter):
             )
             for c, dims in items
         ]
-        out: list[str | BaseException] = []
-        for r in self.client.run(reqs):
-            if isinstance(r, BaseException):
-                out.append(RuntimeError(describe_error(r)))
-                continue
-            text = r.parsed.long_description.strip()
-            n = len(text.split())
-            limit = self.settings.max_words
-            out.append(
-                ValueError(f"rewrite has {n} words, limit {limit}") if n > 1.5 * limit else Text(text, _unit_usage(r))
-            )
-        return out
+        # the paper's limit is a soft instruction; only a reply far over it is a failure
+        return _texts(self.client, reqs, "long_description", int(1.5 * self.settings.max_words), "rewrite")
 
     def rewrite(self, caption: str, dims: list[str]) -> str:
         (r,) = self.rewrite_many([(caption, dims)])
@@ -150,15 +155,7 @@ class OpenAINegativeWriter(_LLMBackend, Rewriter):
 
     def negative_many(self, prompts: list[str]) -> list[str | BaseException]:
         reqs = [Request(SYSTEM_JSON, NEGATIVE.format(prompt=p), (), NegativeReply, self.TAG) for p in prompts]
-        out: list[str | BaseException] = []
-        for r in self.client.run(reqs):
-            if isinstance(r, BaseException):
-                out.append(RuntimeError(describe_error(r)))
-                continue
-            text = r.parsed.negative_prompt.strip()
-            n = len(text.split())
-            out.append(ValueError(f"negative prompt has {n} words, limit 5") if n > 5 else Text(text, _unit_usage(r)))
-        return out
+        return _texts(self.client, reqs, "negative_prompt", 5, "negative prompt")
 
 
 # --- pairwise selection judge ------------------------------------------------------------
