@@ -264,3 +264,10 @@ def test_cli_build_reports_cached_counts(tmp_path):
     assert r2.exit_code == 0
     assert "model calls: 0" in r2.output and "already up to date" in r2.output
     assert yaml.safe_load((out / "README.md").read_text().split("---")[1])["configs"]
+
+
+def test_loader_streams_without_preparing_the_dataset(smoke_release):
+    ds = aas_dataset.load("scores", source=smoke_release, streaming=True)
+    rows = list(ds)
+    assert len(rows) == 48 and rows[0]["model"] == "tiny_sd"
+    assert "score_clip_tiny" in ds.features

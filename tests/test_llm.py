@@ -177,6 +177,7 @@ def test_thirty_percent_faults_nothing_fabricated(tmp_path):
                 assert label == int(_brightness(r["image_distorted"]) < _brightness(r["image_original"]))
         info = CliRunner().invoke(app, ["info", str(out)])
         assert f"failures: {len(m['failures'])}" in info.output
+        assert "usage judge local_llm_judge:" in info.output and "requests" in info.output
         # a rerun without faults resends only what failed and completes the release
         b.fault_rate = 0.0
         before = b.requests
