@@ -297,21 +297,38 @@ class LLMClient:
         stored = json.loads(body)
         return Reply(req.schema.model_validate(stored["parsed"]), Usage(**{**stored["usage"], "cache_hits": 1}))
 
-    async def _gather(self, reqs: Sequence[Request]) -> list[Reply | BaseException]:
+    async def _gather(self, reqs: Sequence[Request], on_result) -> list[Reply | BaseException]:
         from openai import AsyncOpenAI
 
         if self._client is None:
             self._client = AsyncOpenAI(**self._client_args)
         sem = asyncio.Semaphore(self.settings.concurrency)
-        return await asyncio.gather(*(self._call(self._client, sem, r) for r in reqs), return_exceptions=True)
 
-    def run(self, reqs: Sequence[Request]) -> list[Reply | BaseException]:
-        """All requests concurrently (bounded); one Reply or the final exception per request."""
+        async def one(i: int, req: Request) -> Reply | BaseException:
+            try:
+                res: Reply | BaseException = await self._call(self._client, sem, req)
+            except Exception as e:
+                res = e
+            if on_result is not None:
+                on_result(i, res)
+            return res
+
+        return list(await asyncio.gather(*(one(i, r) for i, r in enumerate(reqs))))
+
+    def run(self, reqs: Sequence[Request], on_result=None) -> list[Reply | BaseException]:
+        """All requests concurrently (bounded); one Reply or the final exception per request.
+
+        `on_result(i, reply_or_error)` is called as each request finishes, so a caller can
+        store results while the others are still in flight."""
         if self.settings.batch_api:
             from .llm_batch import run_batch_api
 
-            return run_batch_api(self, reqs)
-        return self._loop.run_until_complete(self._gather(reqs))
+            out = run_batch_api(self, reqs)
+            if on_result is not None:
+                for i, r in enumerate(out):
+                    on_result(i, r)
+            return out
+        return self._loop.run_until_complete(self._gather(reqs, on_result))
 
     def close(self) -> None:
         if self._client is not None:

@@ -202,18 +202,20 @@ class LLMPairwiseJudge(_LLMBackend, Judge):
             reqs.append(Request(SYSTEM_JSON, PAIRWISE.format(prompt=it.prompt_distorted), shown, PairChoice, self.TAG))
         return reqs, orders
 
-    def judge(self, items: list[JudgeItem]) -> list[Verdict | BaseException]:
+    def judge(self, items: list[JudgeItem], emit=None) -> list[Verdict | BaseException]:
+        """`emit(i, verdict)` is called as each answer arrives (the stage stores it at once)."""
         reqs, orders = self.requests(items)
-        out: list[Verdict | BaseException] = []
-        for flip, r in zip(orders, self.client.run(reqs), strict=True):
+
+        def verdict(i: int, r) -> Verdict | BaseException:
             if isinstance(r, BaseException):
-                out.append(RuntimeError(describe_error(r)))
-                continue
-            s = r.parsed.selection
+                return RuntimeError(describe_error(r))
+            s, flip = r.parsed.selection, orders[i]
             label = -1 if s == -1 else int((s == 0) == bool(flip))  # chosen image is I_a?
             detail = {"shown_first": "distorted" if flip else "original", "selection": s, "usage": _unit_usage(r)}
-            out.append(Verdict(label, f"selection {s}", detail))
-        return out
+            return Verdict(label, f"selection {s}", detail)
+
+        on_result = (lambda i, r: emit(i, verdict(i, r))) if emit else None
+        return [verdict(i, r) for i, r in enumerate(self.client.run(reqs, on_result))]
 
 
 # --- per-image 0-100 judge ---------------------------------------------------------------

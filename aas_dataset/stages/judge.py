@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
+from concurrent.futures import ThreadPoolExecutor
+
 from ..backends.base import JudgeItem
 from ..catalog import ResolvedModel
 from ..schema import LABEL_DISTORTED, LABEL_ORIGINAL, LABEL_TIE
@@ -46,23 +49,34 @@ class JudgeStage(Stage):
             o_png, a_png = store.read("generate", gen, "original.png"), store.read("generate", gen, "distorted.png")
             dims = tuple(meta["selected_dims"])
             items.append(JudgeItem(meta["prompt_original"], meta["prompt_distorted"], dims, o_png, a_png))
-        verdicts = backend.judge(items)
+        if "emit" in inspect.signature(backend.judge).parameters:
+            # Verdicts are stored as they arrive, by a writer thread, so disk writes overlap the
+            # requests still in flight instead of following the whole batch.
+            with ThreadPoolExecutor(1, thread_name_prefix="aas-judge-writer") as writer:
+
+                def emit(i: int, v) -> None:
+                    files = _verdict_files(backend, v)
+                    if not isinstance(files, BaseException):
+                        writer.submit(store.write, self.name, units[i].key, files)
+
+                verdicts = backend.judge(items, emit=emit)
+        else:
+            verdicts = backend.judge(items)
         if len(verdicts) != len(units):
             raise RuntimeError(f"judge returned {len(verdicts)} verdicts for {len(units)} pairs")
-        out = []
-        for v in verdicts:
-            if isinstance(v, BaseException):
-                out.append(v)
-            elif backend.absolute:
-                if not v.scores:
-                    out.append(ValueError("absolute judge returned no scores"))
-                else:
-                    out.append({"meta.json": json_bytes({"scores": v.scores, "detail": v.detail})})
-            elif v.label not in (LABEL_TIE, LABEL_ORIGINAL, LABEL_DISTORTED):
-                out.append(ValueError(f"judge label must be -1, 0 or 1, got {v.label!r}"))
-            else:
-                meta = {"label": int(v.label), "reason": v.reason}
-                if v.detail:
-                    meta["detail"] = v.detail
-                out.append({"meta.json": json_bytes(meta)})
-        return out
+        return [_verdict_files(backend, v) for v in verdicts]
+
+
+def _verdict_files(backend, v) -> dict[str, bytes] | BaseException:
+    if isinstance(v, BaseException):
+        return v
+    if backend.absolute:
+        if not v.scores:
+            return ValueError("absolute judge returned no scores")
+        return {"meta.json": json_bytes({"scores": v.scores, "detail": v.detail})}
+    if v.label not in (LABEL_TIE, LABEL_ORIGINAL, LABEL_DISTORTED):
+        return ValueError(f"judge label must be -1, 0 or 1, got {v.label!r}")
+    meta = {"label": int(v.label), "reason": v.reason}
+    if v.detail:
+        meta["detail"] = v.detail
+    return {"meta.json": json_bytes(meta)}
