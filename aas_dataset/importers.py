@@ -76,6 +76,7 @@ BENCHMARK_IGNORED = {
     "blip_selected": "derived from blip_score (the rule is inferred); recompute from score_blip",
     "blip_score_original": "meaning undocumented",
 }
+PAIR_IMAGES = ("image_original", "image_distorted")
 EMOTION_IMAGES = ("happy_image", *(f"{e}_image" for e in NEGATIVE_EMOTIONS))
 RATER = "j"
 JUDGE100 = "gemini25_flash"
@@ -207,11 +208,12 @@ def _benchmark_columns(names: set[str]) -> tuple[list[str], list[str], list[Colu
     return judges, scores, extra
 
 
-def _iter_rows(files: list[Path]) -> Iterator[tuple[Path, int, dict]]:
+def _iter_rows(files: list[Path], skip_images: bool = False) -> Iterator[tuple[Path, int, dict]]:
     for f in files:
         pf = pq.ParquetFile(f)
+        cols = [c for c in pf.schema_arrow.names if not (skip_images and c in PAIR_IMAGES)]
         n = 0
-        for batch in pf.iter_batches(batch_size=64):
+        for batch in pf.iter_batches(batch_size=64, columns=cols):
             for r in batch.to_pylist():
                 yield f, n, r
                 n += 1
@@ -303,7 +305,9 @@ def _import_benchmark(files, names, where, out, store) -> dict:
     renamed = sorted({m for m in models if m not in {k[0] for k in seen}})
 
     def pair_rows(with_images: bool) -> Iterator[dict]:
-        for i, (f, n, r) in enumerate(_iter_rows(files)):
+        for i, (f, n, r) in enumerate(_iter_rows(files, skip_images=not with_images)):
+            if not with_images:  # the scores pass never reads the image columns
+                r = {**r, "image_original": {"bytes": b"-"}, "image_distorted": {"bytes": b"-"}}
             row = _benchmark_row(r, f"{f}: row {n}", models[i])
             if not with_images:
                 row.pop("image_original")
@@ -355,7 +359,7 @@ def _iter_rows_light(files):
     """Rows without image bytes (first pass)."""
     for f in files:
         pf = pq.ParquetFile(f)
-        light = [c for c in pf.schema_arrow.names if not c.startswith("image_")]
+        light = [c for c in pf.schema_arrow.names if c not in PAIR_IMAGES]
         n = 0
         for batch in pf.iter_batches(batch_size=1024, columns=light):
             for r in batch.to_pylist():

@@ -191,14 +191,19 @@ window.addEventListener('load',()=>{
 
 
 def gallery_html(folder: Path, manifest: dict, limit: int = 200) -> str:
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    files = sorted(p for p, f in manifest["files"].items() if f.get("config") == "pairs")
-    table = pa.concat_tables([pq.read_table(Path(folder) / p) for p in files])
-    n = table.num_rows
-    pick = sorted(set(np.linspace(0, n - 1, min(n, limit)).round().astype(int).tolist())) if n else []
-    rows = table.take(pa.array(pick, type=pa.int64())).to_pylist() if pick else []
+    files = sorted((p, f) for p, f in manifest["files"].items() if f.get("config") == "pairs")
+    n = sum(f["rows"] for _, f in files)
+    pick = set(np.linspace(0, n - 1, min(n, limit)).round().astype(int).tolist()) if n else set()
+    # Stream the shards and keep only the picked rows: a full release holds gigabytes of images.
+    rows, seen = [], 0
+    for rel, _ in files:
+        for batch in pq.ParquetFile(Path(folder) / rel).iter_batches(batch_size=64):
+            wanted = [i for i in range(batch.num_rows) if seen + i in pick]
+            if wanted:
+                rows += batch.take(wanted).to_pylist()
+            seen += batch.num_rows
     models = list(dict.fromkeys(r["model"] for r in rows))
     dims = sorted({d for r in rows for d in r["selected_dims"]})
     opt = lambda vals: "".join(f'<option value="{html.escape(v)}">{html.escape(v)}</option>' for v in vals)  # noqa: E731

@@ -84,3 +84,11 @@ def test_gallery_shows_images_in_headless_chromium(release_copy):
     assert m, dom[:500]
     assert int(m.group(1)) == int(m.group(2)) == 96  # 48 pairs, both images decoded
     assert "48 pairs shown" in dom
+
+
+def test_gallery_samples_across_shards(release_copy):
+    build_report(release_copy, n_boot=0, gallery_limit=5)
+    page = (release_copy / "report" / "gallery.html").read_text()
+    assert page.count('<div class="card"') == 5
+    assert "5 of 48 pairs" in page
+    assert 'data-model="tiny_sd_euler"' in page  # the picks reach the second shard
