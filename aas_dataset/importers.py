@@ -75,6 +75,7 @@ BENCHMARK_OPTIONAL = {"llm_judge", "hpsv2_reward", "hpsv3_reward", "image_reward
 BENCHMARK_IGNORED = {
     "blip_selected": "derived from blip_score (the rule is inferred); recompute from score_blip",
     "blip_score_original": "meaning undocumented",
+    "__index_level_0__": "a pandas index written by accident",
 }
 PAIR_IMAGES = ("image_original", "image_distorted")
 EMOTION_IMAGES = ("happy_image", *(f"{e}_image" for e in NEGATIVE_EMOTIONS))
