@@ -204,3 +204,28 @@ def test_diffusers_kind_rejects_unknown_pipeline(tmp_path):
     g = catalog.resolve("generator", "bad", extra={"bad": entry}).instantiate()
     with pytest.raises(RuntimeError, match="diffusers has no pipeline 'NoSuchPipeline'"):
         g.load()
+
+
+def test_pickscore_is_logit_scaled_cosine():
+    s = _backend("scorer", "pickscore", tiny=True)
+    assert s.model.config.text_config.hidden_act == "gelu"  # the laion H-14 family
+    images, prompts = [_pattern(1), _pattern(2)], ["a cat", "a dark street"]
+    cos = _backend("scorer", "pickscore", tiny=True, scale="cosine").score(images, prompts)
+    logit = s.score(images, prompts)
+    np.testing.assert_allclose(logit, cos * float(s.model.logit_scale.exp()), rtol=1e-5)
+
+
+def test_blip_itm_scores_match_and_no_match_logits_batched(tmp_path):
+    from transformers import BlipForImageTextRetrieval
+
+    s = _backend("scorer", "blip_itm_large", tiny=True)
+    assert isinstance(s.model, BlipForImageTextRetrieval)
+    images = [_pattern(i) for i in range(5)]
+    prompts = ["a cat", "a very long prompt " * 20, "x", "dark", "a red bus"]
+    batched = s.score(images, prompts)
+    assert batched.shape == (5, 2)
+    single = np.concatenate([s.score([im], [p]) for im, p in zip(images, prompts, strict=True)])
+    np.testing.assert_allclose(batched, single, atol=1e-5)
+    # text past 35 tokens is cut, as in the original BLIP code
+    long_a, long_b = "a" + " b" * 40, "a" + " b" * 40 + " c d e"
+    np.testing.assert_allclose(s.score([images[0]], [long_a]), s.score([images[0]], [long_b]), atol=1e-6)

@@ -20,6 +20,7 @@ KINDS: dict[str, dict[str, str]] = {
     },
     "scorer": {
         "clip": "aas_dataset.backends.clip:ClipScorer",
+        "blip_itm": "aas_dataset.backends.blip:BlipItmScorer",
         "image_stats": "aas_dataset.backends.image_stats:ImageStatsScorer",
     },
     "judge": {

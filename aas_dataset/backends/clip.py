@@ -21,6 +21,10 @@ class Settings(BaseModel):
     tiny: bool = False
     weights_seed: int = 0
     scale: Literal["cosine", "logit"] = "cosine"
+    # where the tokenizer and image processor come from, when not the model's own repo
+    processor_id: str | None = None
+    # tiny models only: the activation of the checkpoint family they stand in for
+    hidden_act: Literal["quick_gelu", "gelu"] = "quick_gelu"
     device: str = "auto"
 
 
@@ -47,7 +51,7 @@ class ClipScorer(Scorer):
         if s.tiny:
             self.tokenizer = byte_level_clip_tokenizer()
             config = CLIPConfig(
-                text_config=tiny_clip_text_config(self.tokenizer),
+                text_config={**tiny_clip_text_config(self.tokenizer), "hidden_act": s.hidden_act},
                 vision_config=dict(
                     image_size=30,
                     patch_size=2,
@@ -55,6 +59,7 @@ class ClipScorer(Scorer):
                     intermediate_size=37,
                     num_hidden_layers=2,
                     num_attention_heads=4,
+                    hidden_act=s.hidden_act,
                 ),
                 projection_dim=16,
             )
@@ -64,8 +69,9 @@ class ClipScorer(Scorer):
         else:
             kw = {"revision": self.revision} if self.revision else {}
             self.model = CLIPModel.from_pretrained(self.model_id, dtype=torch.float32, **kw)
-            self.tokenizer = CLIPTokenizer.from_pretrained(self.model_id, **kw)
-            self.processor = ImageProcessor.from_pretrained(self.model_id, **kw)
+            proc_id, proc_kw = (s.processor_id, {}) if s.processor_id else (self.model_id, kw)
+            self.tokenizer = CLIPTokenizer.from_pretrained(proc_id, **proc_kw)
+            self.processor = ImageProcessor.from_pretrained(proc_id, **proc_kw)
         self.model.eval().to(self.device)
 
     def score(self, images, prompts) -> np.ndarray:

@@ -49,6 +49,18 @@ def tiny_clip_text_config(tokenizer) -> dict:
     }
 
 
+def tiny_bert_tokenizer(max_length: int = 64):
+    """A BertTokenizer over single characters (plus the special tokens BLIP uses), offline."""
+    from transformers import BertTokenizer
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]", "[ENC]"]
+    chars = list("abcdefghijklmnopqrstuvwxyz0123456789.,;:!?'-")
+    with tempfile.TemporaryDirectory() as d:
+        vocab = Path(d) / "vocab.txt"
+        vocab.write_text("\n".join(specials + chars + [f"##{c}" for c in chars]) + "\n")
+        return BertTokenizer(str(vocab), do_lower_case=True, model_max_length=max_length)
+
+
 @contextlib.contextmanager
 def seeded_init(seed: int):
     """Initialise weights from `seed` without disturbing the caller's global RNG."""

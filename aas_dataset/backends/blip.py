@@ -1,0 +1,93 @@
+"""BLIP image-text matching scorer (transformers `BlipForImageTextRetrieval`, ITM head).
+
+Outputs: the match logit (index 1 of the ITM head) as the score and the no-match logit
+(index 0) as `neg`, so the 2x2 logits of the published data and the match probability
+softmax([neg, pos])[1] can be recomputed. Text is truncated at 35 tokens like the original
+BLIP code; images are squashed to the processor's square size with PIL bicubic.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from .base import Scorer
+from .tiny_parts import seeded_init, tiny_bert_tokenizer
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tiny: bool = False
+    weights_seed: int = 0
+    max_length: int = Field(default=35, ge=1)
+    device: str = "auto"
+
+
+class BlipItmScorer(Scorer):
+    Settings = Settings
+    VERSION = 1
+    outputs = ("", "neg")
+
+    def load(self) -> None:
+        import torch
+        from transformers import BlipConfig, BlipForImageTextRetrieval, BlipImageProcessorPil, BlipProcessor
+
+        s = self.settings
+        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if s.device == "auto" else s.device
+        if s.tiny:
+            self.tokenizer = tiny_bert_tokenizer()
+            v = self.tokenizer.get_vocab()
+            config = BlipConfig(
+                text_config=dict(
+                    vocab_size=len(v),
+                    hidden_size=32,
+                    intermediate_size=37,
+                    num_hidden_layers=2,
+                    num_attention_heads=4,
+                    max_position_embeddings=64,
+                    encoder_hidden_size=32,
+                    bos_token_id=v["[DEC]"],
+                    pad_token_id=v["[PAD]"],
+                    sep_token_id=v["[SEP]"],
+                ),
+                vision_config=dict(
+                    image_size=30,
+                    patch_size=2,
+                    hidden_size=32,
+                    intermediate_size=37,
+                    num_hidden_layers=2,
+                    num_attention_heads=4,
+                ),
+                image_text_hidden_size=16,
+                projection_dim=16,
+            )
+            with seeded_init(s.weights_seed):
+                self.model = BlipForImageTextRetrieval(config)
+            self.processor = BlipImageProcessorPil(size={"height": 30, "width": 30})
+        else:
+            kw = {"revision": self.revision} if self.revision else {}
+            self.model = BlipForImageTextRetrieval.from_pretrained(self.model_id, dtype=torch.float32, **kw)
+            proc = BlipProcessor.from_pretrained(self.model_id, **kw)
+            self.tokenizer = proc.tokenizer
+            self.processor = BlipImageProcessorPil.from_pretrained(self.model_id, **kw)
+        self.model.eval().to(self.device)
+
+    def score(self, images, prompts) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            text = self.tokenizer(
+                list(prompts),
+                padding="longest",
+                truncation=True,
+                max_length=self.settings.max_length,
+                return_tensors="pt",
+            ).to(self.device)
+            pixels = self.processor(images=list(images), return_tensors="pt")["pixel_values"].to(self.device)
+            logits = self.model(
+                input_ids=text["input_ids"],
+                attention_mask=text["attention_mask"],
+                pixel_values=pixels,
+                use_itm_head=True,
+            ).itm_score
+        return np.stack([logits[:, 1].double().cpu().numpy(), logits[:, 0].double().cpu().numpy()], axis=1)
