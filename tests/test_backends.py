@@ -229,3 +229,65 @@ def test_blip_itm_scores_match_and_no_match_logits_batched(tmp_path):
     # text past 35 tokens is cut, as in the original BLIP code
     long_a, long_b = "a" + " b" * 40, "a" + " b" * 40 + " c d e"
     np.testing.assert_allclose(s.score([images[0]], [long_a]), s.score([images[0]], [long_b]), atol=1e-6)
+
+
+OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
+OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+def _reference_clip_pixels(im: Image.Image, size: int = 224, offset=lambda d: d // 2) -> np.ndarray:
+    """The CLIP transform written out by hand: bicubic resize of the shortest side (long side
+    truncated), centre crop at `offset(excess)`, scale to [0, 1], OpenAI mean/std."""
+    w, h = im.size
+    nw, nh = (size, int(size * h / w)) if w <= h else (int(size * w / h), size)
+    r = im.convert("RGB").resize((nw, nh), Image.BICUBIC)
+    left, top = offset(nw - size), offset(nh - size)
+    x = np.asarray(r.crop((left, top, left + size, top + size)), dtype=np.float32) / 255.0
+    return ((x - OPENAI_MEAN) / OPENAI_STD).transpose(2, 0, 1)
+
+
+SHAPES = [(300, 400), (512, 512), (250, 180), (333, 224)]
+
+
+def test_clip_preprocessing_matches_the_reference_transforms():
+    from transformers import CLIPImageProcessorPil
+
+    from aas_dataset.backends.clip import torchvision_resize_crop
+
+    proc = CLIPImageProcessorPil(
+        size={"shortest_edge": 224},
+        crop_size={"height": 224, "width": 224},
+        image_mean=OPENAI_MEAN,
+        image_std=OPENAI_STD,
+    )
+    differs = 0
+    for i, shape in enumerate(SHAPES):
+        im = Image.fromarray(np.random.default_rng(i).integers(0, 256, (*shape, 3), dtype=np.uint8))
+        ours = proc(images=[im], return_tensors="np")["pixel_values"][0]  # transformers / PickScore
+        assert np.abs(ours - _reference_clip_pixels(im)).max() < 1e-5
+        tv = proc(
+            images=[torchvision_resize_crop(im, 224, 224)], do_resize=False, do_center_crop=False, return_tensors="np"
+        )
+        ref_tv = _reference_clip_pixels(im, offset=lambda d: int(round(d / 2.0)))  # torchvision CenterCrop
+        assert np.abs(tv["pixel_values"][0] - ref_tv).max() < 1e-5
+        differs += int(np.abs(ours - ref_tv).max() > 1e-3)
+    assert differs >= 1  # the two conventions really differ on some sizes (e.g. 180x250)
+
+
+def test_blip_preprocessing_squashes_to_384_bicubic():
+    from transformers import BlipImageProcessorPil
+
+    proc = BlipImageProcessorPil(size={"height": 384, "width": 384}, image_mean=OPENAI_MEAN, image_std=OPENAI_STD)
+    im = Image.fromarray(np.random.default_rng(3).integers(0, 256, (200, 500, 3), dtype=np.uint8))
+    ours = proc(images=[im], return_tensors="np")["pixel_values"][0]
+    ref = np.asarray(im.resize((384, 384), Image.BICUBIC), dtype=np.float32) / 255.0
+    ref = ((ref - OPENAI_MEAN) / OPENAI_STD).transpose(2, 0, 1)
+    assert np.abs(ours - ref).max() < 1e-4
+
+
+def test_clip_scorer_torchvision_crop_mode():
+    images = [Image.fromarray(np.random.default_rng(i).integers(0, 256, (39, 31, 3), dtype=np.uint8)) for i in range(3)]
+    floor = _backend("scorer", "clip_tiny").score(images, ["a", "b", "c"])
+    tv = _backend("scorer", "clip_tiny", center_crop="torchvision").score(images, ["a", "b", "c"])
+    assert floor.shape == tv.shape == (3,)
+    assert not np.allclose(floor, tv)  # 31x39 -> 30x37: crop offset 3 (floor) vs 4 (round half even)

@@ -23,9 +23,29 @@ class Settings(BaseModel):
     scale: Literal["cosine", "logit"] = "cosine"
     # where the tokenizer and image processor come from, when not the model's own repo
     processor_id: str | None = None
+    # How the centre crop offset is rounded: "floor" is the transformers processor (PickScore's
+    # official path); "torchvision" rounds half to even like torchvision's CenterCrop in the
+    # OpenAI CLIP transform. They differ by one pixel row/column for some image sizes.
+    center_crop: Literal["floor", "torchvision"] = "floor"
     # tiny models only: the activation of the checkpoint family they stand in for
     hidden_act: Literal["quick_gelu", "gelu"] = "quick_gelu"
     device: str = "auto"
+
+
+def torchvision_resize_crop(image, shortest: int, crop: int):
+    """Resize(shortest, bicubic) + CenterCrop(crop) as torchvision does them on PIL images:
+    the long side truncated, the crop offset rounded half to even."""
+    from PIL import Image
+
+    im = image.convert("RGB")
+    w, h = im.size
+    if w <= h:
+        nw, nh = shortest, int(shortest * h / w)
+    else:
+        nw, nh = int(shortest * w / h), shortest
+    im = im.resize((nw, nh), Image.BICUBIC)
+    left, top = int(round((nw - crop) / 2.0)), int(round((nh - crop) / 2.0))
+    return im.crop((left, top, left + crop, top + crop))
 
 
 def _embedding(out):
@@ -81,7 +101,15 @@ class ClipScorer(Scorer):
             text = self.tokenizer(list(prompts), padding=True, truncation=True, max_length=77, return_tensors="pt").to(
                 self.device
             )
-            pixels = self.processor(images=list(images), return_tensors="pt")["pixel_values"]
+            if self.settings.center_crop == "torchvision":
+                crop = self.processor.crop_size["height"]
+                shortest = self.processor.size["shortest_edge"]
+                images = [torchvision_resize_crop(im, shortest, crop) for im in images]
+                pixels = self.processor(
+                    images=list(images), do_resize=False, do_center_crop=False, return_tensors="pt"
+                )["pixel_values"]
+            else:
+                pixels = self.processor(images=list(images), return_tensors="pt")["pixel_values"]
             img = _embedding(self.model.get_image_features(pixel_values=pixels.to(self.device)))
             txt = _embedding(self.model.get_text_features(**text))
             img = img / img.norm(dim=-1, keepdim=True)
