@@ -21,6 +21,11 @@ def write_recipe(path: Path, **changes) -> Path:
     data = yaml.safe_load(SMOKE.read_text())
     captions = (SMOKE.parent / data["captions"]["file"]).read_text().splitlines()
     data["captions"] = {"inline": [c for c in captions if c.strip()]}
+    # settings that name generators or judges follow them when a test replaces those lists
+    if "generators" in changes and "comparisons" not in changes:
+        data.pop("comparisons", None)
+    if "judges" in changes and "ground_truth" not in changes:
+        data.pop("ground_truth", None)
     data.update(changes)
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
