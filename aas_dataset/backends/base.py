@@ -20,6 +20,15 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 
+def resolve_device(setting: str) -> str:
+    """`auto` -> cuda when torch sees a GPU, else cpu; anything else as given."""
+    if setting != "auto":
+        return setting
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 class NoSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

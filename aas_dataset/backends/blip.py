@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from .base import Scorer
-from .tiny_parts import seeded_init, tiny_bert_tokenizer
+from .base import Scorer, resolve_device
+from .tiny_parts import TINY_VISION, seeded_init, tiny_bert_tokenizer
 
 
 class Settings(BaseModel):
@@ -33,7 +33,7 @@ class BlipItmScorer(Scorer):
         from transformers import BlipConfig, BlipForImageTextRetrieval, BlipImageProcessorPil, BlipProcessor
 
         s = self.settings
-        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if s.device == "auto" else s.device
+        self.device = resolve_device(s.device)
         if s.tiny:
             self.tokenizer = tiny_bert_tokenizer()
             v = self.tokenizer.get_vocab()
@@ -50,14 +50,7 @@ class BlipItmScorer(Scorer):
                     pad_token_id=v["[PAD]"],
                     sep_token_id=v["[SEP]"],
                 ),
-                vision_config=dict(
-                    image_size=30,
-                    patch_size=2,
-                    hidden_size=32,
-                    intermediate_size=37,
-                    num_hidden_layers=2,
-                    num_attention_heads=4,
-                ),
+                vision_config=TINY_VISION,
                 image_text_hidden_size=16,
                 projection_dim=16,
             )

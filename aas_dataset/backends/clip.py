@@ -12,8 +12,8 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from .base import Scorer
-from .tiny_parts import byte_level_clip_tokenizer, seeded_init, tiny_clip_text_config
+from .base import Scorer, resolve_device
+from .tiny_parts import TINY_VISION, byte_level_clip_tokenizer, seeded_init, tiny_clip_text_config
 
 
 class Settings(BaseModel):
@@ -67,20 +67,12 @@ class ClipScorer(Scorer):
             from transformers import CLIPImageProcessor as ImageProcessor
 
         s = self.settings
-        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if s.device == "auto" else s.device
+        self.device = resolve_device(s.device)
         if s.tiny:
             self.tokenizer = byte_level_clip_tokenizer()
             config = CLIPConfig(
                 text_config={**tiny_clip_text_config(self.tokenizer), "hidden_act": s.hidden_act},
-                vision_config=dict(
-                    image_size=30,
-                    patch_size=2,
-                    hidden_size=32,
-                    intermediate_size=37,
-                    num_hidden_layers=2,
-                    num_attention_heads=4,
-                    hidden_act=s.hidden_act,
-                ),
+                vision_config={**TINY_VISION, "hidden_act": s.hidden_act},
                 projection_dim=16,
             )
             with seeded_init(s.weights_seed):

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .base import Generator
+from .base import Generator, resolve_device
 
 
 class PipelineSettings(BaseModel):
@@ -68,7 +68,7 @@ class DiffusersGenerator(PipelineGenerator):
         cls = getattr(diffusers, s.pipeline, None)
         if cls is None:
             raise RuntimeError(f"generator {self.name!r}: diffusers has no pipeline {s.pipeline!r}")
-        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if s.device == "auto" else s.device
+        self.device = resolve_device(s.device)
         kwargs: dict[str, Any] = {"torch_dtype": getattr(torch, s.dtype)}
         if self.revision:
             kwargs["revision"] = self.revision

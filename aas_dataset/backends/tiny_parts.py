@@ -49,6 +49,17 @@ def tiny_clip_text_config(tokenizer) -> dict:
     }
 
 
+# Vision tower of the tiny CLIP and BLIP models (REWARD_MODELS.md §11.1-11.2).
+TINY_VISION = {
+    "image_size": 30,
+    "patch_size": 2,
+    "hidden_size": 32,
+    "intermediate_size": 37,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+}
+
+
 def tiny_bert_tokenizer(max_length: int = 64):
     """A BertTokenizer over single characters (plus the special tokens BLIP uses), offline."""
     from transformers import BertTokenizer
