@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -242,7 +241,3 @@ def gallery_html(folder: Path, manifest: dict, limit: int = 200) -> str:
         )
     parts.append(_GALLERY_JS)
     return "\n".join(parts)
-
-
-def report_summary(res: ReportResult) -> str:
-    return json.dumps({"out": str(res.out), "files": res.files}, indent=2)

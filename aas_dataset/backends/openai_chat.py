@@ -30,9 +30,6 @@ class _LLMBackend:
         cache = (self.cache_dir / "llm_cache.sqlite") if self.cache_dir else None
         self.client = LLMClient(self.model_id, self.settings, cache, label=f"{type(self).__name__} {self.name!r}")
 
-    def usage(self) -> dict:
-        return self.client.usage.as_dict()
-
     @property
     def preferred_batch_size(self) -> int:
         # enough requests per call that the drain at the end of each batch costs little; a
