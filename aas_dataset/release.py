@@ -53,7 +53,6 @@ def publish(root: Path, plan: ReleasePlan, api=None, private: bool = False) -> s
     from huggingface_hub import HfApi
 
     api = api or HfApi()
-    refs = None
     api.create_repo(plan.repo_id, repo_type="dataset", exist_ok=True, private=private)
     refs = api.list_repo_refs(plan.repo_id, repo_type="dataset")
     if any(t.name == plan.tag for t in refs.tags):
