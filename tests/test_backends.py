@@ -291,3 +291,15 @@ def test_clip_scorer_torchvision_crop_mode():
     tv = _backend("scorer", "clip_tiny", center_crop="torchvision").score(images, ["a", "b", "c"])
     assert floor.shape == tv.shape == (3,)
     assert not np.allclose(floor, tv)  # 31x39 -> 30x37: crop offset 3 (floor) vs 4 (round half even)
+
+
+@pytest.mark.parametrize(
+    "name, settings", [("clip_tiny", {}), ("pickscore", {"tiny": True}), ("blip_itm_large", {"tiny": True})]
+)
+def test_tiny_scorers_see_the_image_and_the_prompt(name, settings):
+    s = _backend("scorer", name, **settings)
+    dark, noise = Image.new("RGB", (64, 64), (0, 0, 0)), _pattern(0)
+    by_image = np.asarray(s.score([dark, noise], ["a cat", "a cat"]))
+    by_prompt = np.asarray(s.score([noise, noise], ["a cat", "a dark, blurred street at night"]))
+    assert np.abs(by_image[0] - by_image[1]).max() > 1e-4
+    assert np.abs(by_prompt[0] - by_prompt[1]).max() > 1e-4

@@ -50,7 +50,9 @@ class BlipItmScorer(Scorer):
                     pad_token_id=v["[PAD]"],
                     sep_token_id=v["[SEP]"],
                 ),
-                vision_config=TINY_VISION,
+                # BLIP's vision default initializer_range is 1e-10: random tiny weights would
+                # then ignore the image entirely
+                vision_config={**TINY_VISION, "initializer_range": 0.02},
                 image_text_hidden_size=16,
                 projection_dim=16,
             )
