@@ -296,10 +296,18 @@ def release(
     if dry_run:
         out.print("dry run: nothing uploaded")
         return
+    from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError
+
     try:
         sha = publish(folder, plan, private=private)
     except ReleaseError as e:
         raise _bad_input(str(e)) from None
+    except LocalTokenNotFoundError:
+        raise _bad_input("no Hub token: set HF_TOKEN or run `hf auth login`") from None
+    except (HfHubHTTPError, OSError, ValueError) as e:  # refused, offline, unreachable: no traceback
+        msg = str(e).splitlines()[0] if str(e) else ""
+        console.print(f"[red]Hub error:[/red] {type(e).__name__}: {msg}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
     out.print(f"[green]released[/] {plan.repo_id}@{plan.tag} (commit {sha})")
 
 

@@ -122,3 +122,12 @@ def test_manifest_records_recipe_and_software(release_copy):
     assert m["recipe"]["generators"][0]["settings"]["steps"] == 4
     assert {"aas_dataset", "datasets", "pyarrow", "torch", "diffusers"} <= set(m["software"])
     assert json.dumps(m).count("sha256") >= 5
+
+
+def test_release_without_a_token_is_a_clear_error(release_copy, monkeypatch, tmp_path):
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # no cached login either
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    res = runner.invoke(app, ["release", str(release_copy), "--repo-id", "org/aas", "--tag", "v1.0.0"])
+    assert isinstance(res.exception, SystemExit) and res.exit_code in (1, 2)  # a message, not a crash
+    assert "no Hub token" in res.output or "Hub error" in res.output
