@@ -234,8 +234,8 @@ def eval_reward(
         table = evaluate_reward_model(
             scorer, data, ground_truth=ground_truth, revision=revision, batch_size=batch_size, n_boot=n_boot, seed=seed
         )
-    except (ValueError, KeyError, ImportError, AttributeError, FileNotFoundError) as e:
-        raise _bad_input(str(e)) from None
+    except (ValueError, KeyError, ImportError, AttributeError, OSError) as e:  # OSError: files, Hub, network
+        raise _bad_input(f"{type(e).__name__}: {e}") from None
     out.print(table.to_markdown(), highlight=False, markup=False, soft_wrap=True)
 
 
@@ -251,8 +251,8 @@ def import_hf_cmd(
 
     try:
         m = import_hf(source, out_dir, revision)
-    except (ImportFormatError, FileNotFoundError) as e:
-        raise _bad_input(str(e)) from None
+    except (ImportFormatError, OSError) as e:  # OSError: a missing folder, the Hub unreachable
+        raise _bad_input(f"{e}") from None
     res = verify(out_dir)
     if not res.ok:
         for p in res.problems:

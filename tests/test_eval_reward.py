@@ -73,3 +73,5 @@ def test_eval_reward_with_a_catalog_scorer(smoke_release):
 def test_eval_reward_bad_scorer_is_exit_2(smoke_release):
     res = CliRunner().invoke(app, ["eval-reward", "--scorer", "no_such_module:X", "--data", str(smoke_release)])
     assert res.exit_code == 2 and "no_such_module" in res.output
+    missing = CliRunner().invoke(app, ["eval-reward", "--scorer", "clip_tiny", "--data", "no/such_repo"])
+    assert missing.exit_code == 2 and isinstance(missing.exception, SystemExit)
