@@ -42,7 +42,10 @@ def _read_hub(spec: Captions, cache_dir: Path) -> list[str]:
     from datasets import load_dataset
 
     # Streaming + one column: caption datasets often carry images we do not need.
-    ds = load_dataset(hub.id, split=hub.split, revision=hub.revision, streaming=True)
+    try:
+        ds = load_dataset(hub.id, split=hub.split, revision=hub.revision, streaming=True)
+    except (OSError, ValueError) as e:  # not found, offline, unreachable, no such split
+        raise RecipeError(f"captions.hub: cannot load {hub.id!r}: {str(e).splitlines()[0]}") from None
     names = ds.column_names or list(ds.features or [])
     if hub.column not in names:
         raise RecipeError(f"captions.hub.column: {hub.id} has no column {hub.column!r} (has {', '.join(names)})")

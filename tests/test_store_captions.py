@@ -85,3 +85,11 @@ def test_too_few_captions_for_count(tmp_path):
     data["captions"] = {"inline": ["a", "b"], "count": 3}
     with pytest.raises(RecipeError, match="captions.count: 3 requested, only 2 available"):
         Builder(parse_recipe(data, "r", SMOKE), tmp_path / "out").captions()
+
+
+def test_unreachable_hub_captions_are_a_recipe_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    data = yaml.safe_load(SMOKE.read_text())
+    data["captions"] = {"hub": {"id": "no-such-org/no-such-captions", "column": "text"}, "count": 3}
+    with pytest.raises(RecipeError, match="captions.hub: cannot load 'no-such-org/no-such-captions'"):
+        Builder(parse_recipe(data, "r", SMOKE), tmp_path / "out").captions()
