@@ -262,11 +262,17 @@ class LLMClient:
         return Reply(parsed, usage)
 
     async def _call(self, client, sem: asyncio.Semaphore, req: Request) -> Reply:
-        from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
-
         key = self.cache_key(req)
         if (hit := self._cached(key, req)) is not None:
             return hit
+        reply = await self._retrying(sem, lambda: self._once(client, req))
+        self._remember(key, reply)
+        return reply
+
+    async def _retrying(self, sem: asyncio.Semaphore, once):
+        """Await `once()` under the concurrency limit, retrying what `_retryable` allows."""
+        from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
+
         s = self.settings
 
         def wait(state) -> float:
@@ -281,9 +287,8 @@ class LLMClient:
         ):
             with attempt:
                 async with sem:
-                    reply = await self._once(client, req)
-        self._remember(key, reply)
-        return reply
+                    result = await once()
+        return result
 
     def _remember(self, key: str, reply: Reply) -> None:
         if self.cache:
@@ -298,15 +303,12 @@ class LLMClient:
         return Reply(req.schema.model_validate(stored["parsed"]), Usage(**{**stored["usage"], "cache_hits": 1}))
 
     async def _gather(self, reqs: Sequence[Request], on_result) -> list[Reply | BaseException]:
-        from openai import AsyncOpenAI
-
-        if self._client is None:
-            self._client = AsyncOpenAI(**self._client_args)
+        client = self._http()
         sem = asyncio.Semaphore(self.settings.concurrency)
 
         async def one(i: int, req: Request) -> Reply | BaseException:
             try:
-                res: Reply | BaseException = await self._call(self._client, sem, req)
+                res: Reply | BaseException = await self._call(client, sem, req)
             except Exception as e:
                 res = e
             if on_result is not None:
@@ -329,6 +331,41 @@ class LLMClient:
                     on_result(i, r)
             return out
         return self._loop.run_until_complete(self._gather(reqs, on_result))
+
+    def _http(self):
+        """The SDK client, made once inside this client's event loop."""
+        from openai import AsyncOpenAI
+
+        if self._client is None:
+            self._client = AsyncOpenAI(**self._client_args)
+        return self._client
+
+    def post_many(self, path: str, bodies: Sequence[dict], parse) -> list:
+        """POST each body to `path` with the same concurrency and retry policy (no cache: used
+        for image generation). `parse(response_dict)` returns the result or raises ReplyInvalid,
+        which is retried like a failed request."""
+
+        async def go():
+            client = self._http()
+            sem = asyncio.Semaphore(self.settings.concurrency)
+
+            async def once(body):
+                self.calls += 1
+                raw = await client.post(path, body=body, cast_to=str)
+                try:
+                    return parse(json.loads(raw))
+                except ValueError as e:
+                    raise ReplyInvalid(str(e)[:200]) from None
+
+            async def one(body):
+                try:
+                    return await self._retrying(sem, lambda: once(body))
+                except Exception as e:
+                    return e
+
+            return list(await asyncio.gather(*(one(b) for b in bodies)))
+
+        return self._loop.run_until_complete(go())
 
     def close(self) -> None:
         if self._client is not None:

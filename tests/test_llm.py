@@ -270,3 +270,54 @@ def test_batch_api_resumes_a_job_after_a_crash(tmp_path, monkeypatch):
         out = j2.judge(items)
         assert [v.label for v in out] == [1] * 6
         assert srv.behaviour.batches_created == 1  # the job in flight was polled, not paid for again
+
+
+@pytest.mark.parametrize("entry", ["nano-banana", "gpt-image-mini"])
+def test_api_generators_record_failures_and_no_seeds(tmp_path, entry):
+    b = Behaviour(fault_rate=0.3, faults=("500", "schema"), seed=2)
+    with FakeOpenAIServer(b) as srv:
+        recipe = mini_recipe(
+            tmp_path / "r.yaml",
+            n=6,
+            llm_endpoint={"base_url": srv.base_url, "api_key_env": "AAS_LLM_API_KEY"},
+            generators=[{"name": entry, "settings": {"max_attempts": 2, "backoff_base_s": 0.001}}],
+            judges=["image_stats"],
+            scorers=["image_stats"],
+        )
+        out = tmp_path / "out"
+        report = Builder(load_recipe(recipe), out).run()
+        gen = {s.stage: s for s in report.stats}["generate"]
+        assert gen.ok + gen.failed == 6 and gen.ok > 0
+        from datasets import load_dataset
+
+        pairs = load_dataset(str(out), "pairs", split="test")
+        assert pairs.num_rows == gen.ok
+        for r in pairs:  # API models take no seed: none is recorded
+            assert r["seed_original"] is None and r["seed_distorted"] is None
+            assert r["image_original"].size == (32, 32)
+        m = json.loads((out / "MANIFEST.json").read_text())
+        for f in (f for f in m["failures"] if f["stage"] == "generate"):
+            assert "HTTP 500" in f["reason"] or "no image in the reply" in f["reason"]
+        assert KEY.encode() not in b"".join(p.read_bytes() for p in out.rglob("*") if p.is_file())
+
+
+def test_retired_image_model_ids_are_refused(tmp_path):
+    recipe = mini_recipe(
+        tmp_path / "r.yaml",
+        n=2,
+        catalog={
+            "generators": {
+                "old": {
+                    "kind": "openai_images",
+                    "model_id": "gpt-image-1",
+                    "settings": {"base_url": "http://127.0.0.1:9/v1", "api_key_env": "AAS_LLM_API_KEY"},
+                }
+            }
+        },
+        generators=["old"],
+        judges=[],
+        scorers=[],
+    )
+    report = Builder(load_recipe(recipe), tmp_path / "out").run()
+    reasons = {f["reason"] for f in report.failures if f["stage"] == "generate"}
+    assert len(reasons) == 1 and "is retired" in reasons.pop()

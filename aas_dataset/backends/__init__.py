@@ -17,6 +17,8 @@ KINDS: dict[str, dict[str, str]] = {
     "generator": {
         "tiny": "aas_dataset.backends.tiny:TinyGenerator",
         "diffusers": "aas_dataset.backends.diffusers_gen:DiffusersGenerator",
+        "openai_images": "aas_dataset.backends.api_images:OpenAIImagesGenerator",
+        "openrouter_image": "aas_dataset.backends.api_images:OpenRouterImageGenerator",
     },
     "scorer": {
         "clip": "aas_dataset.backends.clip:ClipScorer",

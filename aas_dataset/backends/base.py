@@ -60,7 +60,11 @@ class Rewriter(Backend):
 
 
 class Generator(Backend):
+    # False for models that take no seed (image APIs): their rows record no seeds.
+    seeded: ClassVar[bool] = True
+
     def generate(self, prompts: list[str], seeds: list[int]) -> list[Any]:
+        """One image per prompt; an exception in place of an image fails only its own unit."""
         raise NotImplementedError
 
 

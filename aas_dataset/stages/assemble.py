@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .. import __version__
+from ..backends import backend_class
 from ..schema import (
     ALL_CONFIGS,
     COMBOS,
@@ -43,7 +44,6 @@ SCORES_SHARD_ROWS = 100_000  # the image-free configs stay one file until they a
 
 def score_columns_for(scorers) -> list[tuple[str, str, str]]:
     """(column, scorer name, output) for every output of every scorer, in recipe order."""
-    from ..backends import backend_class
 
     cols = []
     for s in scorers:
@@ -126,15 +126,15 @@ class _Rows:
         for u in self.gen_units:
             g = self.generators[u.payload["model"]]
             p = self.store.read_json("prompts", u.payload["prompt_key"])
-            seeds = u.payload["seeds"]
+            seeds = u.payload["seeds"] if backend_class("generator", g.entry.kind).seeded else {}
             row = {
                 "model": g.name,
                 "index": u.payload["index"],
                 "prompt_original": p["prompt_original"],
                 "prompt_distorted": p["prompt_distorted"],
                 "selected_dims": p["selected_dims"],
-                "seed_original": seeds["original"],
-                "seed_distorted": seeds["distorted"],
+                "seed_original": seeds.get("original"),
+                "seed_distorted": seeds.get("distorted"),
                 "generator_kind": g.entry.kind,
                 "generator_id": g.entry.model_id or "random-init",
                 "generator_revision": g.entry.revision or "",

@@ -40,10 +40,14 @@ class GenerateStage(Stage):
         out = []
         for i, u in enumerate(units):
             io_, ia = images[2 * i], images[2 * i + 1]
+            bad = next((x for x in (io_, ia) if isinstance(x, BaseException)), None)
+            if bad is not None:  # both images or none: a pair is the unit
+                out.append(bad)
+                continue
             meta = {
                 "model": u.payload["model"],
                 "index": u.payload["index"],
-                "seeds": u.payload["seeds"],
+                "seeds": u.payload["seeds"] if backend.seeded else None,
                 "size": [io_.width, io_.height],
             }
             out.append(

@@ -146,6 +146,19 @@ def _brightness(data_url: str) -> float:
     return ImageStat.Stat(Image.open(io.BytesIO(png)).convert("L")).mean[0]
 
 
+def picture(prompt: str) -> bytes:
+    """A 32x32 PNG whose colour is a function of the prompt (darker for 'dark' prompts)."""
+    import hashlib
+
+    from PIL import Image
+
+    h = hashlib.sha256(prompt.encode()).digest()
+    scale = 0.3 if "dark" in prompt.lower() else 1.0
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 32), tuple(int(c * scale) for c in h[:3])).save(buf, format="PNG")
+    return buf.getvalue()
+
+
 def answer(body: dict) -> dict:
     """The JSON object a well-behaved model would return for this request."""
     fmt = body.get("response_format") or {}
@@ -200,6 +213,15 @@ class _Handler(BaseHTTPRequestHandler):
         body = json.loads(raw or b"{}")
         if self.path.endswith("/batches"):
             return self._send(200, b.create_batch(body))
+        if self.path.endswith("/images/generations"):
+            fault = b.draw()
+            if b.latency_s:
+                time.sleep(b.latency_s)
+            if fault in ("429", "500"):
+                return self._send(*completion(b, body, fault)[:2])
+            ok = fault not in ("malformed", "schema", "refusal")
+            data = [{"b64_json": base64.b64encode(picture(body.get("prompt", ""))).decode()}] if ok else []
+            return self._send(200, {"created": 0, "data": data, "usage": {"input_tokens": 10, "output_tokens": 100}})
         if not self.path.endswith("/chat/completions"):
             return self._send(404, {"error": {"message": f"no route {self.path}"}})
         fault = b.draw()
@@ -234,6 +256,24 @@ def completion(b: Behaviour, body: dict, fault: str | None) -> tuple[int, dict, 
         return 500, {"error": {"message": "internal error"}}, {}
     user = body["messages"][-1]["content"]
     text = user if isinstance(user, str) else " ".join(p.get("text", "") for p in user if p.get("type") == "text")
+    if "image" in (body.get("modalities") or []):  # an image-output chat model (Nano Banana style)
+        if fault in ("malformed", "schema", "refusal"):
+            message = {"role": "assistant", "content": "Here is a description of the image instead."}
+        else:
+            url = "data:image/png;base64," + base64.b64encode(picture(text)).decode()
+            message = {"role": "assistant", "content": "", "images": [{"type": "image_url", "image_url": {"url": url}}]}
+        return (
+            200,
+            {
+                "id": "x",
+                "object": "chat.completion",
+                "created": 0,
+                "model": body.get("model", ""),
+                "choices": [{"index": 0, "finish_reason": "stop", "message": message}],
+                "usage": {},
+            },
+            {},
+        )
     content = {"selection": 0} if b.blind else answer(body)
     message: dict = {"role": "assistant", "content": json.dumps(content)}
     if fault == "refusal" or "ALWAYS_REFUSE" in text:
