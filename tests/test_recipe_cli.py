@@ -64,7 +64,7 @@ def test_paper_recipe_validates_with_plan():
         app, ["build", str(ROOT / "builders" / "aas_benchmark.yaml"), "--plan", "--out", "/nonexistent/x"]
     )
     assert res.exit_code == 0, res.output
-    assert "generate" in res.output and "1800" in res.output  # 300 captions x 6 generators
+    assert "generate" in res.output and "2100" in res.output  # 300 captions x 7 generators
 
 
 def test_plan_counts_cached_and_todo(tmp_path):
