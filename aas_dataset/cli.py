@@ -309,7 +309,3 @@ def release(
         console.print(f"[red]Hub error:[/red] {type(e).__name__}: {msg}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     out.print(f"[green]released[/] {plan.repo_id}@{plan.tag} (commit {sha})")
-
-
-def main() -> None:  # pragma: no cover
-    sys.exit(app())

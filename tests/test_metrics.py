@@ -42,14 +42,8 @@ def test_generator_table_by_hand():
                 "label_gt": lab,
                 "rater_j.original": [0.5] * 11,
                 "rater_j.distorted": [0.5] * 10 + [1.5],
-                "score_blip.didp": 2.0,
-                "score_blip.oidp": 0.0,
-                "score_blip.oiop": None,
-                "score_blip.diop": None,
-                "score_blip_neg.didp": 0.0,
-                "score_blip_neg.oidp": 0.0,
-                "score_blip_neg.oiop": None,
-                "score_blip_neg.diop": None,
+                **_score("score_blip", None, 0.0, None, 2.0),
+                **_score("score_blip_neg", None, 0.0, None, 0.0),
             }
         )
     # model b: one row, no label -> success over labelled rows only = nan
@@ -61,14 +55,8 @@ def test_generator_table_by_hand():
             "label_gt": None,
             "rater_j.original": [0.0] * 11,
             "rater_j.distorted": [2.0] * 11,
-            "score_blip.didp": 0.0,
-            "score_blip.oidp": 0.0,
-            "score_blip.oiop": None,
-            "score_blip.diop": None,
-            "score_blip_neg.didp": 0.0,
-            "score_blip_neg.oidp": 0.0,
-            "score_blip_neg.oiop": None,
-            "score_blip_neg.diop": None,
+            **_score("score_blip", None, 0.0, None, 0.0),
+            **_score("score_blip_neg", None, 0.0, None, 0.0),
         }
     )
     t = generator_table(_frame(rows), "gt", n_boot=200)

@@ -56,11 +56,15 @@ class _APIGenerator(Generator):
         self.client.close()
 
 
-class OpenAIImagesSettings(LLMSettings):
+class APIImageSettings(LLMSettings):
+    # image calls are slow and costly: fewer in flight than for text
+    concurrency: int = Field(default=4, ge=1, le=64)
+
+
+class OpenAIImagesSettings(APIImageSettings):
     size: str = "1024x1024"
     quality: Literal["low", "medium", "high", "auto"] = "high"
     moderation: Literal["low", "auto"] | None = None
-    concurrency: int = Field(default=4, ge=1, le=64)
 
 
 class OpenAIImagesGenerator(_APIGenerator):
@@ -91,9 +95,8 @@ class OpenAIImagesGenerator(_APIGenerator):
 ASK = "Create an image of the following description. Reply with the image only.\n\n{prompt}"
 
 
-class OpenRouterImageSettings(LLMSettings):
+class OpenRouterImageSettings(APIImageSettings):
     aspect_ratio: str | None = "1:1"
-    concurrency: int = Field(default=4, ge=1, le=64)
 
 
 class OpenRouterImageGenerator(_APIGenerator):

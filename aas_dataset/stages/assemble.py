@@ -92,9 +92,8 @@ class _Rows:
             for u in self.plan[stage].units:
                 if not self.store.has(stage, u.key):
                     continue
-                used = self.store.read_json(stage, u.key).get("usage") or self.store.read_json(stage, u.key).get(
-                    "detail", {}
-                ).get("usage")
+                meta = self.store.read_json(stage, u.key)
+                used = meta.get("usage") or meta.get("detail", {}).get("usage")
                 if not used:
                     continue
                 agg = out.setdefault(stage, {}).setdefault(
