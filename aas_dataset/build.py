@@ -63,11 +63,12 @@ class Builder:
         ]
         ps, ns, gs, js, ss = PromptsStage(), NegativesStage(), GenerateStage(), JudgeStage(), ScoreStage()
         p_units = ps.units(caps, dims, r.rewriter)
-        g_units = gs.units(p_units, r.generators, r.recipe.seed)
         nw = r.negative_writer
+        n_units = ns.units(p_units, nw)
+        g_units = gs.units(p_units, r.generators, r.recipe.seed, n_units)
         return [
             StagePlan(ps, p_units, {r.rewriter.name: r.rewriter}),
-            StagePlan(ns, ns.units(p_units, nw), {nw.name: nw} if nw else {}),
+            StagePlan(ns, n_units, {nw.name: nw} if nw else {}),
             StagePlan(gs, g_units, {g.name: g for g in r.generators}),
             StagePlan(js, js.units(g_units, r.judges), {j.name: j for j in r.judges}),
             StagePlan(ss, ss.units(g_units, r.scorers), {s.name: s for s in r.scorers}),

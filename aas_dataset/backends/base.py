@@ -63,9 +63,28 @@ class Generator(Backend):
     # False for models that take no seed (image APIs): their rows record no seeds.
     seeded: ClassVar[bool] = True
 
+    # True when the distorted image is guided away from the recipe's negative prompt (VSF/NAG).
+    uses_negatives: bool = False
+
     def generate(self, prompts: list[str], seeds: list[int]) -> list[Any]:
         """One image per prompt; an exception in place of an image fails only its own unit."""
         raise NotImplementedError
+
+    def generate_pairs(
+        self,
+        originals: list[str],
+        distorted: list[str],
+        seeds_o: list[int],
+        seeds_a: list[int],
+        negatives: list[str] | None = None,
+    ) -> tuple[list[Any], list[Any]]:
+        """I_o and I_a for a batch of pairs. Default: one interleaved `generate` call."""
+        prompts = [p for pair in zip(originals, distorted) for p in pair]
+        seeds = [x for pair in zip(seeds_o, seeds_a) for x in pair]
+        images = self.generate(prompts, seeds)
+        if len(images) != len(prompts):
+            raise RuntimeError(f"generator returned {len(images)} images for {len(prompts)} prompts")
+        return images[0::2], images[1::2]
 
 
 class Scorer(Backend):

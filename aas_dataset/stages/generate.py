@@ -17,29 +17,49 @@ class GenerateStage(Stage):
     name = "generate"
     VERSION = 1
 
-    def units(self, prompt_units: list[Unit], generators: list[ResolvedModel], seed: int) -> list[Unit]:
+    def units(
+        self,
+        prompt_units: list[Unit],
+        generators: list[ResolvedModel],
+        seed: int,
+        negative_units: list[Unit] = (),
+    ) -> list[Unit]:
+        neg_by_prompt = {u.payload["prompt_key"]: u.key for u in negative_units}
         out = []
         for g in generators:
+            mitigated = getattr(g.settings, "mitigation", None) is not None
+            if mitigated and not neg_by_prompt:
+                raise ValueError(f"generator {g.name!r} uses VSF/NAG: the recipe needs a negative_writer")
             for pu in prompt_units:
                 index = pu.payload["index"]
                 seeds = {v: image_seed(seed, g.name, index, v) for v in VARIANTS}
-                key = unit_key(self.name, self.VERSION, g.spec_hash, prompt=pu.key, seeds=seeds)
                 payload = {"model": g.name, "index": index, "prompt_key": pu.key, "seeds": seeds}
-                out.append(Unit(self.name, key, g.name, payload, (("prompts", pu.key),)))
+                requires: tuple = (("prompts", pu.key),)
+                extra = {}
+                if mitigated:  # the negative prompt is an input: its key is part of the unit key
+                    payload["negative_key"] = extra["negative"] = neg_by_prompt[pu.key]
+                    requires += (("negatives", neg_by_prompt[pu.key]),)
+                key = unit_key(self.name, self.VERSION, g.spec_hash, prompt=pu.key, seeds=seeds, **extra)
+                out.append(Unit(self.name, key, g.name, payload, requires))
         return out
 
     def run_batch(self, backend, units, store):
-        prompts, seeds = [], []
-        for u in units:
-            meta = store.read_json("prompts", u.payload["prompt_key"])
-            prompts += [meta["prompt_original"], meta["prompt_distorted"]]
-            seeds += [u.payload["seeds"][v] for v in VARIANTS]
-        images = backend.generate(prompts, seeds)
-        if len(images) != len(prompts):
-            raise RuntimeError(f"generator returned {len(images)} images for {len(prompts)} prompts")
+        metas = [store.read_json("prompts", u.payload["prompt_key"]) for u in units]
+        negatives = None
+        if getattr(backend, "uses_negatives", False):
+            negatives = [store.read_json("negatives", u.payload["negative_key"])["negative_prompt"] for u in units]
+        originals, distorted = backend.generate_pairs(
+            [m["prompt_original"] for m in metas],
+            [m["prompt_distorted"] for m in metas],
+            [u.payload["seeds"]["original"] for u in units],
+            [u.payload["seeds"]["distorted"] for u in units],
+            negatives,
+        )
+        if len(originals) != len(units) or len(distorted) != len(units):
+            raise RuntimeError(f"generator returned {len(originals)}+{len(distorted)} images for {len(units)} pairs")
         out = []
         for i, u in enumerate(units):
-            io_, ia = images[2 * i], images[2 * i + 1]
+            io_, ia = originals[i], distorted[i]
             bad = next((x for x in (io_, ia) if isinstance(x, BaseException)), None)
             if bad is not None:  # both images or none: a pair is the unit
                 out.append(bad)
@@ -50,6 +70,8 @@ class GenerateStage(Stage):
                 "seeds": u.payload["seeds"] if backend.seeded else None,
                 "size": [io_.width, io_.height],
             }
+            if negatives is not None:
+                meta["negative_prompt"] = negatives[i]
             out.append(
                 {
                     "original.png": png_bytes(io_),
