@@ -137,7 +137,7 @@ class PipelineGenerator(Generator):
                 arm,
             )
             for i, im in zip(idx, out, strict=True):
-                images[i] = im.convert("RGB")
+                images[i] = im.convert("RGB") if hasattr(im, "convert") else im
         return images
 
     def _call(self, prompts: list[str], gens: list, negatives: list[str] | None, arm: str | None) -> list[Any]:
