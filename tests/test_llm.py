@@ -321,3 +321,62 @@ def test_retired_image_model_ids_are_refused(tmp_path):
     report = Builder(load_recipe(recipe), tmp_path / "out").run()
     reasons = {f["reason"] for f in report.failures if f["stage"] == "generate"}
     assert len(reasons) == 1 and "is retired" in reasons.pop()
+
+
+def _replicate_recipe(tmp_path, srv, n=6, **settings):
+    return mini_recipe(
+        tmp_path / "r.yaml",
+        n=n,
+        catalog={
+            "generators": {
+                "seedream": {
+                    "kind": "replicate",
+                    "model_id": "bytedance/seedream-4",
+                    "settings": {
+                        "base_url": srv.base_url,
+                        "api_key_env": "AAS_LLM_API_KEY",
+                        "input": {"size": "1K", "aspect_ratio": "1:1", "max_images": 1},
+                        "poll_interval_s": 0.01,
+                        "max_attempts": 3,
+                        "backoff_base_s": 0.001,
+                        **settings,
+                    },
+                }
+            }
+        },
+        generators=["seedream"],
+        judges=[],
+        scorers=[],
+    )
+
+
+def test_replicate_create_poll_download_with_failures_recorded(tmp_path):
+    b = Behaviour(fault_rate=0.35, faults=("429", "refusal", "malformed"), seed=4, batch_polls=2)
+    with FakeOpenAIServer(b) as srv:
+        out = tmp_path / "out"
+        report = Builder(load_recipe(_replicate_recipe(tmp_path, srv)), out).run()
+        gen = {s.stage: s for s in report.stats}["generate"]
+        assert gen.ok + gen.failed == 6 and gen.ok > 0 and gen.failed > 0
+        reasons = [f["reason"] for f in report.failures if f["stage"] == "generate"]
+        assert all("content flagged" in r or "without an output image" in r for r in reasons), reasons
+        # the model's input fields went out with the prompt; the token went in the header only
+        sent = [p["input"] for p in b.predictions.values()]
+        assert all(i["size"] == "1K" and i["max_images"] == 1 and i["prompt"] for i in sent)
+        assert f"Bearer {KEY}" in b.auth_headers
+        from datasets import load_dataset
+
+        pairs = load_dataset(str(out), "pairs", split="test")
+        assert pairs.num_rows == gen.ok
+        assert all(r["seed_original"] is None for r in pairs)  # seedream takes no seed
+
+
+def test_replicate_seed_field_is_sent_and_recorded(tmp_path):
+    with FakeOpenAIServer(Behaviour()) as srv:
+        out = tmp_path / "out"
+        report = Builder(load_recipe(_replicate_recipe(tmp_path, srv, n=2, seed_field="seed")), out).run()
+        assert not report.failures
+        seeds = sorted(p["input"]["seed"] for p in srv.behaviour.predictions.values())
+        from datasets import load_dataset
+
+        pairs = load_dataset(str(out), "pairs", split="test")
+        assert sorted(s for r in pairs for s in (r["seed_original"], r["seed_distorted"])) == seeds

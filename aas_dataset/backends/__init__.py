@@ -19,6 +19,7 @@ KINDS: dict[str, dict[str, str]] = {
         "diffusers": "aas_dataset.backends.diffusers_gen:DiffusersGenerator",
         "openai_images": "aas_dataset.backends.api_images:OpenAIImagesGenerator",
         "openrouter_image": "aas_dataset.backends.api_images:OpenRouterImageGenerator",
+        "replicate": "aas_dataset.backends.api_images:ReplicateGenerator",
     },
     "scorer": {
         "clip": "aas_dataset.backends.clip:ClipScorer",

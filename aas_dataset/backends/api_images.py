@@ -124,3 +124,137 @@ class OpenRouterImageGenerator(_APIGenerator):
         if not url.startswith("data:image"):
             raise ReplyInvalid("no image in the reply (text only)")
         return _decode(url.split(",", 1)[1])
+
+
+class ReplicateSettings(APIImageSettings):
+    base_url: str = "https://api.replicate.com/v1"
+    api_key_env: str = "REPLICATE_API_TOKEN"
+    # The model's input fields other than the prompt (e.g. size, aspect_ratio, go_fast).
+    input: dict[str, Any] = {}
+    # Models whose input has a seed (qwen/qwen-image): the image's seed is sent and recorded.
+    seed_field: str | None = None
+    poll_interval_s: float = Field(default=1.0, gt=0)
+    max_wait_s: float = Field(default=600.0, gt=0)
+
+
+class _Retryable(Exception):
+    """A 429 / 5xx / network error: retried with backoff (Retry-After honoured)."""
+
+    def __init__(self, msg: str, retry_after: float | None = None):
+        super().__init__(msg)
+        self.retry_after = retry_after
+
+
+class ReplicateGenerator(Generator):
+    """Replicate over plain HTTP: create a prediction, poll it until it settles, and download
+    the first output at once (Replicate deletes API outputs after an hour). A prediction that
+    fails, is canceled, times out or returns no usable image is a failed unit with its reason.
+
+    Written on httpx rather than the `replicate` client so the retry / concurrency policy is
+    the same bounded one as the other API backends and the base URL can be a loopback server.
+    """
+
+    Settings = ReplicateSettings
+    VERSION = 1
+
+    @classmethod
+    def is_seeded(cls, settings) -> bool:
+        return settings.seed_field is not None
+
+    def load(self) -> None:
+        import os
+
+        import httpx
+
+        key = os.environ.get(self.settings.api_key_env)
+        if not key:
+            raise RuntimeError(f"generator {self.name!r}: environment variable {self.settings.api_key_env} is not set")
+        s = self.settings
+        self.http = httpx.Client(
+            base_url=s.base_url.rstrip("/"),
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=s.timeout_s,
+            limits=httpx.Limits(max_connections=s.concurrency),
+        )
+
+    @property
+    def preferred_batch_size(self) -> int | None:
+        return self.settings.concurrency
+
+    def _request(self, method: str, url: str, **kw):
+        from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+        import httpx
+
+        s = self.settings
+
+        def wait(state):
+            e = state.outcome.exception()
+            if isinstance(e, _Retryable) and e.retry_after is not None:
+                return min(e.retry_after, s.backoff_max_s)
+            return wait_exponential_jitter(initial=s.backoff_base_s, max=s.backoff_max_s)(state)
+
+        for attempt in Retrying(
+            stop=stop_after_attempt(s.max_attempts),
+            wait=wait,
+            retry=retry_if_exception_type(_Retryable),
+            reraise=True,
+        ):
+            with attempt:
+                try:
+                    r = self.http.request(method, url, **kw)
+                except httpx.TransportError as e:
+                    raise _Retryable(f"{type(e).__name__}") from None
+                if r.status_code == 429 or r.status_code >= 500:
+                    ra = r.headers.get("Retry-After")
+                    raise _Retryable(f"HTTP {r.status_code}", float(ra) if ra else None)
+                if r.status_code >= 400:
+                    raise RuntimeError(f"HTTP {r.status_code}: {r.text[:200]}")
+                return r
+        raise AssertionError("unreachable")
+
+    def _one(self, prompt: str, seed: int):
+        import time
+
+        s = self.settings
+        inp = {**s.input, "prompt": prompt}
+        if s.seed_field:
+            inp[s.seed_field] = int(seed)
+        pred = self._request("POST", f"/models/{self.model_id}/predictions", json={"input": inp}).json()
+        deadline = time.monotonic() + s.max_wait_s
+        while pred.get("status") not in ("succeeded", "failed", "canceled"):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"prediction {pred.get('id')} not finished after {s.max_wait_s:.0f} s")
+            time.sleep(s.poll_interval_s)
+            pred = self._request("GET", pred.get("urls", {}).get("get") or f"/predictions/{pred['id']}").json()
+        if pred["status"] != "succeeded":
+            raise RuntimeError(f"prediction {pred['status']}: {pred.get('error') or 'no reason given'}")
+        output = pred.get("output")
+        url = output[0] if isinstance(output, list) and output else output
+        if not isinstance(url, str) or not url:
+            raise ReplyInvalid("prediction succeeded without an output image")
+        from PIL import Image
+
+        data = self._request("GET", url).content
+        try:
+            im = Image.open(io.BytesIO(data))
+            im.load()
+        except Exception as e:
+            raise ReplyInvalid(f"output is not an image ({type(e).__name__})") from None
+        return im.convert("RGB")
+
+    def generate(self, prompts: list[str], seeds: list[int]) -> list[Any]:
+        from concurrent.futures import ThreadPoolExecutor
+
+        def safe(args):
+            try:
+                return self._one(*args)
+            except Exception as e:  # a failed unit, never a placeholder image
+                return e
+
+        with ThreadPoolExecutor(self.settings.concurrency) as pool:
+            return list(pool.map(safe, zip(prompts, seeds, strict=True)))
+
+    def close(self) -> None:
+        if getattr(self, "http", None) is not None:
+            self.http.close()

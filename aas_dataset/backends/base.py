@@ -63,6 +63,11 @@ class Generator(Backend):
     # False for models that take no seed (image APIs): their rows record no seeds.
     seeded: ClassVar[bool] = True
 
+    @classmethod
+    def is_seeded(cls, settings) -> bool:
+        """Whether images of this model (with these settings) depend on the recorded seed."""
+        return cls.seeded
+
     # True when the distorted image is guided away from the recipe's negative prompt (VSF/NAG).
     uses_negatives: bool = False
 

@@ -125,7 +125,7 @@ class _Rows:
         for u in self.gen_units:
             g = self.generators[u.payload["model"]]
             p = self.store.read_json("prompts", u.payload["prompt_key"])
-            seeds = u.payload["seeds"] if backend_class("generator", g.entry.kind).seeded else {}
+            seeds = u.payload["seeds"] if backend_class("generator", g.entry.kind).is_seeded(g.settings) else {}
             row = {
                 "model": g.name,
                 "index": u.payload["index"],

@@ -67,7 +67,7 @@ class GenerateStage(Stage):
             meta = {
                 "model": u.payload["model"],
                 "index": u.payload["index"],
-                "seeds": u.payload["seeds"] if backend.seeded else None,
+                "seeds": u.payload["seeds"] if backend.is_seeded(backend.settings) else None,
                 "size": [io_.width, io_.height],
             }
             if negatives is not None:

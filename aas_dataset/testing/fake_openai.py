@@ -38,6 +38,7 @@ class Behaviour:
     batches_created: int = 0
     files: dict = field(default_factory=dict)
     batches: dict = field(default_factory=dict)
+    predictions: dict = field(default_factory=dict)
     faults_injected: dict = field(default_factory=dict)
     auth_headers: set = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -112,6 +113,29 @@ class Behaviour:
                 "request_counts": {"total": len(out) + len(err), "completed": len(out), "failed": len(err)},
             }
         return self._public(bid)
+
+    def create_prediction(self, body: dict, fault: str | None, base: str) -> dict:
+        with self._lock:
+            pid = f"p{len(self.predictions)}"
+            self.predictions[pid] = {"id": pid, "input": body.get("input", {}), "_polls": 0, "_fault": fault}
+        return self.poll_prediction(pid, base, count=False)
+
+    def poll_prediction(self, pid: str, base: str, count: bool = True) -> dict:
+        """Replicate's prediction object: starting/processing until `batch_polls` polls, then
+        succeeded (output: a list of URLs), or failed / empty under an injected fault."""
+        p = self.predictions[pid]
+        if count:
+            p["_polls"] += 1
+        out = {"id": pid, "input": p["input"], "status": "processing", "output": None, "error": None}
+        out["urls"] = {"get": f"{base}/predictions/{pid}"}
+        if p["_polls"] >= self.batch_polls:
+            if p["_fault"] == "refusal":
+                out.update(status="failed", error="content flagged as sensitive")
+            elif p["_fault"] in ("malformed", "schema"):
+                out.update(status="succeeded", output=[])
+            else:
+                out.update(status="succeeded", output=[f"{base}/outputs/{pid}.png"])
+        return out
 
     def poll_batch(self, bid: str) -> dict:
         with self._lock:
@@ -211,6 +235,11 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path.endswith("/files"):
             return self._send(200, b.upload(raw, self.headers.get("Content-Type", "")))
         body = json.loads(raw or b"{}")
+        if self.path.endswith("/predictions"):  # Replicate: /v1/models/{owner}/{name}/predictions
+            fault = b.draw()
+            if fault in ("429", "500"):
+                return self._send(*completion(b, {"messages": [{"content": ""}]}, fault)[:2])
+            return self._send(201, b.create_prediction(body, fault, self._base()))
         if self.path.endswith("/batches"):
             return self._send(200, b.create_batch(body))
         if self.path.endswith("/images/generations"):
@@ -232,9 +261,23 @@ class _Handler(BaseHTTPRequestHandler):
         status, payload, headers = completion(b, body, fault)
         self._send(status, payload, headers)
 
+    def _base(self) -> str:
+        return f"http://{self.headers.get('Host')}/v1"
+
     def do_GET(self):
         b = self.behaviour
         parts = self.path.rstrip("/").split("/")
+        b.auth_headers.add(self.headers.get("Authorization", ""))
+        if len(parts) >= 2 and parts[-2] == "predictions" and parts[-1] in b.predictions:
+            return self._send(200, b.poll_prediction(parts[-1], self._base()))
+        if len(parts) >= 2 and parts[-2] == "outputs" and parts[-1].removesuffix(".png") in b.predictions:
+            data = picture(b.predictions[parts[-1].removesuffix(".png")]["input"].get("prompt", ""))
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return None
         if len(parts) >= 2 and parts[-2] == "batches" and parts[-1] in b.batches:
             return self._send(200, b.poll_batch(parts[-1]))
         if parts[-1] == "content" and parts[-2] in b.files:
