@@ -8,6 +8,7 @@ is what unit keys hash: changing one model's settings changes only that model's 
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,11 @@ class Entry(BaseModel):
     model_id: str | None = None
     revision: str | None = None
     description: str = ""
+    display_name: str = ""
+    # The paper's data key where it differs from ours (ours carry no dots: they are file keys).
+    paper_key: str | None = None
+    # Where our settings differ from those of the paper's runs, and why.
+    paper_settings: str = ""
     license: str = "unknown"
     settings: dict[str, Any] = {}
 
@@ -63,6 +69,8 @@ def _load(path: str) -> dict[str, dict[str, Entry]]:
         section = raw.get(_SECTION[role]) or {}
         out[role] = {}
         for name, body in section.items():
+            if not re.fullmatch(r"[A-Za-z0-9_-]+", str(name)):
+                raise CatalogError(f"{path}: {_SECTION[role]}.{name}: names are data keys: letters, digits, _ and -")
             try:
                 out[role][name] = Entry.model_validate(body)
             except ValidationError as e:

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -145,6 +146,96 @@ def _print_plan(builder) -> None:
         ):
             t.add_row(stage, ", ".join(backends) or "-", str(units), "?", "? (captions not fetched yet)")
     out.print(t)
+
+
+@app.command()
+def models(
+    role: Annotated[str, typer.Option(help="generator, scorer, judge, rewriter or negative_writer")] = "generator",
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
+):
+    """List the catalog: name, kind, weights, settings, license, and whether the weights are
+    already in the local Hugging Face cache (offline builds need them there)."""
+    from .catalog import ROLES, entries
+
+    if role not in ROLES:
+        raise _bad_input(f"unknown role {role!r}; one of {', '.join(ROLES)}")
+    cached = _hf_cached_repos()
+    rows = []
+    for name, e in entries(role).items():
+        ids = [e.model_id] if e.model_id else []
+        for key in ("lora", "single_file"):
+            sub = e.settings.get(key) or {}
+            ids += [sub["id"]] if "id" in sub else []
+            ids += ["/".join(sub["path"].split("/")[3:5])] if sub.get("path", "").startswith("https://") else []
+        local = [i for i in ids if "/" in i]
+        rows.append(
+            {
+                "name": name,
+                "display_name": e.display_name or name,
+                "kind": e.kind,
+                "model_id": e.model_id or "",
+                "revision": e.revision or "",
+                "pinned": bool(e.revision and len(e.revision) == 40),
+                "settings": e.settings,
+                "license": e.license,
+                "paper_key": e.paper_key or "",
+                "paper_settings": e.paper_settings,
+                "cached": None if not local else all(i in cached for i in local),
+            }
+        )
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    t = Table(title=f"{role}s in the catalog")
+    for col in ("name", "kind", "weights", "settings", "license", "cached"):
+        t.add_column(col, overflow="fold")
+    for r in rows:
+        weights = r["model_id"] + (f"@{r['revision']}" if r["revision"] else "")
+        if r["model_id"] and r["kind"] not in ("openai_images", "openrouter_image", "replicate") and not r["pinned"]:
+            weights += " [yellow](unpinned)[/]"
+        cached = {None: "-", True: "[green]yes[/]", False: "no"}[r["cached"]]
+        t.add_row(r["name"], r["kind"], weights, escape(_settings_summary(r["settings"])), escape(r["license"]), cached)
+    out.print(t)
+
+
+def _settings_summary(st: dict) -> str:
+    parts = [str(st[k]) for k in ("pipeline", "dtype") if k in st]
+    if "steps" in st:
+        parts.append(f"{st['steps']} steps, g {st.get('guidance')}")
+    if "width" in st:
+        parts.append(f"{st['width']}x{st.get('height')}")
+    parts += [k for k in ("lora", "single_file", "compel") if st.get(k)]
+    if st.get("mitigation"):
+        parts.append(f"{st['mitigation']['method']} {st['mitigation'].get('scale', '')}".strip())
+    rest = {
+        k: v
+        for k, v in st.items()
+        if k
+        not in {
+            "pipeline",
+            "dtype",
+            "steps",
+            "guidance",
+            "width",
+            "height",
+            "lora",
+            "single_file",
+            "compel",
+            "mitigation",
+            "base_url",
+            "api_key_env",
+        }
+    }
+    return ", ".join(parts + [f"{k}={json.dumps(v)}" for k, v in rest.items()])
+
+
+def _hf_cached_repos() -> set[str]:
+    try:
+        from huggingface_hub import scan_cache_dir
+
+        return {r.repo_id for r in scan_cache_dir().repos}
+    except Exception:  # no cache folder yet
+        return set()
 
 
 @app.command("verify")

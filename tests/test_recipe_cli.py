@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -59,12 +60,12 @@ def test_cli_missing_captions_file_exits_2(tmp_path):
     assert res.exit_code == 2 and "nope.txt not found" in res.output
 
 
-def test_paper_recipe_validates_with_plan():
-    res = runner.invoke(
-        app, ["build", str(ROOT / "builders" / "aas_benchmark.yaml"), "--plan", "--out", "/nonexistent/x"]
-    )
+@pytest.mark.parametrize("recipe,units", [("aas_benchmark.yaml", "3000"), ("post_paper.yaml", "4500")])
+def test_shipped_recipes_validate_with_plan(recipe, units):
+    res = runner.invoke(app, ["build", str(ROOT / "builders" / recipe), "--plan", "--out", "/nonexistent/x"])
     assert res.exit_code == 0, res.output
-    assert "generate" in res.output and "2100" in res.output  # 300 captions x 7 generators
+    gen = next(ln for ln in res.output.splitlines() if "generate" in ln)
+    assert units in gen  # 300 captions x 10 generators (paper) / x 15 (post-paper)
 
 
 def test_plan_counts_cached_and_todo(tmp_path):
@@ -110,3 +111,19 @@ def test_smoke_recipe_loads():
     rr = load_recipe(SMOKE)
     assert [g.name for g in rr.generators] == ["tiny_sd", "tiny_sd_euler"]
     assert Path(rr.base_dir) == SMOKE.parent
+
+
+def test_models_lists_the_catalog_with_licenses_and_cache_state():
+    res = runner.invoke(app, ["models", "--json"])
+    assert res.exit_code == 0, res.output
+    rows = {r["name"]: r for r in json.loads(res.output)}
+    paper = ["flux_dev", "dance_flux", "grpo_flux", "flux_krea", "stable_diffusion_xl", "playground"]
+    paper += ["stable_diffusion_3_5_medium", "sd3_medium_grpo_geneval", "sd3_medium_grpo", "nano-banana"]
+    assert set(paper) <= set(rows)
+    assert rows["dance_flux"]["license"].startswith("FLUX.1 [dev]")
+    assert rows["stable_diffusion_3_5_medium"]["paper_key"] == "stable_diffusion_3.5_medium"
+    assert rows["flux_dev"]["cached"] is False and rows["tiny_sd"]["cached"] is None  # offline machine
+    assert all("." not in name for name in rows)  # data keys carry no dots
+    table = runner.invoke(app, ["models", "--role", "scorer"])
+    assert table.exit_code == 0 and "pickscore" in table.output
+    assert runner.invoke(app, ["models", "--role", "painter"]).exit_code == 2

@@ -182,9 +182,8 @@ class ReplicateGenerator(Generator):
         return self.settings.concurrency
 
     def _request(self, method: str, url: str, **kw):
-        from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
-
         import httpx
+        from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
         s = self.settings
 

@@ -25,6 +25,13 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class ArmSettings(_Strict):
+    """Steps/guidance for the p_o arm where they differ (the SD3 branch of the paper's later code)."""
+
+    steps: int | None = Field(None, ge=1)
+    guidance: float | None = Field(None, ge=0)
+
+
 class PipelineSettings(_Strict):
     steps: int = Field(ge=1)
     guidance: float = Field(ge=0)
@@ -36,6 +43,7 @@ class PipelineSettings(_Strict):
     # The paper passed "" with p_a only, which matters where "" differs from nothing (SDXL).
     negative_original: str | None = None
     negative_distorted: str | None = None
+    original: ArmSettings | None = None
     call_kwargs: dict[str, Any] = {}
 
 
@@ -142,9 +150,13 @@ class PipelineGenerator(Generator):
 
     def _call(self, prompts: list[str], gens: list, negatives: list[str] | None, arm: str | None) -> list[Any]:
         s = self.settings
+        steps, guidance = s.steps, s.guidance
+        if arm == "original" and s.original is not None:
+            steps = s.original.steps or steps
+            guidance = s.original.guidance if s.original.guidance is not None else guidance
         call = {
-            "num_inference_steps": s.steps,
-            s.guidance_param: s.guidance,
+            "num_inference_steps": steps,
+            s.guidance_param: guidance,
             "width": s.width,
             "height": s.height,
             "output_type": "pil",
@@ -198,7 +210,7 @@ class PipelineGenerator(Generator):
         """Arms that are conditioned alike run interleaved in one call (the better GPU batch);
         arms that differ in their negative prompt or guidance run as two calls."""
         s = self.settings
-        if negatives is None and s.negative_original == s.negative_distorted:
+        if negatives is None and s.negative_original == s.negative_distorted and s.original is None:
             return super().generate_pairs(originals, distorted, seeds_o, seeds_a)
         return (
             self.generate(originals, seeds_o, arm="original"),

@@ -177,7 +177,11 @@ def sdxl() -> dict[str, Any]:
         ),
         "vae": _vae(4, scaling_factor=0.13025),
         "scheduler": EulerDiscreteScheduler(
-            beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1, timestep_spacing="leading"
+            beta_start=0.00085,
+            beta_end=0.012,
+            beta_schedule="scaled_linear",
+            steps_offset=1,
+            timestep_spacing="leading",
         ),
     }
 
