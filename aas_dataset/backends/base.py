@@ -84,8 +84,8 @@ class Generator(Backend):
         negatives: list[str] | None = None,
     ) -> tuple[list[Any], list[Any]]:
         """I_o and I_a for a batch of pairs. Default: one interleaved `generate` call."""
-        prompts = [p for pair in zip(originals, distorted) for p in pair]
-        seeds = [x for pair in zip(seeds_o, seeds_a) for x in pair]
+        prompts = [p for pair in zip(originals, distorted, strict=True) for p in pair]
+        seeds = [x for pair in zip(seeds_o, seeds_a, strict=True) for x in pair]
         images = self.generate(prompts, seeds)
         if len(images) != len(prompts):
             raise RuntimeError(f"generator returned {len(images)} images for {len(prompts)} prompts")
