@@ -11,6 +11,7 @@ import os
 import re
 import traceback
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -103,10 +104,15 @@ class LocalExecutor:
                 self._fail(stats, u, f"could not load {model.role} {model.name!r}: {_describe(e)}")
             return
         size = max(self.batch_size, backend.preferred_batch_size or 0)
+        # Artifacts are written by one background thread while the backend computes the next
+        # batch (fsync'd writes would otherwise idle the accelerator); all land before return.
         try:
-            for batch in _chunks(todo, size):
-                self._run_batch(stage, backend, batch, stats)
+            with ThreadPoolExecutor(1, thread_name_prefix="aas-writer") as writer:
+                self._writer = writer
+                for batch in _chunks(todo, size):
+                    self._run_batch(stage, backend, batch, stats)
         finally:
+            self._writer = None  # the `with` above waited for every write
             if hasattr(backend, "close"):
                 backend.close()
 
@@ -123,10 +129,22 @@ class LocalExecutor:
         for u, res in zip(batch, results, strict=True):
             if isinstance(res, Exception):
                 self._fail(stats, u, _describe(res))
+            elif getattr(self, "_writer", None) is not None:
+                self._writer.submit(self._write, stage, u, res, stats)
             else:
                 self.store.write(stage.name, u.key, res)
                 stats.ok += 1
                 self.progress.advance(stage.name, "ok")
+
+    def _write(self, stage: Stage, u: Unit, files: dict, stats: StageStats) -> None:
+        """On the writer thread: `ok` is counted only once the artifact is durable."""
+        try:
+            self.store.write(stage.name, u.key, files)
+        except Exception as e:
+            self._fail(stats, u, f"could not write the artifact: {_describe(e)}")
+            return
+        stats.ok += 1
+        self.progress.advance(stage.name, "ok")
 
     def _fail(self, stats: StageStats, u: Unit, reason: str, outcome: str = "failed") -> None:
         info = {
