@@ -181,7 +181,8 @@ class PipelineGenerator(Generator):
             return self._compel_call(prompts, gens, neg, call)
         if neg is not None:
             call["negative_prompt"] = [neg] * len(prompts)
-        return self.pipe(prompt=list(prompts), generator=gens, **call).images
+        # One image: its generator alone (same noise; GLM-Image accepts no list).
+        return self.pipe(prompt=list(prompts), generator=gens if len(gens) > 1 else gens[0], **call).images
 
     def _compel_call(self, prompts: list[str], gens: list, neg: str | None, call: dict) -> list[Any]:
         """compel pads a batch to its longest prompt, which would make an image depend on its

@@ -359,7 +359,117 @@ def longcat_image() -> dict[str, Any]:
     }
 
 
+def glm_image() -> dict[str, Any]:
+    """GLM-Image: an autoregressive prior (GlmImageForConditionalGeneration) writes image tokens
+    that condition a DiT. The tokenizer's first ids are the vision vocabulary (the last two
+    start and end an image), as in the real checkpoint; generation never stops early because
+    its end id is a text token the vision head cannot emit."""
+    from diffusers import AutoencoderKL, GlmImageTransformer2DModel
+    from tokenizers.pre_tokenizers import ByteLevel
+    from transformers import (
+        ByT5Tokenizer,
+        GlmImageConfig,
+        GlmImageForConditionalGeneration,
+        GlmImageImageProcessorPil,
+        GlmImageProcessor,
+        Qwen2Tokenizer,
+        T5Config,
+        T5EncoderModel,
+    )
+
+    v = 64  # vision vocabulary
+    vocab = {f"<|v{i}|>": i for i in range(v - 2)}
+    vocab["<|image_start|>"], vocab["<|image_end|>"] = v - 2, v - 1
+    for sym in sorted(ByteLevel.alphabet()):
+        vocab[sym] = len(vocab)
+    tok = Qwen2Tokenizer(
+        vocab=vocab,
+        merges=[],
+        bos_token="<|image_start|>",
+        eos_token="<|image_end|>",
+        pad_token="<|image_end|>",
+        extra_special_tokens={"image_token": "<|image|>", "grid_bos_token": "<sop>", "grid_eos_token": "<eop>"},
+    )
+    template = (
+        "{% for m in messages %}{% for c in m['content'] %}{% if c['type'] == 'text' %}{{ c['text'] }}"
+        "{% endif %}{% endfor %}{% endfor %}"
+    )
+    processor = GlmImageProcessor(
+        image_processor=GlmImageImageProcessorPil(patch_size=2, merge_size=1, temporal_patch_size=1),
+        tokenizer=tok,
+        chat_template=template,
+    )
+    end = len(tok) - 1
+    cfg = GlmImageConfig(
+        text_config={
+            "vocab_size": len(tok),
+            "vision_vocab_size": v,
+            "hidden_size": 32,
+            "intermediate_size": 37,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "max_position_embeddings": 1024,
+            "eos_token_id": end,
+            "pad_token_id": end,
+            "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 1, 1]},
+        },
+        vision_config={"depth": 1, "hidden_size": 16, "intermediate_size": 16, "num_heads": 2, "patch_size": 2},
+        vq_config={"embed_dim": 8, "latent_channels": 16, "num_embeddings": v},
+        image_token_id=tok.convert_tokens_to_ids("<|image|>"),
+        image_start_token_id=v - 2,
+        image_end_token_id=v - 1,
+    )
+    vlm = GlmImageForConditionalGeneration(cfg)
+    vlm.generation_config.eos_token_id = vlm.generation_config.pad_token_id = end
+    byt5 = ByT5Tokenizer()
+    glyph = T5EncoderModel(
+        T5Config(
+            vocab_size=len(byt5),
+            d_model=32,
+            d_kv=8,
+            d_ff=37,
+            num_layers=1,
+            num_heads=4,
+            relative_attention_num_buckets=8,
+        )
+    )
+    return {
+        "tokenizer": byt5,
+        "processor": processor,
+        "text_encoder": glyph,
+        "vision_language_encoder": vlm,
+        # 8x VAE: the DiT's token grid (image / 16) must match the upsampled prior grid (image / 32 x 2)
+        "vae": AutoencoderKL(
+            block_out_channels=[8, 8, 8, 8],
+            down_block_types=["DownEncoderBlock2D"] * 4,
+            up_block_types=["UpDecoderBlock2D"] * 4,
+            latent_channels=4,
+            norm_num_groups=4,
+            layers_per_block=1,
+            scaling_factor=1.0,
+            shift_factor=0.0,
+            latents_mean=[0.0] * 4,
+            latents_std=[1.0] * 4,
+        ),
+        "transformer": GlmImageTransformer2DModel(
+            patch_size=2,
+            in_channels=4,
+            out_channels=4,
+            num_layers=1,
+            attention_head_dim=8,
+            num_attention_heads=2,
+            text_embed_dim=32,
+            time_embed_dim=16,
+            condition_dim=8,
+            prior_vq_quantizer_codebook_size=v,
+        ),
+        "scheduler": _flow_scheduler(),
+    }
+
+
 BUILDERS = {
+    "GlmImagePipeline": glm_image,
     "QwenImagePipeline": qwen_image,
     "LongCatImagePipeline": longcat_image,
     "FluxPipeline": flux,
