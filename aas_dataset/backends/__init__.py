@@ -25,6 +25,7 @@ KINDS: dict[str, dict[str, str]] = {
         "clip": "aas_dataset.backends.clip:ClipScorer",
         "blip_itm": "aas_dataset.backends.blip:BlipItmScorer",
         "image_stats": "aas_dataset.backends.image_stats:ImageStatsScorer",
+        "isolated": "aas_dataset.backends.isolated:IsolatedScorer",
     },
     "judge": {
         "image_stats": "aas_dataset.backends.image_stats:ImageStatsJudge",

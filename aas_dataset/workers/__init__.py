@@ -1,0 +1,1 @@
+"""Code that runs inside isolated per-scorer environments (standard library + that env only)."""
