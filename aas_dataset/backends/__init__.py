@@ -26,6 +26,7 @@ KINDS: dict[str, dict[str, str]] = {
         "blip_itm": "aas_dataset.backends.blip:BlipItmScorer",
         "image_stats": "aas_dataset.backends.image_stats:ImageStatsScorer",
         "isolated": "aas_dataset.backends.isolated:IsolatedScorer",
+        "hps": "aas_dataset.backends.hps:HPSScorer",
     },
     "judge": {
         "image_stats": "aas_dataset.backends.image_stats:ImageStatsJudge",

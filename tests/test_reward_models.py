@@ -1,0 +1,180 @@
+"""Reward-model ports against their official code on shared random weights, and their
+batching / column behaviour on tiny weights."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from aas_dataset.catalog import resolve  # noqa: E402
+from aas_dataset.recipe import Entry  # noqa: E402
+
+# open_clip + torchvision: they do not import beside our torch, so they live in an isolated env
+OPENCLIP_ENV = ["torch==2.14.1", "torchvision==0.29.1", "open_clip_torch==3.3.0", "pillow", "numpy"]
+TINY_OPENCLIP = {  # REWARD_MODELS.md §11.6
+    "embed_dim": 16,
+    "vision_cfg": {"image_size": 28, "layers": 2, "width": 32, "head_width": 8, "patch_size": 14},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 4, "layers": 2},
+}
+
+
+def images():
+    from PIL import Image
+
+    rng = np.random.default_rng(3)
+    shapes = [(64, 48), (30, 90), (28, 28), (100, 100), (57, 41)]  # portrait, landscape, exact, square, odd
+    return [Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)) for h, w in shapes]
+
+
+PROMPTS = ["a dark alley at night", "a bright beach", "a cat", "blurry fog over a lake", "an old torn photo"]
+
+
+@pytest.fixture(scope="module")
+def env_dir(tmp_path_factory):
+    return os.environ.get("AAS_TEST_ENV_DIR") or str(tmp_path_factory.mktemp("envs"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("transform,quick_gelu,arch", [("hpsv2", False, "tiny"), ("openai", True, "tiny")])
+def test_hps_port_equals_open_clip_on_shared_random_weights(
+    tmp_path, env_dir, monkeypatch, transform, quick_gelu, arch
+):
+    """Weights made by open_clip's own init, saved as HPS checkpoints are; pixels made by
+    torchvision's transforms; our port must give the same pixels and the same cosine."""
+    from aas_dataset.backends.hps import hpsv2_pixels, openai_pixels
+
+    monkeypatch.setenv("AAS_ENV_DIR", env_dir)
+    ckpt, tok = tmp_path / "hps.pt", tmp_path / "tok"
+    cfg = {**TINY_OPENCLIP, "quick_gelu": quick_gelu}
+    ref_entry = Entry.model_validate(
+        {
+            "kind": "isolated",
+            "settings": {
+                "requirements": OPENCLIP_ENV,
+                "runner": "openclip_reference",
+                "runner_args": {
+                    "model_cfg": cfg,
+                    "seed": 7,
+                    "save_to": str(ckpt),
+                    "export_tokenizer_to": str(tok),
+                    "transform": transform,
+                },
+            },
+        }
+    )
+    ref = resolve("scorer", "ref", extra={"ref": ref_entry}).instantiate()
+    ref.load()
+    try:
+        out = ref.score(images(), PROMPTS)
+    finally:
+        ref.close()
+    ref_cos, ref_px = out[:, 0], out[:, 1:].reshape(len(PROMPTS), 3, 28, 28)
+
+    act = "quick_gelu" if quick_gelu else "gelu"
+    port_entry = Entry.model_validate(
+        {
+            "kind": "hps",
+            "settings": {
+                "architecture": arch,
+                "transform": transform,
+                "checkpoint": str(ckpt),
+                "tokenizer_id": str(tok),
+                "device": "cpu",
+            },
+        }
+    )
+    port = resolve("scorer", "port", extra={"port": port_entry}).instantiate()
+    from aas_dataset.backends import hps
+
+    monkeypatch.setitem(hps.ARCHITECTURES, "tiny", {**hps.ARCHITECTURES["tiny"], "act": act})
+    port.load()
+    fn = hpsv2_pixels if transform == "hpsv2" else openai_pixels
+    ours_px = torch.stack([fn(im, 28) for im in images()]).numpy()
+    np.testing.assert_allclose(ours_px, ref_px, atol=2e-5)  # preprocessing = the official transform
+    np.testing.assert_allclose(port.score(images(), PROMPTS), ref_cos, atol=2e-5)  # weights + forward
+
+
+def test_hpsv2_transform_pads_centred_and_keeps_224_untouched():
+    from PIL import Image
+
+    from aas_dataset.backends.hps import MEAN, STD, hpsv2_pixels
+
+    x = hpsv2_pixels(Image.new("RGB", (100, 50), (255, 255, 255)), size=20)
+    # 100x50 -> 20x10, padded 5 rows above and 5 below with black (normalised)
+    black = [(-m / s) for m, s in zip(MEAN, STD, strict=True)]
+    assert x.shape == (3, 20, 20)
+    assert np.allclose(x[0, :5].numpy(), black[0]) and np.allclose(x[0, 15:].numpy(), black[0])
+    assert np.allclose(x[0, 5:15].numpy(), (1 - MEAN[0]) / STD[0], atol=1e-4)
+    same = hpsv2_pixels(Image.new("RGB", (20, 12), (255, 0, 0)), size=20)  # longest side already 20
+    assert same.shape == (3, 12, 20)  # the official quirk: no resize, no padding
+
+
+def test_openclip_keys_convert_to_transformers_clip():
+    from transformers import CLIPModel
+
+    from aas_dataset.backends.hps import clip_config, openclip_to_hf
+
+    hf = CLIPModel(clip_config("tiny"))
+    width, layers = 32, 2
+    sd = {"logit_scale": torch.tensor(4.6), "attn_mask": torch.zeros(77, 77)}
+    sd.update(
+        {
+            "visual.class_embedding": torch.randn(width),
+            "visual.positional_embedding": torch.randn(5, width),
+            "visual.conv1.weight": torch.randn(width, 3, 14, 14),
+            "visual.proj": torch.randn(width, 16),
+            "token_embedding.weight": torch.randn(49408, width),
+            "positional_embedding": torch.randn(77, width),
+            "text_projection": torch.randn(width, 16),
+        }
+    )
+    for ln in ("visual.ln_pre", "visual.ln_post", "ln_final"):
+        sd[f"{ln}.weight"], sd[f"{ln}.bias"] = torch.randn(width), torch.randn(width)
+    for tower in ("visual.transformer", "transformer"):
+        for i in range(layers):
+            b = f"{tower}.resblocks.{i}"
+            sd[f"{b}.attn.in_proj_weight"], sd[f"{b}.attn.in_proj_bias"] = (
+                torch.randn(3 * width, width),
+                torch.randn(3 * width),
+            )
+            sd[f"{b}.attn.out_proj.weight"], sd[f"{b}.attn.out_proj.bias"] = (
+                torch.randn(width, width),
+                torch.randn(width),
+            )
+            for n in ("ln_1", "ln_2"):
+                sd[f"{b}.{n}.weight"], sd[f"{b}.{n}.bias"] = torch.randn(width), torch.randn(width)
+            sd[f"{b}.mlp.c_fc.weight"], sd[f"{b}.mlp.c_fc.bias"] = torch.randn(128, width), torch.randn(128)
+            sd[f"{b}.mlp.c_proj.weight"], sd[f"{b}.mlp.c_proj.bias"] = torch.randn(width, 128), torch.randn(width)
+    out = openclip_to_hf(sd)
+    missing, unexpected = hf.load_state_dict(out, strict=False)
+    assert not unexpected and all(m.endswith("position_ids") for m in missing)
+    q = hf.text_model.encoder.layers[1].self_attn.q_proj.weight
+    assert torch.equal(q, sd["transformer.resblocks.1.attn.in_proj_weight"][:width])
+    assert torch.equal(hf.visual_projection.weight, sd["visual.proj"].t())
+    with pytest.raises(KeyError, match="unexpected open_clip key"):
+        openclip_to_hf({"visual.something_new": torch.zeros(1)})
+
+
+def test_checkpoints_load_without_unpickling_code(tmp_path):
+    from aas_dataset.backends.hps import load_checkpoint
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned > " + str(tmp_path / "pwned"),))
+
+    torch.save({"state_dict": {"w": torch.ones(1)}, "x": Evil()}, tmp_path / "bad.pt")
+    with pytest.raises(Exception, match="(?i)weights only|unpickl|unsupported"):
+        load_checkpoint(str(tmp_path / "bad.pt"))
+    assert not (tmp_path / "pwned").exists()
+    torch.save({"state_dict": {"w": torch.ones(2)}}, tmp_path / "ok.pt")
+    assert torch.equal(load_checkpoint(str(tmp_path / "ok.pt"))["w"], torch.ones(2))
+
+
+def test_hps_v1_without_a_checkpoint_says_where_to_get_it():
+    e = Entry.model_validate({"kind": "hps", "settings": {"architecture": "ViT-L-14-quickgelu", "transform": "openai"}})
+    with pytest.raises(RuntimeError, match="OneDrive"):
+        resolve("scorer", "h", extra={"h": e}).instantiate().load()
