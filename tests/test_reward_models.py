@@ -178,3 +178,74 @@ def test_hps_v1_without_a_checkpoint_says_where_to_get_it():
     e = Entry.model_validate({"kind": "hps", "settings": {"architecture": "ViT-L-14-quickgelu", "transform": "openai"}})
     with pytest.raises(RuntimeError, match="OneDrive"):
         resolve("scorer", "h", extra={"h": e}).instantiate().load()
+
+
+def _scorer(kind_or_name: str, **settings):
+    if kind_or_name in ("image_reward", "hps"):
+        e = Entry.model_validate({"kind": kind_or_name, "settings": {"device": "cpu", **settings}})
+        s = resolve("scorer", "x", extra={"x": e}).instantiate()
+    else:
+        s = resolve("scorer", kind_or_name, {"device": "cpu", **settings}).instantiate()
+    s.load()
+    return s
+
+
+def test_image_reward_formula_batching_and_35_token_cut():
+    from aas_dataset.backends.image_reward import REWARD_MEAN, REWARD_STD
+
+    s = _scorer("image_reward", tiny=True)
+    ims, prompts = images(), PROMPTS
+    batched = s.score(ims, prompts)
+    one_by_one = np.array([s.score([i], [p])[0] for i, p in zip(ims, prompts, strict=True)])
+    np.testing.assert_allclose(batched, one_by_one, atol=1e-6)  # the official code scored one at a time
+    assert len(set(np.round(batched, 6))) == len(batched)  # the image and the prompt matter
+    long = "a very long prompt that keeps going on and on " * 3
+    assert s.score(ims[:1], [long + "ending one"])[0] == s.score(ims[:1], [long + "ending two"])[0]
+    with torch.no_grad():  # known head: reward = (mlp(h) - mean) / std
+        for m in s.model.mlp:
+            if isinstance(m, torch.nn.Linear):
+                m.weight.zero_()
+                m.bias.zero_()
+        s.model.mlp[7].bias.fill_(1.0)
+    np.testing.assert_allclose(s.score(ims[:2], prompts[:2]), (1.0 - REWARD_MEAN) / REWARD_STD, atol=1e-6)
+
+
+def test_image_reward_original_names_load_strictly(tmp_path):
+    from aas_dataset.backends.image_reward import imagereward_to_hf
+
+    s = _scorer("image_reward", tiny=True)
+    ours = s.model.state_dict()
+    # the released file's names (original BLIP), made from ours by the inverse renaming
+    inverse = [
+        ("embeddings.class_embedding", "cls_token"),
+        ("embeddings.position_embedding", "pos_embed"),
+        ("embeddings.patch_embedding", "patch_embed.proj"),
+        ("encoder.layers", "blocks"),
+        ("self_attn.projection", "attn.proj"),
+        ("self_attn.qkv", "attn.qkv"),
+        ("layer_norm1", "norm1"),
+        ("layer_norm2", "norm2"),
+        ("post_layernorm", "norm"),
+    ]
+    original = {}
+    for k, v in ours.items():
+        if k.startswith("vision."):
+            r = k[len("vision.") :]
+            for a, b in inverse:
+                r = r.replace(a, b)
+            original["blip.visual_encoder." + r] = v
+        elif k.startswith("text."):
+            original["blip.text_encoder." + k[len("text.") :]] = v
+        else:
+            original["mlp.layers." + k[len("mlp.") :]] = v
+    original["blip.text_decoder.cls.predictions.bias"] = torch.zeros(3)  # parts the scorer does not use
+    assert "blip.visual_encoder.blocks.0.attn.qkv.weight" in original
+    assert "blip.visual_encoder.norm.weight" in original and "mlp.layers.7.bias" in original
+    torch.save(original, tmp_path / "ImageReward.pt")
+    e = Entry.model_validate({"kind": "image_reward", "settings": {"device": "cpu", "tiny": True}})
+    fresh = resolve("scorer", "x", extra={"x": e}).instantiate()
+    fresh.settings.weights_seed = 99
+    fresh.load()
+    missing, unexpected = fresh.model.load_state_dict(imagereward_to_hf(original), strict=True), None
+    assert unexpected is None and not missing.missing_keys
+    np.testing.assert_allclose(fresh.score(images(), PROMPTS), s.score(images(), PROMPTS), atol=1e-6)

@@ -27,6 +27,7 @@ KINDS: dict[str, dict[str, str]] = {
         "image_stats": "aas_dataset.backends.image_stats:ImageStatsScorer",
         "isolated": "aas_dataset.backends.isolated:IsolatedScorer",
         "hps": "aas_dataset.backends.hps:HPSScorer",
+        "image_reward": "aas_dataset.backends.image_reward:ImageRewardScorer",
     },
     "judge": {
         "image_stats": "aas_dataset.backends.image_stats:ImageStatsJudge",
