@@ -249,3 +249,86 @@ def test_image_reward_original_names_load_strictly(tmp_path):
     missing, unexpected = fresh.model.load_state_dict(imagereward_to_hf(original), strict=True), None
     assert unexpected is None and not missing.missing_keys
     np.testing.assert_allclose(fresh.score(images(), PROMPTS), s.score(images(), PROMPTS), atol=1e-6)
+
+
+@pytest.fixture(scope="session")
+def hpsv3_wheel(tmp_path_factory):
+    """The official hpsv3 wheel (downloaded, never installed): the source of its texts."""
+    from aas_dataset.official_texts import HPSV3_PACKAGE, OfficialTextError, fetch_wheel
+
+    cache = os.environ.get("AAS_TEST_WHEEL_DIR") or tmp_path_factory.mktemp("wheels")
+    try:
+        return fetch_wheel(HPSV3_PACKAGE, __import__("pathlib").Path(cache))
+    except OfficialTextError as e:  # no package registry reachable
+        pytest.skip(str(e))
+
+
+def _hpsv3(wheel, **kw):
+    e = Entry.model_validate(
+        {"kind": "hpsv3", "settings": {"tiny": True, "device": "cpu", "pixels": 3136, "text_source": str(wheel), **kw}}
+    )
+    s = resolve("scorer", "h3", extra={"h3": e}).instantiate()
+    s.load()
+    return s
+
+
+def test_hpsv3_batched_equals_one_by_one_and_reads_mu_at_the_reward_token(hpsv3_wheel):
+    s = _hpsv3(hpsv3_wheel)
+    ims, prompts = images(), PROMPTS
+    out = s.score(ims, prompts)
+    assert out.shape == (5, 2)  # mu, log sigma
+    single = np.stack([s.score([i], [p])[0] for i, p in zip(ims, prompts, strict=True)])
+    np.testing.assert_allclose(out, single, atol=1e-5)  # right padding after the reward token is harmless
+    assert len(set(np.round(out[:, 0], 7))) == 5
+    # the official forward uses positions 0..L-1 on all three M-RoPE axes
+    text, vis = s._inputs(ims[:1], prompts[:1])
+    ids = text["input_ids"]
+    pos = torch.arange(ids.shape[1]).view(1, 1, -1).expand(3, 1, -1)
+    m = s.model
+    with torch.no_grad():
+        emb = m.model.get_input_embeddings()(ids)
+        feats = torch.cat(list(m.model.get_image_features(vis["pixel_values"], vis["image_grid_thw"]).pooler_output))
+        emb = emb.masked_scatter((ids == m.config.image_token_id).unsqueeze(-1).expand_as(emb), feats)
+        h = m.model.language_model(inputs_embeds=emb, attention_mask=text["attention_mask"], position_ids=pos)
+        mu = m.rm_head(h.last_hidden_state.float())[ids == s.reward_id][0, 0]
+    assert abs(float(mu) - out[0, 0]) < 1e-5
+    with pytest.raises(ValueError, match="reward token"):
+        s.score(ims[:1], ["a cat <|Reward|>"])
+
+
+def test_hpsv3_texts_must_be_the_official_ones(hpsv3_wheel, tmp_path):
+    import zipfile
+
+    from aas_dataset.official_texts import HPSV3_MODULE, OfficialTextError, hpsv3_texts
+
+    instruction, suffix = hpsv3_texts(str(hpsv3_wheel), tmp_path)
+    assert "{text_prompt}" in instruction and "<|Reward|>" in suffix
+    src = zipfile.ZipFile(hpsv3_wheel).read(HPSV3_MODULE).decode()
+    fork = tmp_path / "data_collator_qwen.py"
+    fork.write_text(src.replace("Text Alignment", "Text Alignmnet", 1))  # a fork's edited instruction
+    with pytest.raises(OfficialTextError, match="not the official text"):
+        hpsv3_texts(str(fork), tmp_path)
+    with pytest.raises(OfficialTextError, match="could not download"):
+        from aas_dataset.official_texts import fetch_wheel
+
+        fetch_wheel("aas-no-such-package-xyz==1.0", tmp_path / "none")
+
+
+def test_hpsv3_legacy_key_layout_loads_strictly(hpsv3_wheel):
+    from aas_dataset.backends.hpsv3 import remap_hpsv3_keys
+
+    s = _hpsv3(hpsv3_wheel)
+    legacy = {}
+    for k, v in s.model.state_dict().items():  # the 4.45 layout of the released file
+        if k.startswith("model.visual."):
+            legacy[k[len("model.") :]] = v
+        elif k.startswith("model.language_model."):
+            legacy["model." + k[len("model.language_model.") :]] = v
+        else:
+            legacy[k] = v
+    assert "visual.merger.mlp.2.weight" in legacy and "model.embed_tokens.weight" in legacy
+    other = _hpsv3(hpsv3_wheel, weights_seed=5)
+    before = other.score(images()[:2], PROMPTS[:2])
+    other.model.load_state_dict(remap_hpsv3_keys(legacy), strict=True)
+    np.testing.assert_allclose(other.score(images()[:2], PROMPTS[:2]), s.score(images()[:2], PROMPTS[:2]), atol=1e-6)
+    assert not np.allclose(before, other.score(images()[:2], PROMPTS[:2]))

@@ -28,6 +28,7 @@ KINDS: dict[str, dict[str, str]] = {
         "isolated": "aas_dataset.backends.isolated:IsolatedScorer",
         "hps": "aas_dataset.backends.hps:HPSScorer",
         "image_reward": "aas_dataset.backends.image_reward:ImageRewardScorer",
+        "hpsv3": "aas_dataset.backends.hpsv3:HPSv3Scorer",
     },
     "judge": {
         "image_stats": "aas_dataset.backends.image_stats:ImageStatsJudge",
