@@ -48,7 +48,6 @@ def load(args):
 
 
 def _pixels(state, path):
-    import torch
     import torchvision.transforms as T
     import torchvision.transforms.functional as TF
     from PIL import Image
@@ -84,4 +83,4 @@ def score(state, image_paths, prompts):
         img = state["model"].encode_image(px, normalize=True)
         txt = state["model"].encode_text(state["tokenize"](list(prompts)), normalize=True)
         cos = (img * txt).sum(-1)
-    return [[float(c), *[float(v) for v in p.flatten()]] for c, p in zip(cos, px)]
+    return [[float(c), *[float(v) for v in p.flatten()]] for c, p in zip(cos, px, strict=True)]
