@@ -332,3 +332,126 @@ def test_hpsv3_legacy_key_layout_loads_strictly(hpsv3_wheel):
     other.model.load_state_dict(remap_hpsv3_keys(legacy), strict=True)
     np.testing.assert_allclose(other.score(images()[:2], PROMPTS[:2]), s.score(images()[:2], PROMPTS[:2]), atol=1e-6)
     assert not np.allclose(before, other.score(images()[:2], PROMPTS[:2]))
+
+
+# --- the per-dimension rater J ----------------------------------------------------------
+# Stand-ins for the official repository files, in our own words: the real ones are read at
+# run time from weathon/AAS and must match the recorded hash (checked below).
+SYNTH_INFER = """
+import torch
+guide = {}
+for dim in dims:
+    text = f"Judge this picture for {dim}. Guidance: {guide[dim]} Reply with one digit only."
+    other = f"not the prompt {dim}"
+"""
+CSV_DIMS = [
+    "background",
+    "clarity",
+    "color aesthetic",
+    "color brightness",
+    "detail realism",
+    "detail refinement",
+    "emotion",
+    "lighting distinction",
+    "main object",
+    "object pairing",
+    "richness",
+    "hands",
+]
+
+
+def synth_rules() -> str:
+    lines = ["Dimension ,Score , Option,Description"]
+    for d in CSV_DIMS:
+        lines.append(f"Aspect ({d}),1,good {d},  looks fine  ")
+        lines.append(f",0,plain {d},neither")  # forward-filled dimension
+        lines.append(f",-1,bad {d},looks off")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def rater_files(tmp_path, monkeypatch):
+    import hashlib
+
+    from aas_dataset.backends import rater
+    from aas_dataset.official_texts import Recorded
+
+    (tmp_path / "infer.py").write_text(SYNTH_INFER)
+    (tmp_path / "rules.csv").write_text(synth_rules())
+    literal = "Judge this picture for {dim}. Guidance: {guide[dim]} Reply with one digit only."
+    monkeypatch.setattr(
+        rater, "TEMPLATE", Recorded("t", len(literal), hashlib.sha256(literal.encode()).hexdigest()[:16])
+    )
+    return {"infer_path": str(tmp_path / "infer.py"), "rules_path": str(tmp_path / "rules.csv")}
+
+
+def test_rater_reads_template_and_guidelines_from_the_official_files(rater_files):
+    from aas_dataset.backends.rater import guidelines, template_from_source
+    from aas_dataset.taxonomy import DIMENSION_KEYS
+
+    t = template_from_source(SYNTH_INFER, "infer.py")
+    assert t.startswith("Judge this picture for {dim}.") and "{guide[dim]}" in t
+    g = guidelines(synth_rules())
+    assert list(g) == sorted(g) and sorted(g) == sorted(DIMENSION_KEYS)  # 11, hands excluded
+    key, guide = g["color brightness"]
+    assert key == "color brightness"
+    assert eval(guide) == {
+        "good color brightness: 2": ": looks fine",
+        "plain color brightness: 1": ": neither",
+        "bad color brightness: 0": ": looks off",
+    }
+
+
+def test_rater_refuses_a_template_that_is_not_the_official_one(tmp_path):
+    from aas_dataset.backends.rater import template_from_source
+    from aas_dataset.official_texts import OfficialTextError
+
+    with pytest.raises(OfficialTextError, match="not the official text"):
+        template_from_source(SYNTH_INFER, "infer.py")  # the recorded hash is the real file's
+
+
+def test_rater_through_a_build_fills_the_rater_columns(rater_files, tmp_path):
+    from datasets import load_dataset
+
+    from aas_dataset.build import Builder
+    from aas_dataset.recipe import load_recipe
+    from aas_dataset.taxonomy import DIMENSION_KEYS
+
+    from .conftest import mini_recipe
+
+    settings = {"tiny": True, "device": "cpu", "dtype": "float32", "image_size": 64, **rater_files}
+    recipe = mini_recipe(
+        tmp_path / "r.yaml",
+        n=2,
+        scorers=[{"name": "rater_j", "settings": settings}],
+        judges=["image_stats"],
+        batch_size=2,
+    )
+    out = tmp_path / "out"
+    report = Builder(load_recipe(recipe), out).run()
+    assert not report.failures, report.failures
+    pairs = load_dataset(str(out), "pairs", split="test")
+    assert "rater_rater_j" in pairs.column_names and "rater_rater_j_pred" in pairs.column_names
+    assert not any(c.startswith("score_rater_j") for c in pairs.column_names)
+    for r in pairs:
+        for v in ("original", "distorted"):
+            e, p = r["rater_rater_j"][v], r["rater_rater_j_pred"][v]
+            assert len(e) == len(p) == len(DIMENSION_KEYS)
+            assert all(0.0 <= x <= 2.0 for x in e) and set(p) <= {0, 1, 2}
+
+
+def test_rater_left_padded_batch_equals_one_by_one(rater_files):
+    e = Entry.model_validate(
+        {
+            "kind": "rater",
+            "settings": {"tiny": True, "device": "cpu", "dtype": "float32", "image_size": 64, **rater_files},
+        }
+    )
+    s = resolve("scorer", "j", extra={"j": e}).instantiate()
+    s.load()
+    ims = images()[:3]
+    batched = s.score(ims, [""] * 3)
+    single = np.stack([s.score([im], [""])[0] for im in ims])
+    assert batched.shape == (3, 22)
+    np.testing.assert_allclose(batched, single, atol=1e-5)
+    assert s.tokenizer.padding_side == "left"

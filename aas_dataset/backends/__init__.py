@@ -29,6 +29,7 @@ KINDS: dict[str, dict[str, str]] = {
         "hps": "aas_dataset.backends.hps:HPSScorer",
         "image_reward": "aas_dataset.backends.image_reward:ImageRewardScorer",
         "hpsv3": "aas_dataset.backends.hpsv3:HPSv3Scorer",
+        "rater": "aas_dataset.backends.rater:DimensionRater",
     },
     "judge": {
         "image_stats": "aas_dataset.backends.image_stats:ImageStatsJudge",

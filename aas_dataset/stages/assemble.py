@@ -30,8 +30,10 @@ from ..schema import (
     arrow_schema,
     config_columns,
     label_column,
+    rater_columns,
     score_column,
 )
+from ..taxonomy import DIMENSION_KEYS
 from ..util import digest, write_json_atomic
 from .manifest import MANIFEST, build_manifest, read_manifest
 
@@ -47,6 +49,8 @@ def score_columns_for(scorers) -> list[tuple[str, str, str]]:
 
     cols = []
     for s in scorers:
+        if getattr(backend_class("scorer", s.entry.kind), "rater", False):
+            continue  # per-dimension raters fill rater_<name> columns instead
         for out in backend_class("scorer", s.entry.kind).outputs:
             cols.append((score_column(s.name, out or None), s.name, out))
     return cols
@@ -73,6 +77,11 @@ class _Rows:
         self.absolute_judges = [j.name for j in builder.recipe.absolute_judges]
         self.plan = by
         self.score_cols = score_columns_for(builder.recipe.scorers)
+        self.raters = {
+            sc.name: backend_class("scorer", sc.entry.kind).outputs
+            for sc in builder.recipe.scorers
+            if getattr(backend_class("scorer", sc.entry.kind), "rater", False)
+        }
         self.generators = {g.name: g for g in builder.recipe.generators}
 
     def keys(self) -> list[str]:
@@ -164,6 +173,14 @@ class _Rows:
                     )
                 vals = cache[scorer].get(out)
                 row[col] = {c: vals[c] for c in COMBOS} if vals else None
+            for r, outs in self.raters.items():
+                k = self.score_key.get((r, u.key))
+                sc = self.store.read_json("score", k)["scores"] if k and self.store.has("score", k) else None
+                n = len(DIMENSION_KEYS)  # outputs: the expected scores, then the predictions
+                # image-only: oiop holds J(I_o), diop holds J(I_a)
+                arms = (("original", "oiop"), ("distorted", "diop"))
+                row[f"rater_{r}"] = {v: [sc[o][c] for o in outs[:n]] for v, c in arms} if sc else None
+                row[f"rater_{r}_pred"] = {v: [int(sc[o][c]) for o in outs[n:]] for v, c in arms} if sc else None
             yield row
 
 
@@ -235,6 +252,7 @@ def assemble(builder: Builder, plan: list[StagePlan], report: BuildReport, force
         Column(f"judge100_{j}", "judge100", f"0-100 judge {j}: main concepts, special effects, reasoning per image")
         for j in rows.absolute_judges
     ]
+    extra += [c for r in rows.raters for c in rater_columns(r)]
     columns = {c: config_columns(c, score_names, rows.judges, extra if c != "prompts" else ()) for c in CONFIGS}
     n_pairs = len(rows.gen_units)
     r = recipe.recipe
