@@ -238,6 +238,26 @@ def _hf_cached_repos() -> set[str]:
         return set()
 
 
+@app.command("convert-mps")
+def convert_mps_cmd(
+    checkpoint: Annotated[Path, typer.Argument(help="MPS_overall_checkpoint.pth (a pickled nn.Module)")],
+    out: Annotated[Path, typer.Argument(help="where to write the safetensors")],
+):
+    """Convert MPS's pickled checkpoint to safetensors in a separate process (the only place
+    this package unpickles a file, with stub classes; do it once, for a file you trust)."""
+    import subprocess
+
+    if not checkpoint.is_file():
+        raise _bad_input(f"{checkpoint} not found")
+    res = subprocess.run(
+        [sys.executable, "-m", "aas_dataset.convert_mps", str(checkpoint), str(out)], capture_output=True, text=True
+    )
+    if res.returncode != 0:
+        console.print(f"[red]conversion failed:[/] {res.stderr.strip()[-600:]}")
+        raise typer.Exit(1)
+    console.print(f"wrote {out} and {out.with_suffix('.json')}: {res.stdout.strip()}")
+
+
 @app.command("verify")
 def verify_cmd(folder: Annotated[Path, typer.Argument(help="release folder")]):
     """Check every file against MANIFEST.json (sha256, size, rows, schema)."""

@@ -455,3 +455,115 @@ def test_rater_left_padded_batch_equals_one_by_one(rater_files):
     assert batched.shape == (3, 22)
     np.testing.assert_allclose(batched, single, atol=1e-5)
     assert s.tokenizer.padding_side == "left"
+
+
+# --- MPS --------------------------------------------------------------------------------
+SYNTH_EVAL = """
+def infer_one_sample(image, prompt, condition=None):
+    if condition is None:
+        condition = "glow, hue, sharpness, mood, texture, layout."
+    return condition
+"""
+
+
+@pytest.fixture
+def mps_condition(tmp_path, monkeypatch):
+    import hashlib
+
+    from aas_dataset.backends import mps
+    from aas_dataset.official_texts import Recorded
+
+    text = "glow, hue, sharpness, mood, texture, layout."
+    monkeypatch.setattr(
+        mps, "CONDITION", Recorded("condition", len(text), hashlib.sha256(text.encode()).hexdigest()[:16])
+    )
+    (tmp_path / "eval.py").write_text(SYNTH_EVAL)
+    return str(tmp_path / "eval.py")
+
+
+def _mps(src, **kw):
+    e = Entry.model_validate(
+        {"kind": "mps", "settings": {"tiny": True, "device": "cpu", "condition_source": src, **kw}}
+    )
+    s = resolve("scorer", "m", extra={"m": e}).instantiate()
+    s.load()
+    return s
+
+
+def test_mps_normalises_per_sample_so_batching_changes_nothing(mps_condition):
+    s = _mps(mps_condition)
+    ims = images()
+    batched = s.score(ims, PROMPTS)
+    single = np.array([s.score([i], [p])[0] for i, p in zip(ims, PROMPTS, strict=True)])
+    np.testing.assert_allclose(batched, single, atol=1e-5)
+    assert len(set(np.round(batched, 6))) == 5
+    assert s.condition.startswith("glow")
+    # the threshold decides which prompt tokens the image may attend to
+    assert not np.allclose(_mps(mps_condition, threshold=0.99).score(ims, PROMPTS), batched)
+
+
+def test_mps_condition_must_be_the_official_one(tmp_path):
+    from aas_dataset.backends.mps import condition_from_source
+    from aas_dataset.official_texts import OfficialTextError
+
+    with pytest.raises(OfficialTextError, match="not the official text"):
+        condition_from_source(SYNTH_EVAL, "eval.py")
+    with pytest.raises(OfficialTextError, match="no `condition"):
+        condition_from_source("x = 1\n", "other.py")
+
+
+def test_convert_mps_turns_a_module_pickle_into_safetensors_in_a_subprocess(mps_condition, tmp_path, monkeypatch):
+    """A stand-in for the released whole-module pickle: classes from modules that do not
+    exist where the conversion runs (as trainer.models.* does not exist for us)."""
+    import sys
+    import types
+
+    from typer.testing import CliRunner
+
+    from aas_dataset.cli import app
+
+    s = _mps(mps_condition, weights_seed=3)
+    mod = types.ModuleType("aas_test_mps_trainer_models")
+
+    class XCLIPModel(torch.nn.Module):  # the released object: .model (CLIP) + .cross_model
+        def __init__(self, model, cross):
+            super().__init__()
+            self.model, self.cross_model = model, cross
+
+    # every class of the object lives in that module, as the released one's live in trainer.models.*
+    for cls in {XCLIPModel, *(type(m) for m in s.cross_model.modules())}:
+        if cls.__module__.startswith("torch"):
+            continue
+        cls.__module__, cls.__qualname__ = mod.__name__, cls.__name__
+        setattr(mod, cls.__name__, cls)
+    monkeypatch.setitem(sys.modules, mod.__name__, mod)
+    pth = tmp_path / "MPS_overall_checkpoint.pth"
+    torch.save(XCLIPModel(s.model, s.cross_model), pth)
+
+    out = tmp_path / "MPS_overall.safetensors"
+    res = CliRunner().invoke(app, ["convert-mps", str(pth), str(out)])
+    assert res.exit_code == 0, res.output
+    report = __import__("json").loads(out.with_suffix(".json").read_text())
+    assert any(k.startswith("cross_model.layers.0.1.fn.rotary_emb.inv_freq") for k in report["keys"])
+    from safetensors.torch import load_file
+
+    fresh = _mps(mps_condition, weights_seed=9)
+    before = fresh.score(images()[:2], PROMPTS[:2])
+    fresh.load_converted(load_file(str(out)))
+    np.testing.assert_allclose(fresh.score(images(), PROMPTS), s.score(images(), PROMPTS), atol=1e-6)
+    assert not np.allclose(before, fresh.score(images()[:2], PROMPTS[:2]))
+
+
+def test_convert_mps_refuses_code_in_the_pickle(tmp_path):
+    from typer.testing import CliRunner
+
+    from aas_dataset.cli import app
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned > " + str(tmp_path / "pwned"),))
+
+    torch.save({"m": Evil()}, tmp_path / "evil.pth")
+    res = CliRunner().invoke(app, ["convert-mps", str(tmp_path / "evil.pth"), str(tmp_path / "o.safetensors")])
+    assert res.exit_code == 1 and "refusing global" in res.output
+    assert not (tmp_path / "pwned").exists() and not (tmp_path / "o.safetensors").exists()

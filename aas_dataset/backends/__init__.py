@@ -30,6 +30,7 @@ KINDS: dict[str, dict[str, str]] = {
         "image_reward": "aas_dataset.backends.image_reward:ImageRewardScorer",
         "hpsv3": "aas_dataset.backends.hpsv3:HPSv3Scorer",
         "rater": "aas_dataset.backends.rater:DimensionRater",
+        "mps": "aas_dataset.backends.mps:MPSScorer",
     },
     "judge": {
         "image_stats": "aas_dataset.backends.image_stats:ImageStatsJudge",
