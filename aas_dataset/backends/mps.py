@@ -153,9 +153,11 @@ def _torch_modules():
 def condition_from_source(source: str, where: str) -> str:
     """The condition string assigned in the official evaluation script (`condition = "..."`)."""
     for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
-            if any(isinstance(t, ast.Name) and t.id == "condition" for t in node.targets):
-                return check(node.value.value, CONDITION, where)
+        is_str = (
+            isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+        )
+        if is_str and any(isinstance(t, ast.Name) and t.id == "condition" for t in node.targets):
+            return check(node.value.value, CONDITION, where)
     raise OfficialTextError(f"{where}: no `condition = ...` string found")
 
 
