@@ -336,14 +336,33 @@ def eval_reward(
     batch_size: Annotated[int, typer.Option(min=1)] = 16,
     n_boot: Annotated[int, typer.Option(min=0, help="bootstrap resamples per cell")] = 1000,
     seed: Annotated[int, typer.Option()] = 0,
+    setting: Annotated[
+        list[str] | None, typer.Option("--set", help="catalog scorer setting KEY=VALUE (JSON value), repeatable")
+    ] = None,
 ):
     """Score the benchmark's pairs with your reward model; print its row beside the release's rows."""
     from .evaluate import evaluate_reward_model
 
+    overrides = {}
+    for item in setting or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise _bad_input(f"--set {item!r}: expected KEY=VALUE")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
     sys.path.insert(0, os.getcwd())  # so module:Class finds the user's file in the current folder
     try:
         table = evaluate_reward_model(
-            scorer, data, ground_truth=ground_truth, revision=revision, batch_size=batch_size, n_boot=n_boot, seed=seed
+            scorer,
+            data,
+            ground_truth=ground_truth,
+            revision=revision,
+            batch_size=batch_size,
+            n_boot=n_boot,
+            seed=seed,
+            settings=overrides or None,
         )
     except (ValueError, KeyError, ImportError, AttributeError, OSError) as e:  # OSError: files, Hub, network
         raise _bad_input(f"{type(e).__name__}: {e}") from None

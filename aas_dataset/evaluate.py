@@ -20,8 +20,9 @@ from .metrics.core import N_BOOT, Table
 from .stages.manifest import read_manifest
 
 
-def resolve_scorer(spec):
-    """An object with `.score`, a catalog scorer name, or `module:Class` (constructed without arguments)."""
+def resolve_scorer(spec, settings: dict | None = None):
+    """An object with `.score`, a catalog scorer name (with setting overrides), or `module:Class`
+    (constructed without arguments)."""
     if hasattr(spec, "score"):
         return spec, getattr(spec, "name", type(spec).__name__)
     if ":" in spec:
@@ -34,8 +35,10 @@ def resolve_scorer(spec):
     else:
         from .catalog import resolve
 
-        obj = resolve("scorer", spec).instantiate()
+        obj = resolve("scorer", spec, settings).instantiate()
         name = spec
+    if getattr(obj, "rater", False):
+        raise ValueError(f"{spec!r} is a per-dimension rater, not a reward model: it has no single score")
     if hasattr(obj, "load"):
         obj.load()
     return obj, name
@@ -83,13 +86,14 @@ def evaluate_reward_model(
     *,
     ground_truth: str | None = None,
     revision: str | None = None,
+    settings: dict | None = None,
     batch_size: int = 16,
     n_boot: int = N_BOOT,
     seed: int = 0,
 ) -> Table:
     """Score r(I_o, p_a) and r(I_a, p_a) on every pair the ground-truth judge did not tie, and
     return the reward-model table with this scorer's row first (kind `evaluated`)."""
-    obj, name = resolve_scorer(scorer)
+    obj, name = resolve_scorer(scorer, settings)
     gt_release, scores_df = _release_info(data, revision)
     gt = ground_truth or gt_release or next((c[6:] for c in scores_df.columns if c.startswith("label_")), None)
     if gt is None:

@@ -20,7 +20,14 @@ from PIL import Image  # noqa: E402
 
 from aas_dataset import catalog  # noqa: E402
 
-SCORERS = [("clip_tiny", {}), ("pickscore", {"tiny": True}), ("blip_itm_large", {"tiny": True})]
+SCORERS = [
+    ("clip_tiny", {}),
+    ("pickscore", {"tiny": True}),
+    ("blip_itm_large", {"tiny": True}),
+    ("hpsv2_1", {"tiny": True, "architecture": "tiny", "checkpoint": None}),
+    ("hps_v1", {"tiny": True, "architecture": "tiny"}),
+    ("image_reward", {"tiny": True}),
+]
 
 
 def rate(scorer, images, prompts, batch: int) -> float:

@@ -567,3 +567,88 @@ def test_convert_mps_refuses_code_in_the_pickle(tmp_path):
     res = CliRunner().invoke(app, ["convert-mps", str(tmp_path / "evil.pth"), str(tmp_path / "o.safetensors")])
     assert res.exit_code == 1 and "refusing global" in res.output
     assert not (tmp_path / "pwned").exists() and not (tmp_path / "o.safetensors").exists()
+
+
+@pytest.mark.slow
+def test_a_build_with_every_scorer_on_tiny_weights_completes_offline(tmp_path, hpsv3_wheel, rater_files, mps_condition):
+    from datasets import load_dataset
+    from typer.testing import CliRunner
+
+    from aas_dataset.build import Builder
+    from aas_dataset.cli import app
+    from aas_dataset.recipe import load_recipe
+
+    from .conftest import mini_recipe
+
+    tiny = {"tiny": True, "device": "cpu"}
+    scorers = [
+        "clip_tiny",
+        {"name": "pickscore", "settings": {"tiny": True}},
+        {"name": "blip_itm_large", "settings": {"tiny": True}},
+        {"name": "hpsv2_1", "settings": {**tiny, "architecture": "tiny", "checkpoint": None}},
+        {"name": "hps_v1", "settings": {**tiny, "architecture": "tiny"}},
+        {"name": "image_reward", "settings": tiny},
+        {"name": "hpsv3", "settings": {**tiny, "pixels": 3136, "dtype": "float32", "text_source": str(hpsv3_wheel)}},
+        {"name": "mps", "settings": {**tiny, "condition_source": mps_condition}},
+        {"name": "rater_j", "settings": {**tiny, "dtype": "float32", "image_size": 64, **rater_files}},
+        "image_stats",
+    ]
+    out = tmp_path / "out"
+    report = Builder(load_recipe(mini_recipe(tmp_path / "r.yaml", n=2, scorers=scorers)), out).run()
+    assert not report.failures, report.failures
+    scores = load_dataset(str(out), "scores", split="test")
+    expected = {
+        "score_clip_tiny",
+        "score_pickscore",
+        "score_blip_itm_large",
+        "score_blip_itm_large_neg",
+        "score_hpsv2_1",
+        "score_hps_v1",
+        "score_image_reward",
+        "score_hpsv3",
+        "score_hpsv3_log_sigma",
+        "score_mps",
+        "rater_rater_j",
+        "rater_rater_j_pred",
+    }
+    assert expected <= set(scores.column_names)
+    assert scores.num_rows == 4
+    for r in scores:
+        for c in expected - {"rater_rater_j", "rater_rater_j_pred"}:
+            assert r[c] is not None and all(np.isfinite(v) for v in r[c].values()), c
+    # the paper's reward-model table is computed from these columns; eval-reward takes any catalog name
+    res = CliRunner().invoke(
+        app,
+        [
+            "eval-reward",
+            "--scorer",
+            "image_reward",
+            "--data",
+            str(out),
+            "--set",
+            "tiny=true",
+            "--set",
+            'device="cpu"',
+            "--n-boot",
+            "10",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert "image_reward" in res.output
+    res = CliRunner().invoke(
+        app,
+        [
+            "eval-reward",
+            "--scorer",
+            "rater_j",
+            "--data",
+            str(out),
+            "--set",
+            "tiny=true",
+            "--set",
+            f'infer_path="{rater_files["infer_path"]}"',
+            "--set",
+            f'rules_path="{rater_files["rules_path"]}"',
+        ],
+    )
+    assert res.exit_code == 2 and "not a reward model" in res.output
