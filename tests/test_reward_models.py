@@ -180,6 +180,49 @@ def test_hps_v1_without_a_checkpoint_says_where_to_get_it():
         resolve("scorer", "h", extra={"h": e}).instantiate().load()
 
 
+IMAGEREWARD_ENV = [
+    "torch==2.14.1",
+    "torchvision==0.29.1",
+    "image-reward==1.5",
+    "timm==0.6.13",
+    "fairscale==0.4.13",
+    "transformers==4.36.2",
+    "diffusers==0.25.0",  # image-reward imports diffusers; this one still speaks transformers 4.36
+    "huggingface_hub<0.26",
+    "openai-clip",
+    "setuptools<81",  # openai-clip imports pkg_resources, removed in setuptools 81
+]
+
+
+@pytest.mark.slow
+def test_image_reward_port_equals_the_official_package_on_shared_random_weights(tmp_path, env_dir, monkeypatch):
+    """image-reward 1.5 (with its timm 0.6.13 pin) in an isolated environment builds the model
+    with its own code and seeded random weights and scores each image its own way; our port
+    loads the saved state dict (the released file's layout) and must agree."""
+    monkeypatch.setenv("AAS_ENV_DIR", env_dir)
+    ckpt, vocab = tmp_path / "ImageReward.pt", tmp_path / "bert"
+    ref_entry = Entry.model_validate(
+        {
+            "kind": "isolated",
+            "settings": {
+                "requirements": IMAGEREWARD_ENV,
+                "runner": "imagereward_official",
+                "runner_args": {"vocab_dir": str(vocab), "save_to": str(ckpt), "seed": 1},
+            },
+        }
+    )
+    ref = resolve("scorer", "ref", extra={"ref": ref_entry}).instantiate()
+    ref.load()
+    try:
+        official = ref.score(images(), PROMPTS)
+    finally:
+        ref.close()
+    port = _scorer("image_reward", checkpoint=str(ckpt), tokenizer_id=str(vocab))
+    ours = port.score(images(), PROMPTS)
+    assert np.std(official) > 1e-3  # the images and prompts matter to the random model
+    np.testing.assert_allclose(ours, official, atol=1e-4)
+
+
 def _scorer(kind_or_name: str, **settings):
     if kind_or_name in ("image_reward", "hps"):
         e = Entry.model_validate({"kind": kind_or_name, "settings": {"device": "cpu", **settings}})

@@ -61,7 +61,8 @@ class IsolatedEnv:
             cmd = [str(tmp / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
             res = subprocess.run(cmd + self.requirements, capture_output=True, text=True)
             if res.returncode != 0:
-                raise RuntimeError(f"pip could not build the isolated environment: {res.stderr.strip()[-800:]}")
+                errors = [ln for ln in res.stderr.splitlines() if ln.startswith("ERROR")] or [res.stderr.strip()[-800:]]
+                raise RuntimeError(f"pip could not build the isolated environment: {' '.join(errors)[:1200]}")
             freeze = subprocess.run(
                 [str(tmp / "bin" / "python"), "-m", "pip", "freeze"], capture_output=True, text=True
             )
