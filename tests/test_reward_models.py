@@ -695,3 +695,84 @@ def test_a_build_with_every_scorer_on_tiny_weights_completes_offline(tmp_path, h
         ],
     )
     assert res.exit_code == 2 and "not a reward model" in res.output
+
+
+HPSV3_ENV = [
+    "torch==2.14.1",
+    "torchvision==0.29.1",
+    "transformers==4.45.2",
+    "trl==0.11.4",
+    "peft==0.13.2",
+    "accelerate==1.0.1",
+    "datasets",
+    "pandas",
+    "matplotlib",
+    "tensorboard",
+    "safetensors",
+    "pillow",
+    "rich",  # trl imports it
+]
+
+
+@pytest.mark.slow
+def test_hpsv3_port_equals_the_official_model_class_on_shared_random_weights(
+    tmp_path, env_dir, monkeypatch, hpsv3_wheel
+):
+    """hpsv3 1.0.0's own model class and preprocessing on transformers 4.45.2 (isolated), the
+    port on 5.x loading the saved 4.45-layout weights: same mu and log sigma."""
+    import json
+
+    from safetensors.torch import load_file
+    from tokenizers.pre_tokenizers import ByteLevel
+
+    from aas_dataset.backends.hpsv3 import QWEN_SPECIALS, TINY_CHAT_TEMPLATE, remap_hpsv3_keys
+
+    monkeypatch.setenv("AAS_ENV_DIR", env_dir)
+    vocab_dir, weights = tmp_path / "tok", tmp_path / "HPSv3.safetensors"
+    vocab_dir.mkdir()
+    (vocab_dir / "vocab.json").write_text(json.dumps({s: i for i, s in enumerate(sorted(ByteLevel.alphabet()))}))
+    (vocab_dir / "merges.txt").write_text("#version: 0.2\n")
+    dims = {
+        "hidden": 64,
+        "intermediate": 128,
+        "layers": 2,
+        "heads": 4,
+        "kv_heads": 2,
+        "mrope_section": [2, 3, 3],
+        "rope_theta": 10000.0,  # as the port's tiny config
+        "vision": {
+            "depth": 2,
+            "embed_dim": 32,
+            "hidden_size": 64,
+            "num_heads": 4,
+            "patch_size": 14,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+            "in_channels": 3,
+            "mlp_ratio": 2,
+        },
+    }
+    args = {
+        "wheel": str(hpsv3_wheel),
+        "vocab_dir": str(vocab_dir),
+        "specials": QWEN_SPECIALS,
+        "dims": dims,
+        "seed": 4,
+        "save_to": str(weights),
+        "pixels": 3136,
+        "chat_template": TINY_CHAT_TEMPLATE,
+    }
+    ref_entry = Entry.model_validate(
+        {"kind": "isolated", "settings": {"requirements": HPSV3_ENV, "runner": "hpsv3_official", "runner_args": args}}
+    )
+    ref = resolve("scorer", "ref", extra={"ref": ref_entry}).instantiate()
+    ref.load()
+    try:
+        official = ref.score(images(), PROMPTS)
+    finally:
+        ref.close()
+    port = _hpsv3(hpsv3_wheel)
+    port.model.load_state_dict(remap_hpsv3_keys(load_file(str(weights))), strict=True)
+    ours = port.score(images(), PROMPTS)
+    assert official.shape == ours.shape == (5, 2)
+    np.testing.assert_allclose(ours, official, atol=1e-4)

@@ -16,8 +16,26 @@ import os
 def _vocab(path, size):
     specials = ["[PAD]"] + [f"[unused{i}]" for i in range(99)] + ["[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     chars = list("abcdefghijklmnopqrstuvwxyz0123456789.,;:!?'-")
-    words = ["a", "the", "of", "dark", "bright", "cat", "beach", "alley", "night", "at", "blurry", "fog", "over",
-             "lake", "old", "torn", "photo", "an"]
+    words = [
+        "a",
+        "the",
+        "of",
+        "dark",
+        "bright",
+        "cat",
+        "beach",
+        "alley",
+        "night",
+        "at",
+        "blurry",
+        "fog",
+        "over",
+        "lake",
+        "old",
+        "torn",
+        "photo",
+        "an",
+    ]
     tokens = specials + chars + words + [f"##{c}" for c in chars]
     tokens += [f"[filler{i}]" for i in range(size - len(tokens))]
     with open(path, "w") as f:
@@ -48,11 +66,28 @@ def load(args):
 
     med = os.path.join(args["vocab_dir"], "med_config.json")
     with open(med, "w") as f:
-        json.dump({"architectures": ["BertModel"], "attention_probs_dropout_prob": 0.1, "hidden_act": "gelu",
-                   "hidden_dropout_prob": 0.1, "hidden_size": 768, "initializer_range": 0.02,
-                   "intermediate_size": 3072, "layer_norm_eps": 1e-12, "max_position_embeddings": 512,
-                   "model_type": "bert", "num_attention_heads": 12, "num_hidden_layers": 12, "pad_token_id": 0,
-                   "type_vocab_size": 2, "vocab_size": 30524, "encoder_width": 1024, "add_cross_attention": True}, f)
+        json.dump(
+            {
+                "architectures": ["BertModel"],
+                "attention_probs_dropout_prob": 0.1,
+                "hidden_act": "gelu",
+                "hidden_dropout_prob": 0.1,
+                "hidden_size": 768,
+                "initializer_range": 0.02,
+                "intermediate_size": 3072,
+                "layer_norm_eps": 1e-12,
+                "max_position_embeddings": 512,
+                "model_type": "bert",
+                "num_attention_heads": 12,
+                "num_hidden_layers": 12,
+                "pad_token_id": 0,
+                "type_vocab_size": 2,
+                "vocab_size": 30524,
+                "encoder_width": 1024,
+                "add_cross_attention": True,
+            },
+            f,
+        )
     torch.manual_seed(int(args.get("seed", 0)))
     model = ImageReward(med_config=med, device="cpu").eval()
     with torch.no_grad():  # random MLP weights, so the head is not a near-constant
