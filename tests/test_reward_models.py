@@ -13,8 +13,25 @@ torch = pytest.importorskip("torch")
 from aas_dataset.catalog import resolve  # noqa: E402
 from aas_dataset.recipe import Entry  # noqa: E402
 
-# open_clip + torchvision: they do not import beside our torch, so they live in an isolated env
-OPENCLIP_ENV = ["torch==2.14.1", "torchvision==0.29.1", "open_clip_torch==3.3.0", "pillow", "numpy"]
+# The official side of the parity checks runs in isolated environments (torchvision, open_clip
+# and the pinned packages do not install beside our torch). hpsv3's pins and open_clip's share
+# one environment; image-reward's timm 0.6.13 pin needs its own.
+OFFICIAL_ENV = [
+    "torch==2.14.1",
+    "torchvision==0.29.1",
+    "transformers==4.45.2",
+    "trl==0.11.4",
+    "peft==0.13.2",
+    "accelerate==1.0.1",
+    "datasets",
+    "pandas",
+    "matplotlib",
+    "tensorboard",
+    "safetensors",
+    "pillow",
+    "rich",  # trl imports it
+    "open_clip_torch==3.3.0",
+]
 TINY_OPENCLIP = {  # REWARD_MODELS.md §11.6
     "embed_dim": 16,
     "vision_cfg": {"image_size": 28, "layers": 2, "width": 32, "head_width": 8, "patch_size": 14},
@@ -54,7 +71,7 @@ def test_hps_port_equals_open_clip_on_shared_random_weights(
         {
             "kind": "isolated",
             "settings": {
-                "requirements": OPENCLIP_ENV,
+                "requirements": OFFICIAL_ENV,
                 "runner": "openclip_reference",
                 "runner_args": {
                     "model_cfg": cfg,
@@ -697,23 +714,6 @@ def test_a_build_with_every_scorer_on_tiny_weights_completes_offline(tmp_path, h
     assert res.exit_code == 2 and "not a reward model" in res.output
 
 
-HPSV3_ENV = [
-    "torch==2.14.1",
-    "torchvision==0.29.1",
-    "transformers==4.45.2",
-    "trl==0.11.4",
-    "peft==0.13.2",
-    "accelerate==1.0.1",
-    "datasets",
-    "pandas",
-    "matplotlib",
-    "tensorboard",
-    "safetensors",
-    "pillow",
-    "rich",  # trl imports it
-]
-
-
 @pytest.mark.slow
 def test_hpsv3_port_equals_the_official_model_class_on_shared_random_weights(
     tmp_path, env_dir, monkeypatch, hpsv3_wheel
@@ -763,7 +763,10 @@ def test_hpsv3_port_equals_the_official_model_class_on_shared_random_weights(
         "chat_template": TINY_CHAT_TEMPLATE,
     }
     ref_entry = Entry.model_validate(
-        {"kind": "isolated", "settings": {"requirements": HPSV3_ENV, "runner": "hpsv3_official", "runner_args": args}}
+        {
+            "kind": "isolated",
+            "settings": {"requirements": OFFICIAL_ENV, "runner": "hpsv3_official", "runner_args": args},
+        }
     )
     ref = resolve("scorer", "ref", extra={"ref": ref_entry}).instantiate()
     ref.load()
