@@ -20,6 +20,8 @@ is causal and the reward token precedes the padding (tested: batch = one by one)
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -84,7 +86,7 @@ class HPSv3Scorer(Scorer):
 
         s = self.settings
         self.device = resolve_device(s.device)
-        cache = (self.cache_dir or __import__("pathlib").Path.home() / ".cache" / "aas_dataset") / "official"
+        cache = (self.cache_dir or Path.home() / ".cache" / "aas_dataset") / "official"
         self.instruction, self.suffix = hpsv3_texts(s.text_source, cache)
         if s.tiny:
             tok, model = self._tiny()

@@ -208,6 +208,7 @@ class MPSScorer(Scorer):
             self.cross_model = CrossModel(self.model.config.projection_dim, layer_num=4, dim_head=64, heads=16)
             sd = load_file(self._weights_path())
             self.load_converted(sd)
+        # fp16 as released on GPUs; CPUs lack fast fp16 kernels, so fp32 there
         dtype = getattr(torch, s.dtype) if self.device != "cpu" else torch.float32
         self.model.eval().to(self.device, dtype)
         self.cross_model.eval().to(self.device, dtype)
@@ -250,22 +251,19 @@ class MPSScorer(Scorer):
         return condition_from_source(target.read_text(), url)
 
     def _text(self, texts):
-        import torch
-
         enc = self.tokenizer(list(texts), padding="max_length", truncation=True, max_length=77, return_tensors="pt")
         out = self.model.text_model(input_ids=enc["input_ids"].to(self.device))  # no attention mask, as released
         proj = self.model.text_projection
         tokens = proj(out.last_hidden_state)
-        eos = proj(out.pooler_output)
-        return tokens, eos, torch.float32
+        return tokens, proj(out.pooler_output)
 
     def score(self, images, prompts) -> np.ndarray:
         import torch
 
         s = self.settings
         with torch.inference_mode():
-            t_tok, t_eos, _ = self._text(prompts)
-            c_tok, _, _ = self._text([self.condition])
+            t_tok, t_eos = self._text(prompts)
+            c_tok, _ = self._text([self.condition])
             c_tok = c_tok.expand(len(prompts), -1, -1)
             dtype = next(self.model.parameters()).dtype
             pixels = self.processor(images=list(images), return_tensors="pt")["pixel_values"].to(self.device, dtype)
