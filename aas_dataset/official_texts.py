@@ -72,6 +72,29 @@ def read_module(source: Path, member: str) -> str:
     return source.read_text()
 
 
+def official_cache(cache_dir: Path | None) -> Path:
+    """Where official files are kept between runs: beside the build's store, or the user cache."""
+    return Path(cache_dir or Path.home() / ".cache" / "aas_dataset") / "official"
+
+
+def fetch_text(url: str, target: Path, hint: str) -> str:
+    """The text at `url`, downloaded once into `target` (atomically); `hint` says how to give
+    the file instead when the address cannot be reached."""
+    if not target.exists():
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(url, timeout=60) as r:
+                data = r.read()
+        except OSError as e:
+            raise OfficialTextError(f"cannot fetch {url} ({e}); {hint}") from None
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(target)
+    return target.read_text()
+
+
 def fetch_wheel(requirement: str, cache: Path) -> Path:
     """Download the package's wheel (no dependencies, nothing installed) into `cache` once."""
     name = requirement.split("==")[0].replace("-", "_")

@@ -177,7 +177,7 @@ def test_openclip_keys_convert_to_transformers_clip():
 
 
 def test_checkpoints_load_without_unpickling_code(tmp_path):
-    from aas_dataset.backends.hps import load_checkpoint
+    from aas_dataset.backends.weights import load_checkpoint
 
     class Evil:
         def __reduce__(self):
@@ -725,7 +725,8 @@ def test_hpsv3_port_equals_the_official_model_class_on_shared_random_weights(
     from safetensors.torch import load_file
     from tokenizers.pre_tokenizers import ByteLevel
 
-    from aas_dataset.backends.hpsv3 import QWEN_SPECIALS, TINY_CHAT_TEMPLATE, remap_hpsv3_keys
+    from aas_dataset.backends.hpsv3 import TINY_QWEN2VL_VISION, remap_hpsv3_keys
+    from aas_dataset.backends.qwen_vl import QWEN_SPECIALS, TINY_CHAT_TEMPLATE
 
     monkeypatch.setenv("AAS_ENV_DIR", env_dir)
     vocab_dir, weights = tmp_path / "tok", tmp_path / "HPSv3.safetensors"
@@ -740,17 +741,7 @@ def test_hpsv3_port_equals_the_official_model_class_on_shared_random_weights(
         "kv_heads": 2,
         "mrope_section": [2, 3, 3],
         "rope_theta": 10000.0,  # as the port's tiny config
-        "vision": {
-            "depth": 2,
-            "embed_dim": 32,
-            "hidden_size": 64,
-            "num_heads": 4,
-            "patch_size": 14,
-            "spatial_merge_size": 2,
-            "temporal_patch_size": 2,
-            "in_channels": 3,
-            "mlp_ratio": 2,
-        },
+        "vision": TINY_QWEN2VL_VISION,  # the port's tiny vision tower
     }
     args = {
         "wheel": str(hpsv3_wheel),

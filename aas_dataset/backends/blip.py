@@ -12,7 +12,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from .base import Scorer, resolve_device
-from .tiny_parts import TINY_VISION, seeded_init, tiny_bert_tokenizer
+from .tiny_parts import TINY_VISION, seeded_init, tiny_bert_tokenizer, tiny_blip_text_config
 
 
 class Settings(BaseModel):
@@ -36,20 +36,8 @@ class BlipItmScorer(Scorer):
         self.device = resolve_device(s.device)
         if s.tiny:
             self.tokenizer = tiny_bert_tokenizer()
-            v = self.tokenizer.get_vocab()
             config = BlipConfig(
-                text_config=dict(
-                    vocab_size=len(v),
-                    hidden_size=32,
-                    intermediate_size=37,
-                    num_hidden_layers=2,
-                    num_attention_heads=4,
-                    max_position_embeddings=64,
-                    encoder_hidden_size=32,
-                    bos_token_id=v["[DEC]"],
-                    pad_token_id=v["[PAD]"],
-                    sep_token_id=v["[SEP]"],
-                ),
+                text_config=tiny_blip_text_config(self.tokenizer),
                 # BLIP's vision default initializer_range is 1e-10: random tiny weights would
                 # then ignore the image entirely
                 vision_config={**TINY_VISION, "initializer_range": 0.02},

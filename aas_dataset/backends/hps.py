@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict
 from .base import Scorer, resolve_device
 from .clip import torchvision_resize_crop
 from .tiny_parts import byte_level_clip_tokenizer, seeded_init
+from .weights import load_checkpoint, load_exactly, weights_file
 
 MEAN = (0.48145466, 0.4578275, 0.40821073)
 STD = (0.26862954, 0.26130258, 0.27577711)
@@ -165,19 +166,6 @@ def openclip_to_hf(sd: dict) -> dict:
     return out
 
 
-def load_checkpoint(path: str) -> dict:
-    """A tensors-only checkpoint: safetensors, or a torch pickle read with weights_only=True
-    (never a full unpickle)."""
-    import torch
-
-    if str(path).endswith(".safetensors"):
-        from safetensors.torch import load_file
-
-        return load_file(str(path))
-    sd = torch.load(str(path), map_location="cpu", weights_only=True)
-    return sd.get("state_dict", sd) if isinstance(sd, dict) else sd
-
-
 def hpsv2_pixels(image, size: int = 224, antialias: bool = True):
     """HPSv2's evaluation transform (light_augmentation): ToTensor, longest side to `size` with
     a tensor bicubic resize, zero pad to square, normalise."""
@@ -246,25 +234,10 @@ class HPSScorer(Scorer):
             self.tokenizer = CLIPTokenizer.from_pretrained(s.tokenizer_id)
             self.model = CLIPModel(clip_config(s.architecture))
         if s.checkpoint:
-            sd = openclip_to_hf(load_checkpoint(self._checkpoint_path()))
-            missing, unexpected = self.model.load_state_dict(sd, strict=False)
-            missing = [m for m in missing if not m.endswith("position_ids")]
-            if missing or unexpected:
-                raise RuntimeError(
-                    f"scorer {self.name!r}: checkpoint does not fit {s.architecture}: "
-                    f"missing {missing[:5]}, unexpected {unexpected[:5]}"
-                )
+            path = weights_file(s.checkpoint, None, self.revision, f"scorer {self.name!r}")
+            load_exactly(self.model, openclip_to_hf(load_checkpoint(path)), f"scorer {self.name!r} ({s.architecture})")
         self.model.to(dtype=torch.float32).eval().to(self.device)
         self.size = self.model.config.vision_config.image_size
-
-    def _checkpoint_path(self) -> str:
-        c = self.settings.checkpoint
-        if ":" in c and not c.startswith("/"):
-            from huggingface_hub import hf_hub_download
-
-            repo, filename = c.split(":", 1)
-            return hf_hub_download(repo, filename, revision=self.revision)
-        return c
 
     def pixels(self, images):
         import torch

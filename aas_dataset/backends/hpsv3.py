@@ -20,26 +20,31 @@ is causal and the reward token precedes the padding (tested: batch = one by one)
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..official_texts import hpsv3_texts
+from ..official_texts import hpsv3_texts, official_cache
 from .base import Scorer, resolve_device
-from .tiny_parts import seeded_init
+from .qwen_vl import QWEN_SPECIALS, TINY_CHAT_TEMPLATE, expand_image_pads, vl_token_ids
+from .tiny_parts import byte_level_qwen_tokenizer, seeded_init
+from .weights import load_checkpoint, load_exactly, weights_file
 
 REWARD_TOKEN = "<|Reward|>"
 PIXELS = 256 * 28 * 28  # min = max pixels of the official config
-QWEN_SPECIALS = ["<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>"]
-# A Qwen2-VL-style chat template for the tiny offline model (the real one comes with the tokenizer).
-TINY_CHAT_TEMPLATE = (
-    "{% for m in messages %}{% if loop.first and m['role'] != 'system' %}<|im_start|>system\n"
-    "You are a helpful assistant.<|im_end|>\n{% endif %}<|im_start|>{{ m['role'] }}\n"
-    "{% for c in m['content'] %}{% if c['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>"
-    "{% elif c['type'] == 'text' %}{{ c['text'] }}{% endif %}{% endfor %}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
+
+
+# Vision tower of the tiny Qwen2-VL (REWARD_MODELS.md §11.3).
+TINY_QWEN2VL_VISION = {
+    "depth": 2,
+    "embed_dim": 32,
+    "hidden_size": 64,
+    "num_heads": 4,
+    "patch_size": 14,
+    "spatial_merge_size": 2,
+    "temporal_patch_size": 2,
+    "in_channels": 3,
+    "mlp_ratio": 2,
+}
 
 
 def remap_hpsv3_keys(sd: dict) -> dict:
@@ -86,8 +91,7 @@ class HPSv3Scorer(Scorer):
 
         s = self.settings
         self.device = resolve_device(s.device)
-        cache = (self.cache_dir or Path.home() / ".cache" / "aas_dataset") / "official"
-        self.instruction, self.suffix = hpsv3_texts(s.text_source, cache)
+        self.instruction, self.suffix = hpsv3_texts(s.text_source, official_cache(self.cache_dir))
         if s.tiny:
             tok, model = self._tiny()
         else:
@@ -101,39 +105,21 @@ class HPSv3Scorer(Scorer):
             config.text_config.vocab_size = len(tok)
             model = Qwen2VLForConditionalGeneration(config)
             model.rm_head = rm_head(config.text_config.hidden_size)
-            from huggingface_hub import hf_hub_download
-            from safetensors.torch import load_file
-
-            path = (
-                s.checkpoint
-                if s.checkpoint.startswith("/")
-                else hf_hub_download(self.model_id, s.checkpoint, revision=self.revision)
-            )
-            missing, unexpected = model.load_state_dict(remap_hpsv3_keys(load_file(path)), strict=False)
-            if missing or unexpected:
-                raise RuntimeError(
-                    f"scorer {self.name!r}: HPSv3 weights do not fit: missing {missing[:5]}, "
-                    f"unexpected {unexpected[:5]}"
-                )
+            path = weights_file(s.checkpoint, self.model_id, self.revision, f"scorer {self.name!r}")
+            load_exactly(model, remap_hpsv3_keys(load_checkpoint(path)), f"scorer {self.name!r} (HPSv3)")
             model.to(getattr(torch, s.dtype))
         model.rm_head.float()
         self.tokenizer = tok
         self.reward_id = tok.convert_tokens_to_ids(REWARD_TOKEN)
-        self.image_pad = "<|image_pad|>"
         self.merge = model.config.vision_config.spatial_merge_size
         self.processor = Qwen2VLImageProcessorPil(size={"shortest_edge": s.pixels, "longest_edge": s.pixels})
         self.model = model.eval().to(self.device)
 
     def _tiny(self):
-        from tokenizers.pre_tokenizers import ByteLevel
-        from transformers import Qwen2Tokenizer, Qwen2VLConfig, Qwen2VLForConditionalGeneration
+        from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration
 
-        vocab = {sym: i for i, sym in enumerate(sorted(ByteLevel.alphabet()))}
-        tok = Qwen2Tokenizer(vocab=vocab, merges=[], padding_side="right")
-        tok.add_special_tokens({"additional_special_tokens": QWEN_SPECIALS})
-        tok.add_special_tokens({"additional_special_tokens": [REWARD_TOKEN]})
-        tok.chat_template = TINY_CHAT_TEMPLATE
-        ids = {t: tok.convert_tokens_to_ids(t) for t in QWEN_SPECIALS}
+        tok = byte_level_qwen_tokenizer(QWEN_SPECIALS, TINY_CHAT_TEMPLATE, padding_side="right")
+        tok.add_special_tokens({"additional_special_tokens": [REWARD_TOKEN]})  # after the others, as released
         config = Qwen2VLConfig(
             text_config={
                 "vocab_size": len(tok),
@@ -147,21 +133,8 @@ class HPSv3Scorer(Scorer):
                 "pad_token_id": tok.pad_token_id,
                 "eos_token_id": tok.eos_token_id,
             },
-            vision_config={
-                "depth": 2,
-                "embed_dim": 32,
-                "hidden_size": 64,
-                "num_heads": 4,
-                "patch_size": 14,
-                "spatial_merge_size": 2,
-                "temporal_patch_size": 2,
-                "in_channels": 3,
-                "mlp_ratio": 2,
-            },
-            image_token_id=ids["<|image_pad|>"],
-            video_token_id=ids["<|video_pad|>"],
-            vision_start_token_id=ids["<|vision_start|>"],
-            vision_end_token_id=ids["<|vision_end|>"],
+            vision_config=TINY_QWEN2VL_VISION,
+            **vl_token_ids(tok),
         )
         with seeded_init(self.settings.weights_seed):
             model = Qwen2VLForConditionalGeneration(config)
@@ -190,11 +163,7 @@ class HPSv3Scorer(Scorer):
             ]
             texts.append(self.tokenizer.apply_chat_template(msg, tokenize=False, add_generation_prompt=True))
         vis = self.processor(images=resized, return_tensors="pt")
-        counts = (vis["image_grid_thw"].prod(-1) // self.merge**2).tolist()
-        texts = [
-            t.replace(self.image_pad, "<|placeholder|>" * n, 1).replace("<|placeholder|>", self.image_pad)
-            for t, n in zip(texts, counts, strict=True)
-        ]
+        texts = expand_image_pads(texts, vis["image_grid_thw"], self.merge)
         text = self.tokenizer(texts, padding=True, return_tensors="pt")
         return text, vis
 

@@ -21,8 +21,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from .base import Scorer, resolve_device
-from .hps import load_checkpoint, openai_pixels
-from .tiny_parts import seeded_init, tiny_bert_tokenizer
+from .hps import openai_pixels
+from .tiny_parts import seeded_init, tiny_bert_tokenizer, tiny_blip_text_config
+from .weights import load_checkpoint, load_exactly, weights_file
 
 REWARD_MEAN = 0.16717362830052426
 REWARD_STD = 1.0333394966054072
@@ -111,19 +112,7 @@ class ImageRewardScorer(Scorer):
                 layer_norm_eps=1e-6,
                 initializer_range=0.02,
             )
-            v = tok.get_vocab()
-            text = BlipTextConfig(
-                vocab_size=len(tok),
-                hidden_size=32,
-                intermediate_size=37,
-                num_hidden_layers=2,
-                num_attention_heads=4,
-                max_position_embeddings=64,
-                encoder_hidden_size=32,
-                bos_token_id=v["[DEC]"],
-                sep_token_id=v["[SEP]"],
-                pad_token_id=v["[PAD]"],
-            )
+            text = BlipTextConfig(**tiny_blip_text_config(tok))
         else:
             tok = BertTokenizer.from_pretrained(s.tokenizer_id)
             tok.add_special_tokens({"bos_token": "[DEC]", "additional_special_tokens": ["[ENC]"]})
@@ -152,19 +141,8 @@ class ImageRewardScorer(Scorer):
             model.text = BlipTextModel(text, add_pooling_layer=False)
             model.mlp = mlp_head(text.hidden_size)
         if not s.tiny:
-            path = s.checkpoint
-            if self.model_id and "/" in self.model_id and not path.startswith("/"):
-                from huggingface_hub import hf_hub_download
-
-                path = hf_hub_download(self.model_id, s.checkpoint, revision=self.revision)
-            sd = imagereward_to_hf(load_checkpoint(path))
-            missing, unexpected = model.load_state_dict(sd, strict=False)
-            missing = [m for m in missing if not m.endswith("position_ids")]
-            if missing or unexpected:
-                raise RuntimeError(
-                    f"scorer {self.name!r}: ImageReward weights do not fit: missing {missing[:5]}, "
-                    f"unexpected {unexpected[:5]}"
-                )
+            path = weights_file(s.checkpoint, self.model_id, self.revision, f"scorer {self.name!r}")
+            load_exactly(model, imagereward_to_hf(load_checkpoint(path)), f"scorer {self.name!r} (ImageReward)")
         self.model = model.to(torch.float32).eval().to(self.device)
         self.size = vision.image_size
 

@@ -25,9 +25,10 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..official_texts import OfficialTextError, Recorded, check
+from ..official_texts import OfficialTextError, Recorded, check, fetch_text, official_cache
 from .base import Scorer, resolve_device
 from .tiny_parts import byte_level_clip_tokenizer, seeded_init
+from .weights import weights_file
 
 MPS_COMMIT = "ae290c23d5f972a42b6113683bf8f39a083181f3"
 MPS_SCRIPT = "https://raw.githubusercontent.com/Kwai-Kolors/MPS/{commit}/eval_overall_mps_on_hpdv2.py"
@@ -206,7 +207,8 @@ class MPSScorer(Scorer):
             self.processor = CLIPImageProcessorPil.from_pretrained(s.clip_config_id)
             self.model = CLIPModel(CLIPConfig.from_pretrained(s.clip_config_id))
             self.cross_model = CrossModel(self.model.config.projection_dim, layer_num=4, dim_head=64, heads=16)
-            sd = load_file(self._weights_path())
+            label = f"scorer {self.name!r} (convert the release with `aas convert-mps`)"
+            sd = load_file(weights_file(s.weights, self.model_id, self.revision, label))
             self.load_converted(sd)
         # fp16 as released on GPUs; CPUs lack fast fp16 kernels, so fp32 there
         dtype = getattr(torch, s.dtype) if self.device != "cpu" else torch.float32
@@ -221,34 +223,13 @@ class MPSScorer(Scorer):
         self.model.load_state_dict(clip, strict=True)
         self.cross_model.load_state_dict(cross, strict=True)
 
-    def _weights_path(self) -> str:
-        w = self.settings.weights
-        if Path(w).is_file():
-            return w
-        from huggingface_hub import hf_hub_download
-
-        if not self.model_id:
-            raise RuntimeError(f"scorer {self.name!r}: converted MPS weights {w!r} not found (run `aas convert-mps`)")
-        return hf_hub_download(self.model_id, w, revision=self.revision)
-
     def _condition(self) -> str:
         s = self.settings
         if s.condition_source:
             return condition_from_source(Path(s.condition_source).read_text(), s.condition_source)
-        import urllib.request
-
         url = MPS_SCRIPT.format(commit=s.commit)
-        cache = (self.cache_dir or Path.home() / ".cache" / "aas_dataset") / "official" / "mps" / s.commit
-        target = cache / "eval_overall_mps_on_hpdv2.py"
-        if not target.exists():
-            try:
-                with urllib.request.urlopen(url, timeout=60) as r:
-                    data = r.read()
-            except OSError as e:
-                raise OfficialTextError(f"cannot fetch {url} ({e}); give settings.condition_source") from None
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
-        return condition_from_source(target.read_text(), url)
+        target = official_cache(self.cache_dir) / "mps" / s.commit / "eval_overall_mps_on_hpdv2.py"
+        return condition_from_source(fetch_text(url, target, "give settings.condition_source"), url)
 
     def _text(self, texts):
         enc = self.tokenizer(list(texts), padding="max_length", truncation=True, max_length=77, return_tensors="pt")

@@ -26,10 +26,11 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from ..official_texts import OfficialTextError, Recorded, check
+from ..official_texts import OfficialTextError, Recorded, check, fetch_text, official_cache
 from ..taxonomy import DIMENSION_KEYS
 from .base import Scorer, resolve_device
-from .tiny_parts import seeded_init
+from .qwen_vl import QWEN_SPECIALS, TINY_CHAT_TEMPLATE, expand_image_pads, vl_token_ids
+from .tiny_parts import byte_level_qwen_tokenizer, seeded_init
 
 RATER_COMMIT = "1485e28"
 RATER_REPO_RAW = "https://raw.githubusercontent.com/weathon/AAS/{commit}/rater_training/{file}"
@@ -82,21 +83,12 @@ def guidelines(rules_csv: str) -> dict[str, str]:
 
 
 def _read(path_or_none: str | None, file: str, cache: Path, commit: str) -> tuple[str, str]:
+    """(text, where) of an official repository file: the given path, or fetched at the commit."""
     if path_or_none:
         return Path(path_or_none).read_text(), path_or_none
     target = cache / commit / file
-    if not target.exists():
-        import urllib.request
-
-        url = RATER_REPO_RAW.format(commit=commit, file=file)
-        try:
-            with urllib.request.urlopen(url, timeout=60) as r:
-                data = r.read()
-        except OSError as e:
-            raise OfficialTextError(f"cannot fetch {url} ({e}); give settings.{file.split('.')[0]}_path") from None
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-    return target.read_text(), str(target)
+    url = RATER_REPO_RAW.format(commit=commit, file=file)
+    return fetch_text(url, target, f"give settings.{file.split('.')[0]}_path"), str(target)
 
 
 class Settings(BaseModel):
@@ -127,7 +119,7 @@ class DimensionRater(Scorer):
 
         s = self.settings
         self.device = resolve_device(s.device)
-        cache = (self.cache_dir or Path.home() / ".cache" / "aas_dataset") / "official" / "rater"
+        cache = official_cache(self.cache_dir) / "rater"
         src, where = _read(s.infer_path, "infer.py", cache, s.commit)
         self.template = template_from_source(src, where)
         rules, _ = _read(s.rules_path, "rules.csv", cache, s.commit)
@@ -148,21 +140,9 @@ class DimensionRater(Scorer):
         self.model.eval().to(self.device)
 
     def _tiny(self):
-        from tokenizers.pre_tokenizers import ByteLevel
-        from transformers import (
-            Qwen2Tokenizer,
-            Qwen2VLImageProcessorPil,
-            Qwen3VLConfig,
-            Qwen3VLForConditionalGeneration,
-        )
+        from transformers import Qwen2VLImageProcessorPil, Qwen3VLConfig, Qwen3VLForConditionalGeneration
 
-        from .hpsv3 import QWEN_SPECIALS, TINY_CHAT_TEMPLATE
-
-        vocab = {sym: i for i, sym in enumerate(sorted(ByteLevel.alphabet()))}
-        tok = Qwen2Tokenizer(vocab=vocab, merges=[])
-        tok.add_special_tokens({"additional_special_tokens": QWEN_SPECIALS})
-        tok.chat_template = TINY_CHAT_TEMPLATE
-        ids = {t: tok.convert_tokens_to_ids(t) for t in QWEN_SPECIALS}
+        tok = byte_level_qwen_tokenizer(QWEN_SPECIALS, TINY_CHAT_TEMPLATE)
         cfg = Qwen3VLConfig(
             text_config={
                 "vocab_size": len(tok),
@@ -194,10 +174,7 @@ class DimensionRater(Scorer):
                 "num_position_embeddings": 64,
                 "deepstack_visual_indexes": [0, 1],
             },
-            image_token_id=ids["<|image_pad|>"],
-            video_token_id=ids["<|video_pad|>"],
-            vision_start_token_id=ids["<|vision_start|>"],
-            vision_end_token_id=ids["<|vision_end|>"],
+            **vl_token_ids(tok),
         )
         with seeded_init(self.settings.weights_seed):
             model = Qwen3VLForConditionalGeneration(cfg)
@@ -224,10 +201,7 @@ class DimensionRater(Scorer):
                 msg = [{"role": "user", "content": [{"type": "text", "text": text}, {"type": "image"}]}]
                 texts.append(self.tokenizer.apply_chat_template(msg, tokenize=False, add_generation_prompt=True))
         vis = self.image_processor(images=[im for im in resized for _ in DIMENSION_KEYS], return_tensors="pt")
-        merge = self.model.config.vision_config.spatial_merge_size
-        counts = (vis["image_grid_thw"].prod(-1) // merge**2).tolist()
-        pad = "<|image_pad|>"
-        texts = [t.replace(pad, "\0" * c, 1).replace("\0", pad) for t, c in zip(texts, counts, strict=True)]
+        texts = expand_image_pads(texts, vis["image_grid_thw"], self.model.config.vision_config.spatial_merge_size)
         enc = self.tokenizer(texts, padding=True, return_tensors="pt")
         image_id = self.model.config.image_token_id
         enc["mm_token_type_ids"] = (enc["input_ids"] == image_id).int()

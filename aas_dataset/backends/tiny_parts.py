@@ -72,6 +72,38 @@ def tiny_bert_tokenizer(max_length: int = 64):
         return BertTokenizer(str(vocab), do_lower_case=True, model_max_length=max_length)
 
 
+def tiny_blip_text_config(tokenizer) -> dict:
+    """Text tower of the tiny BLIP models (REWARD_MODELS.md §11.2), ids from `tokenizer`."""
+    v = tokenizer.get_vocab()
+    return {
+        "vocab_size": len(v),
+        "hidden_size": 32,
+        "intermediate_size": 37,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "max_position_embeddings": 64,
+        "encoder_hidden_size": 32,
+        "bos_token_id": v["[DEC]"],
+        "pad_token_id": v["[PAD]"],
+        "sep_token_id": v["[SEP]"],
+    }
+
+
+def byte_level_qwen_tokenizer(specials=(), chat_template: str | None = None, **kwargs):
+    """A Qwen2Tokenizer over the 256 byte symbols, no merges (one token per byte), plus
+    `specials` as additional special tokens in that order, offline."""
+    from tokenizers.pre_tokenizers import ByteLevel
+    from transformers import Qwen2Tokenizer
+
+    vocab = {sym: i for i, sym in enumerate(sorted(ByteLevel.alphabet()))}
+    tok = Qwen2Tokenizer(vocab=vocab, merges=[], **kwargs)
+    if specials:
+        tok.add_special_tokens({"additional_special_tokens": list(specials)})
+    if chat_template is not None:
+        tok.chat_template = chat_template
+    return tok
+
+
 @contextlib.contextmanager
 def seeded_init(seed: int):
     """Initialise weights from `seed` without disturbing the caller's global RNG."""

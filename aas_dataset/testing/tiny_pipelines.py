@@ -12,7 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..backends.tiny_parts import byte_level_clip_tokenizer, seeded_init, tiny_clip_text_config
+from ..backends.tiny_parts import (
+    byte_level_clip_tokenizer,
+    byte_level_qwen_tokenizer,
+    seeded_init,
+    tiny_clip_text_config,
+)
 
 # Small but structurally complete sizes: enough layers/heads to exercise joint and single
 # stream blocks, RoPE axes and packing, small enough to run a 32² image in well under a second.
@@ -55,14 +60,7 @@ _CHAT_TEMPLATE = (
 
 def _qwen_tokenizer():
     """A byte-level BPE tokenizer in Qwen2's format (no merges: one token per byte)."""
-    from tokenizers.pre_tokenizers import ByteLevel
-    from transformers import Qwen2Tokenizer
-
-    vocab = {s: i for i, s in enumerate(sorted(ByteLevel.alphabet()))}
-    tok = Qwen2Tokenizer(vocab=vocab, merges=[])
-    tok.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
-    tok.chat_template = _CHAT_TEMPLATE
-    return tok
+    return byte_level_qwen_tokenizer(["<|im_start|>", "<|im_end|>"], _CHAT_TEMPLATE)
 
 
 def _vae(latent_channels: int = 4, **extra):
