@@ -214,6 +214,7 @@ class MPSScorer(Scorer):
         dtype = getattr(torch, s.dtype) if self.device != "cpu" else torch.float32
         self.model.eval().to(self.device, dtype)
         self.cross_model.eval().to(self.device, dtype)
+        self.condition_tokens = None  # the condition is the same for every prompt: encoded once, in score
 
     def load_converted(self, sd: dict) -> None:
         clip = {
@@ -222,6 +223,7 @@ class MPSScorer(Scorer):
         cross = {k[len("cross_model.") :]: v for k, v in sd.items() if k.startswith("cross_model.")}
         self.model.load_state_dict(clip, strict=True)
         self.cross_model.load_state_dict(cross, strict=True)
+        self.condition_tokens = None  # encoded by the old weights
 
     def _condition(self) -> str:
         s = self.settings
@@ -244,8 +246,9 @@ class MPSScorer(Scorer):
         s = self.settings
         with torch.inference_mode():
             t_tok, t_eos = self._text(prompts)
-            c_tok, _ = self._text([self.condition])
-            c_tok = c_tok.expand(len(prompts), -1, -1)
+            if self.condition_tokens is None:
+                self.condition_tokens, _ = self._text([self.condition])
+            c_tok = self.condition_tokens.expand(len(prompts), -1, -1)
             dtype = next(self.model.parameters()).dtype
             pixels = self.processor(images=list(images), return_tensors="pt")["pixel_values"].to(self.device, dtype)
             v = self.model.visual_projection(self.model.vision_model(pixel_values=pixels).last_hidden_state)

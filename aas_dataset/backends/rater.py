@@ -138,6 +138,14 @@ class DimensionRater(Scorer):
         self.tokenizer.padding_side = "left"
         self.digits = [self.tokenizer.convert_tokens_to_ids(self.tokenizer.tokenize(c))[0] for c in "012"]
         self.model.eval().to(self.device)
+        self.dim_texts = [self._turn(dim) for dim in DIMENSION_KEYS]
+
+    def _turn(self, dim: str) -> str:
+        """The chat text of one dimension's question: the official template, then the image."""
+        key, guide = self.guides[dim]
+        text = self.template.replace("{dim}", key).replace("{guide[dim]}", guide)
+        msg = [{"role": "user", "content": [{"type": "text", "text": text}, {"type": "image"}]}]
+        return self.tokenizer.apply_chat_template(msg, tokenize=False, add_generation_prompt=True)
 
     def _tiny(self):
         from transformers import Qwen2VLImageProcessorPil, Qwen3VLConfig, Qwen3VLForConditionalGeneration
@@ -193,13 +201,7 @@ class DimensionRater(Scorer):
 
         n = self.settings.image_size
         resized = [im.convert("RGB").resize((n, n), Image.BICUBIC) for im in images]
-        texts = []
-        for _ in resized:
-            for dim in DIMENSION_KEYS:
-                key, guide = self.guides[dim]
-                text = self.template.replace("{dim}", key).replace("{guide[dim]}", guide)
-                msg = [{"role": "user", "content": [{"type": "text", "text": text}, {"type": "image"}]}]
-                texts.append(self.tokenizer.apply_chat_template(msg, tokenize=False, add_generation_prompt=True))
+        texts = self.dim_texts * len(resized)  # the 11 turns are the same for every image
         vis = self.image_processor(images=[im for im in resized for _ in DIMENSION_KEYS], return_tensors="pt")
         texts = expand_image_pads(texts, vis["image_grid_thw"], self.model.config.vision_config.spatial_merge_size)
         enc = self.tokenizer(texts, padding=True, return_tensors="pt")
