@@ -67,3 +67,17 @@ def png_bytes(image) -> bytes:
     buf = io.BytesIO()
     image.save(buf, format="PNG", compress_level=6, optimize=False)
     return buf.getvalue()
+
+
+def run_grouped(keys: list, run) -> list:
+    """Call `run(key, indices)` once per distinct key (in first-seen order) and return its
+    results put back at their indices: one batched call per group of items that must be
+    processed alike (same conditioning, same mask, same padded length)."""
+    groups: dict[Any, list[int]] = {}
+    for i, k in enumerate(keys):
+        groups.setdefault(k, []).append(i)
+    out: list[Any] = [None] * len(keys)
+    for k, idx in groups.items():
+        for i, r in zip(idx, run(k, idx), strict=True):
+            out[i] = r
+    return out

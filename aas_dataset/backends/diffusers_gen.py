@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..util import run_grouped
 from .base import Generator, resolve_device
 
 
@@ -129,24 +130,17 @@ class PipelineGenerator(Generator):
             raise ValueError("one seed per prompt")
         negatives = negatives or [None] * len(prompts)
         gens = [torch.Generator("cpu").manual_seed(int(s)) for s in seeds]
-        images: list[Any] = [None] * len(prompts)
         # One call per group of images that share how they are conditioned.
-        groups: dict[Any, list[int]] = {}
-        for i, neg in enumerate(negatives):
-            key: Any = ("mitigated",) if neg is not None else ("plain",)
-            if not getattr(self.settings, "batch_invariant", True):
-                key = (*key, i)
-            groups.setdefault(key, []).append(i)
-        for key, idx in groups.items():
-            out = self._call(
-                [prompts[i] for i in idx],
-                [gens[i] for i in idx],
-                [negatives[i] for i in idx] if key[0] == "mitigated" else None,
-                arm,
-            )
-            for i, im in zip(idx, out, strict=True):
-                images[i] = im.convert("RGB") if hasattr(im, "convert") else im
-        return images
+        keys = [("mitigated" if neg is not None else "plain",) for neg in negatives]
+        if not getattr(self.settings, "batch_invariant", True):
+            keys = [(*k, i) for i, k in enumerate(keys)]
+
+        def run(key, idx):
+            negs = [negatives[i] for i in idx] if key[0] == "mitigated" else None
+            out = self._call([prompts[i] for i in idx], [gens[i] for i in idx], negs, arm)
+            return [im.convert("RGB") if hasattr(im, "convert") else im for im in out]
+
+        return run_grouped(keys, run)
 
     def _call(self, prompts: list[str], gens: list, negatives: list[str] | None, arm: str | None) -> list[Any]:
         s = self.settings
@@ -190,22 +184,18 @@ class PipelineGenerator(Generator):
         import torch
 
         enc = [self.compel(p, negative_prompt=neg) if neg is not None else self.compel(p) for p in prompts]
-        by_len: dict[tuple, list[int]] = {}
-        for i, e in enumerate(enc):
-            shape = (e.embeds.shape[1], None if e.negative_embeds is None else e.negative_embeds.shape[1])
-            by_len.setdefault(shape, []).append(i)
-        images: list[Any] = [None] * len(prompts)
-        for members in by_len.values():
+
+        def run(_shape, members):
             kw = dict(call)
             kw["prompt_embeds"] = torch.cat([enc[i].embeds for i in members])
             kw["pooled_prompt_embeds"] = torch.cat([enc[i].pooled_embeds for i in members])
             if neg is not None:
                 kw["negative_prompt_embeds"] = torch.cat([enc[i].negative_embeds for i in members])
                 kw["negative_pooled_prompt_embeds"] = torch.cat([enc[i].negative_pooled_embeds for i in members])
-            out = self.pipe(generator=[gens[i] for i in members], **kw).images
-            for i, im in zip(members, out, strict=True):
-                images[i] = im
-        return images
+            return self.pipe(generator=[gens[i] for i in members], **kw).images
+
+        shapes = [(e.embeds.shape[1], None if e.negative_embeds is None else e.negative_embeds.shape[1]) for e in enc]
+        return run_grouped(shapes, run)
 
     def generate_pairs(self, originals, distorted, seeds_o, seeds_a, negatives=None):
         """Arms that are conditioned alike run interleaved in one call (the better GPU batch);

@@ -27,7 +27,6 @@ result replaces the image outputs of both lanes. Text outputs are left alone.
 from __future__ import annotations
 
 import contextlib
-from typing import Any
 
 
 def _attention(q, k, v, mask=None):
@@ -160,29 +159,27 @@ def vsf_call(pipe, prompts: list[str], negatives: list[str], generators: list, s
     image never depends on which other prompts share its batch."""
     import torch
 
+    from ..util import run_grouped
+
     max_len = int(call.pop("max_sequence_length", 512))
-    by_len: dict[int, list[int]] = {}
-    for i, neg in enumerate(negatives):
-        by_len.setdefault(min(_t5_len(pipe, neg), max_len - 1), []).append(i)
-    images: list[Any] = [None] * len(prompts)
     proc = VSFFluxProcessor(scale, offset)
-    for n, idx in by_len.items():
+
+    def run(n: int, idx: list[int]):
         pos_embeds, pooled, _ = pipe.encode_prompt(
             [prompts[i] for i in idx], prompt_2=None, max_sequence_length=max_len - n
         )
         neg_embeds = pipe._get_t5_prompt_embeds([negatives[i] for i in idx], max_sequence_length=n)
         proc.pos_len, proc.neg_len = max_len - n, n
         with installed(pipe.transformer, proc):
-            out = pipe(
+            return pipe(
                 prompt_embeds=torch.cat([pos_embeds, neg_embeds.to(pos_embeds.dtype)], dim=1),
                 pooled_prompt_embeds=pooled,
                 generator=[generators[i] for i in idx],
                 max_sequence_length=max_len,
                 **call,
-            )
-        for i, im in zip(idx, out.images, strict=True):
-            images[i] = im
-    return images
+            ).images
+
+    return run_grouped([min(_t5_len(pipe, neg), max_len - 1) for neg in negatives], run)
 
 
 def nag_call(
