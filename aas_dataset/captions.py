@@ -49,7 +49,10 @@ def _read_hub(spec: Captions, cache_dir: Path) -> list[str]:
     names = ds.column_names or list(ds.features or [])
     if hub.column not in names:
         raise RecipeError(f"captions.hub.column: {hub.id} has no column {hub.column!r} (has {', '.join(names)})")
-    texts = [str(row[hub.column]).strip() for row in ds.select_columns([hub.column])]
+    rows = ds.select_columns([hub.column])
+    if hub.limit is not None:
+        rows = rows.take(hub.limit)
+    texts = [str(row[hub.column]).strip() for row in rows]
     write_json_atomic(cache, texts)
     return texts
 

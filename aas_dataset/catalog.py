@@ -11,7 +11,7 @@ import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -37,7 +37,10 @@ class Entry(BaseModel):
     display_name: str = ""
     # The paper's data key where it differs from ours (ours carry no dots: they are file keys).
     paper_key: str | None = None
-    # Where our settings differ from those of the paper's runs, and why.
+    # Which of the authors' runs the entry reproduces: the paper's, their follow-up (post-paper)
+    # runs, or none (tiny, local and offline models of ours).
+    paper_run: Literal["paper", "follow-up", "none"] = "none"
+    # Where our settings differ from those of that run, and why.
     paper_settings: str = ""
     license: str = "unknown"
     settings: dict[str, Any] = {}
@@ -116,4 +119,25 @@ def resolve(
         "settings": settings.model_dump(mode="json"),
         "backend_version": cls.VERSION,
     }
+    # editing a defining text makes a new model: new unit keys (user classes may lack the hook)
+    if texts := getattr(cls, "text_sources", lambda _s: [])(settings):
+        spec["texts"] = texts
     return ResolvedModel(role, name, entry, settings, cls.VERSION, spec)
+
+
+def differences(m: ResolvedModel) -> list[str]:
+    """How a resolved model differs from the authors' run it stands for: the catalog's
+    `paper_settings`, tiny weights, and every defining text in our wording instead of theirs.
+    Shown by the card of every release and by `aas models`."""
+    e = m.entry
+    if e.paper_run == "none":
+        return ["not a model of the authors' runs"]
+    out = [e.paper_settings] if e.paper_settings else []
+    cls = backend_class(m.role, e.kind)
+    out += getattr(cls, "paper_differences", lambda _s: [])(m.settings)
+    if getattr(m.settings, "tiny", False):
+        out.append("tiny random weights in place of the released ones")
+    for t in m.spec.get("texts", []):
+        if t["source"].startswith("ours"):
+            out.append(f"{t['text']}: {t['source']} in place of the authors' text")
+    return out

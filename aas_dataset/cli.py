@@ -135,7 +135,8 @@ def _print_plan(builder) -> None:
                 str(st["todo"]),
             )
     else:  # Hub captions not fetched yet: counts from the recipe, cache state unknown
-        n = rr.recipe.captions.count or 0
+        caps = rr.recipe.captions
+        n = caps.count or (caps.hub.limit if caps.hub else None) or 0  # at most: the source may hold fewer
         g = len(rr.generators)
         for stage, backends, units in (
             ("prompts", [rr.rewriter.name], n),
@@ -155,13 +156,14 @@ def models(
 ):
     """List the catalog: name, kind, weights, settings, license, and whether the weights are
     already in the local Hugging Face cache (offline builds need them there)."""
-    from .catalog import ROLES, entries
+    from .catalog import ROLES, differences, entries, resolve
 
     if role not in ROLES:
         raise _bad_input(f"unknown role {role!r}; one of {', '.join(ROLES)}")
     cached = _hf_cached_repos()
     rows = []
     for name, e in entries(role).items():
+        resolved = resolve(role, name)
         ids = [e.model_id] if e.model_id else []
         for key in ("lora", "single_file"):
             sub = e.settings.get(key) or {}
@@ -179,7 +181,10 @@ def models(
                 "settings": e.settings,
                 "license": e.license,
                 "paper_key": e.paper_key or "",
+                "paper_run": e.paper_run,
                 "paper_settings": e.paper_settings,
+                "differences": differences(resolved),
+                "texts": resolved.spec.get("texts", []),
                 "cached": None if not local else all(i in cached for i in local),
             }
         )
@@ -187,14 +192,25 @@ def models(
         out.print_json(json.dumps(rows))
         return
     t = Table(title=f"{role}s in the catalog")
-    for col in ("name", "kind", "weights", "settings", "license", "cached"):
+    for col in ("name", "kind", "weights", "settings", "license", "cached", "vs the authors' run"):
         t.add_column(col, overflow="fold")
     for r in rows:
+        vs = r["paper_run"] if r["paper_run"] != "none" else "-"
+        if r["paper_run"] != "none":
+            vs += ": " + ("; ".join(r["differences"]) or "as run")
         weights = r["model_id"] + (f"@{r['revision']}" if r["revision"] else "")
         if r["model_id"] and r["kind"] not in ("openai_images", "openrouter_image", "replicate") and not r["pinned"]:
             weights += " [yellow](unpinned)[/]"
         cached = {None: "-", True: "[green]yes[/]", False: "no"}[r["cached"]]
-        t.add_row(r["name"], r["kind"], weights, escape(_settings_summary(r["settings"])), escape(r["license"]), cached)
+        t.add_row(
+            r["name"],
+            r["kind"],
+            weights,
+            escape(_settings_summary(r["settings"])),
+            escape(r["license"]),
+            cached,
+            escape(vs),
+        )
     out.print(t)
 
 
@@ -374,13 +390,17 @@ def import_hf_cmd(
     source: Annotated[str, typer.Argument(help="Hub dataset id (e.g. weathon/aas_benchmark_final) or a local folder")],
     out_dir: Annotated[Path, typer.Option("--out", help="release folder to write")],
     revision: Annotated[str | None, typer.Option(help="Hub revision (tag, branch, commit)")] = None,
+    official_dir: Annotated[
+        str | None,
+        typer.Option(help="a copy of weathon/AAS, for the rewriter's effect texts (default: fetched once)"),
+    ] = None,
 ):
     """Convert the authors' published layouts into a release folder of ours."""
     from .importers import ImportFormatError, import_hf
     from .stages.manifest import verify
 
     try:
-        m = import_hf(source, out_dir, revision)
+        m = import_hf(source, out_dir, revision, official_dir)
     except (ImportFormatError, OSError) as e:  # OSError: a missing folder, the Hub unreachable
         raise _bad_input(f"{e}") from None
     res = verify(out_dir)

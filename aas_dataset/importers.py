@@ -1,13 +1,18 @@
 """`aas import-hf`: the authors' published layouts -> our release layout.
 
-Layouts (BENCHMARK_FACTS §9):
+Layouts (docs/paper_fidelity.md, "Published data"):
 - `benchmark` (`weathon/aas_benchmark_final`): one row per (model, index) with struct score
-  columns, HPSv3 [mu, sigma] lists, 2x2 BLIP ITM logits under p_a, the 11-vector rater J,
+  columns, HPSv3 [mu, log sigma] lists, 2x2 BLIP ITM logits under p_a, the 11-vector rater J,
   the pairwise labels of three LLM verifiers and the 0-100 LLM judge.
 - `emotion_bias` (`weathon/emotion_bias_dataset`): a happy face and its three edits, with
-  per-scorer columns `<emotion>_<scorer>` and `<emotion>_<scorer>_happy_image`.
+  per-scorer columns `<emotion>_<scorer>` and `<emotion>_<scorer>_happy_image` (HPSv2.1 and
+  ImageReward values are one-element lists, as their packages return them).
 
 Every source column is either mapped, ignored for a stated reason, or an error that names it.
+Columns, models and judges get the catalog's names, so a column means one model in every
+release, imported or built: the published `hpsv2_reward` (HPSv2.1) becomes `score_hpsv2_1`,
+`llm_selected` becomes `label_qwen3_vl_235b_deepinfra`, `stable_diffusion_3.5_medium` becomes
+`stable_diffusion_3_5_medium`, and so on.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import __version__
+from .official_texts import OfficialTextError
 from .schema import (
     COMBOS,
     NEGATIVE_EMOTIONS,
@@ -33,35 +39,28 @@ from .schema import (
 )
 from .stages.assemble import SCORES_SHARD_ROWS, ConfigPart, write_release
 from .store import Store
-from .taxonomy import DIMENSION_KEYS, dimension
+from .taxonomy import DIMENSION_KEYS
 from .util import digest
 
-# Paper data keys -> where the weights came from (BENCHMARK_FACTS §3.1).
-PAPER_MODELS = {
-    "flux_dev": "black-forest-labs/FLUX.1-dev",
-    "dance_flux": "xzyhku/flux_hpsv2.1_dancegrpo",
-    "grpo_flux": "CodeGoat24/FLUX.1-dev-PrefGRPO",
-    "flux_krea": "black-forest-labs/FLUX.1-Krea-dev",
-    "stable_diffusion_xl": "stabilityai/stable-diffusion-xl-base-1.0",
-    "playground": "playgroundai/playground-v2.5-1024px-aesthetic",
-    "stable_diffusion_3.5_medium": "stabilityai/stable-diffusion-3.5-medium",
-    "sd3_medium_grpo_geneval": "jieliu/SD3.5M-FlowGRPO-GenEval",
-    "sd3_medium_grpo": "jieliu/SD3.5M-FlowGRPO-PickScore",
-    "nano-banana": "google/gemini-2.5-flash-image-preview",
-    "stable_diffusion_3.5_large": "stabilityai/stable-diffusion-3.5-large",
-}
-# The paper's aligned-vs-base comparisons (§6.3), kept when both models are present.
+# The paper's aligned-vs-base comparisons, kept when both models are present.
 PAPER_COMPARISONS = [
     ("dance_flux", "flux_dev"),
     ("playground", "stable_diffusion_xl"),
-    ("sd3_medium_grpo", "stable_diffusion_3.5_medium"),
+    ("sd3_medium_grpo", "stable_diffusion_3_5_medium"),
 ]
-JUDGES = {  # source column -> our judge name (model)
-    "llm_selected": ("qwen3_vl_235b", "Qwen/Qwen3-VL-235B-A22B-Instruct (DeepInfra), ground truth"),
-    "sec_llm_selected": ("gpt5_chat", "openai/gpt-5-chat (OpenRouter), second verifier"),
-    "third_llm_selected": ("glm45v", "z-ai/glm-4.5v (OpenRouter), third verifier"),
+# source column -> the catalog judge that made it (the same model, endpoint and instruction)
+JUDGES = {
+    "llm_selected": "qwen3_vl_235b_deepinfra",
+    "sec_llm_selected": "gpt5_chat_openrouter",
+    "third_llm_selected": "glm45v_openrouter",
 }
-SCORE_STRUCTS = {"hpsv2_reward": ("hpsv2", "hpsv2"), "image_reward": ("image_reward", "image_reward")}
+GROUND_TRUTH = "llm_selected"
+# source struct -> (catalog scorer, field prefix); hpsv2_reward holds HPSv2.1 (hps_version="v2.1")
+SCORE_STRUCTS = {"hpsv2_reward": ("hpsv2_1", "hpsv2"), "image_reward": ("image_reward", "image_reward")}
+HPSV3 = "hpsv3"
+BLIP = "blip_itm_large"
+# The emotion-bias layout's scorer names (<emotion>_<name>) -> catalog scorers; others keep theirs.
+EMOTION_SCORERS = {"hpsv2": "hpsv2_1", "img_reward": "image_reward", "blip": BLIP, "hpsv3": HPSV3}
 BENCHMARK_REQUIRED = {
     "image_original",
     "image_distorted",
@@ -79,8 +78,8 @@ BENCHMARK_IGNORED = {
 }
 PAIR_IMAGES = ("image_original", "image_distorted")
 EMOTION_IMAGES = ("happy_image", *(f"{e}_image" for e in NEGATIVE_EMOTIONS))
-RATER = "j"
-JUDGE100 = "gemini25_flash"
+RATER = "rater_j"
+JUDGE100 = "gemini25_flash_openrouter"
 
 
 class ImportFormatError(ValueError):
@@ -138,7 +137,7 @@ def _combos(struct: dict | None, prefix: str, where: str, pick=lambda x: x) -> d
         raise ImportFormatError(f"{where}: cannot read {prefix}_* scores ({e})") from None
 
 
-def _benchmark_row(r: dict, where: str, model: str) -> dict:
+def _benchmark_row(r: dict, where: str, model: str, generator_id: str) -> dict:
     try:
         dims = json.loads(r["selected_dims"]) if isinstance(r["selected_dims"], str) else list(r["selected_dims"])
     except json.JSONDecodeError:
@@ -154,25 +153,27 @@ def _benchmark_row(r: dict, where: str, model: str) -> dict:
         "seed_original": None,
         "seed_distorted": None,
         "generator_kind": "imported",
-        "generator_id": PAPER_MODELS.get(r["model"], ""),
+        "generator_id": generator_id,
         "generator_revision": "",
         "generator_settings": "{}",
     }
-    for src, (judge, _) in JUDGES.items():
+    for src, judge in JUDGES.items():
         if src in r:
             row[label_column(judge)] = r[src]
     for src, (name, prefix) in SCORE_STRUCTS.items():
         if src in r:
             row[f"score_{name}"] = _combos(r[src], prefix, where)
     if "hpsv3_reward" in r:
-        row["score_hpsv3"] = _combos(r["hpsv3_reward"], "hpsv3", where, lambda v: v[0])  # mu
-        row["score_hpsv3_sigma"] = _combos(r["hpsv3_reward"], "hpsv3", where, lambda v: v[1])
+        # the head's raw output per image: [mu, log sigma], as our hpsv3 scorer's two outputs
+        row[f"score_{HPSV3}"] = _combos(r["hpsv3_reward"], "hpsv3", where, lambda v: v[0])
+        row[f"score_{HPSV3}_log_sigma"] = _combos(r["hpsv3_reward"], "hpsv3", where, lambda v: v[1])
     if "blip_score" in r:
         b = r["blip_score"]
         if b is not None and (len(b) != 2 or any(len(x) != 2 for x in b)):
             raise ImportFormatError(f"{where}: blip_score must be 2x2 [[neg, pos] of I_o, [neg, pos] of I_a]")
-        row["score_blip"] = None if b is None else {"oiop": None, "oidp": b[0][1], "diop": None, "didp": b[1][1]}
-        row["score_blip_neg"] = None if b is None else {"oiop": None, "oidp": b[0][0], "diop": None, "didp": b[1][0]}
+        match = None if b is None else {"oiop": None, "oidp": b[0][1], "diop": None, "didp": b[1][1]}
+        row[f"score_{BLIP}"] = match
+        row[f"score_{BLIP}_neg"] = None if b is None else {"oiop": None, "oidp": b[0][0], "diop": None, "didp": b[1][0]}
     if "rater" in r:
         rt = r["rater"]
         if rt is not None:
@@ -197,15 +198,15 @@ def _benchmark_row(r: dict, where: str, model: str) -> dict:
 
 
 def _benchmark_columns(names: set[str]) -> tuple[list[str], list[str], list[Column]]:
-    judges = [JUDGES[c][0] for c in JUDGES if c in names]
+    judges = [JUDGES[c] for c in JUDGES if c in names]
     scores = [f"score_{SCORE_STRUCTS[c][0]}" for c in SCORE_STRUCTS if c in names]
     if "hpsv3_reward" in names:
-        scores += ["score_hpsv3", "score_hpsv3_sigma"]
+        scores += [f"score_{HPSV3}", f"score_{HPSV3}_log_sigma"]
     if "blip_score" in names:
-        scores += ["score_blip", "score_blip_neg"]
+        scores += [f"score_{BLIP}", f"score_{BLIP}_neg"]
     extra: list[Column] = list(rater_columns(RATER)) if "rater" in names else []
     if "llm_judge" in names:
-        extra.append(Column(f"judge100_{JUDGE100}", "judge100", "google/gemini-2.5-flash 0-100 judge of both images"))
+        extra.append(Column(f"judge100_{JUDGE100}", "judge100", "the paper's 0-100 judge of both images"))
     return judges, scores, extra
 
 
@@ -220,7 +221,9 @@ def _iter_rows(files: list[Path], skip_images: bool = False) -> Iterator[tuple[P
                 n += 1
 
 
-def import_hf(source: str, out: Path, revision: str | None = None) -> dict:
+def import_hf(source: str, out: Path, revision: str | None = None, official_dir: str | None = None) -> dict:
+    """`official_dir`: a copy of the authors' repository, for the effect texts their rewriter
+    was given (the `effects` column); without it they are fetched once at the pinned commit."""
     files, where = source_files(source, revision)
     names = set(pq.read_schema(files[0]).names)
     for f in files[1:]:
@@ -230,7 +233,7 @@ def import_hf(source: str, out: Path, revision: str | None = None) -> dict:
     out = Path(out)
     store = Store(out / ".aas" / "store")
     if layout == "benchmark":
-        return _import_benchmark(files, names, where, out, store)
+        return _import_benchmark(files, names, where, out, store, official_dir)
     return _import_emotion(files, names, where, out, store)
 
 
@@ -274,7 +277,27 @@ def _card(name: str, where: str, layout: str, counts: dict, judges, scorers, gen
     }
 
 
-def _import_benchmark(files, names, where, out, store) -> dict:
+def paper_generators() -> dict[str, tuple[str, str]]:
+    """The published data's model key -> (catalog name, model id): the key is the entry's
+    `paper_key` where it has one (it wins over a same-named entry), else its name."""
+    from .catalog import entries
+
+    gens = entries("generator")
+    out = {name: (name, e.model_id or "") for name, e in gens.items() if not e.paper_key}
+    out.update({e.paper_key: (name, e.model_id or "") for name, e in gens.items() if e.paper_key})
+    return out
+
+
+def _paper_effects(official_dir: str | None, store: Store) -> dict[str, str]:
+    from .backends.instructions import effects
+
+    try:
+        return effects("official", official_dir, store.root / "cache")
+    except OfficialTextError as e:
+        raise ImportFormatError(f"the authors' effect texts fill the prompts config's `effects`: {e}") from None
+
+
+def _import_benchmark(files, names, where, out, store, official_dir) -> dict:
     _check_columns(
         files[0], names, BENCHMARK_REQUIRED, BENCHMARK_REQUIRED | BENCHMARK_OPTIONAL | set(BENCHMARK_IGNORED)
     )
@@ -282,14 +305,20 @@ def _import_benchmark(files, names, where, out, store) -> dict:
     cols_pairs = config_columns("pairs", scores, judges, extra)
     cols_scores = config_columns("scores", scores, judges, extra)
 
-    # First pass: model names (a repeated (model, index) block becomes <model>_2) and prompts.
+    effect_texts = _paper_effects(official_dir, store)
+    known = paper_generators()
+    # First pass: model names (catalog names; a repeated (model, index) block becomes
+    # <model>_2), their weights, and the prompts.
     seen: dict[tuple[str, int], int] = {}
     models: list[str] = []
+    model_ids: dict[str, str] = {}
     prompts: dict[int, dict] = {}
     for f, n, r in _iter_rows_light(files):
-        key = (r["model"], r["index"])
+        name, model_id = known.get(r["model"], (r["model"], ""))
+        key = (name, r["index"])
         seen[key] = seen.get(key, 0) + 1
-        models.append(r["model"] if seen[key] == 1 else f"{r['model']}_{seen[key]}")
+        models.append(name if seen[key] == 1 else f"{name}_{seen[key]}")
+        model_ids[models[-1]] = model_id
         if r["index"] not in prompts:
             dims = json.loads(r["selected_dims"]) if isinstance(r["selected_dims"], str) else list(r["selected_dims"])
             for d in dims:
@@ -300,7 +329,7 @@ def _import_benchmark(files, names, where, out, store) -> dict:
                 "prompt_original": r["prompt_original"],
                 "prompt_distorted": r["prompt_distorted"],
                 "selected_dims": dims,
-                "effects": "\n".join(dimension(d).anti_pole for d in dims),
+                "effects": "\n".join(effect_texts[d] for d in dims),
                 "rewriter": "imported",
             }
     renamed = sorted({m for m in models if m not in {k[0] for k in seen}})
@@ -309,7 +338,7 @@ def _import_benchmark(files, names, where, out, store) -> dict:
         for i, (f, n, r) in enumerate(_iter_rows(files, skip_images=not with_images)):
             if not with_images:  # the scores pass never reads the image columns
                 r = {**r, "image_original": {"bytes": b"-"}, "image_distorted": {"bytes": b"-"}}
-            row = _benchmark_row(r, f"{f}: row {n}", models[i])
+            row = _benchmark_row(r, f"{f}: row {n}", models[i], model_ids[models[i]])
             if not with_images:
                 row.pop("image_original")
                 row.pop("image_distorted")
@@ -322,15 +351,17 @@ def _import_benchmark(files, names, where, out, store) -> dict:
         "pairs": len(models),
         "models": dict(sorted({m: models.count(m) for m in set(models)}.items())),
     }
-    gt = JUDGES["llm_selected"][0] if "llm_selected" in names else (judges[0] if judges else None)
+    gt = JUDGES[GROUND_TRUTH] if GROUND_TRUTH in names else (judges[0] if judges else None)
     present = set(models)
     comparisons = [{"aligned": a, "base": b} for a, b in PAPER_COMPARISONS if a in present and b in present]
     notes = "Ignored columns: " + "; ".join(f"`{k}` ({v})" for k, v in BENCHMARK_IGNORED.items() if k in names) + "."
     if renamed:
         notes += f" Repeated (model, index) blocks were renamed: {', '.join(renamed)}."
+    from .catalog import entries
+
     judge_info = [
-        {"name": JUDGES[c][0], "kind": "llm pairwise", "model_id": JUDGES[c][1], "description": ""}
-        for c in JUDGES
+        {"name": j, "kind": "llm pairwise", "model_id": entries("judge")[j].model_id, "description": f"`{c}`"}
+        for c, j in JUDGES.items()
         if c in names
     ]
     scorer_info = [{"name": s[len("score_") :], "kind": "imported", "model_id": "—", "description": ""} for s in scores]
@@ -338,7 +369,7 @@ def _import_benchmark(files, names, where, out, store) -> dict:
         {
             "name": m,
             "kind": "imported",
-            "model_id": PAPER_MODELS.get(m.rsplit("_", 1)[0] if m in renamed else m, ""),
+            "model_id": model_ids[m],
             "revision": "",
             "license": "see the model's card",
             "settings": "{}",
@@ -377,6 +408,18 @@ def _validate_sample(rows: list[dict], config: str, where: str) -> None:
         raise ImportFormatError(str(e)) from None
 
 
+def _scalar(v, where: str) -> float | None:
+    """A score as published: a number, or a one-element list (hpsv2.score and ImageReward's
+    score of an image list return lists)."""
+    if isinstance(v, list | tuple):
+        if len(v) != 1:
+            raise ImportFormatError(f"{where}: a list score must hold one value, got {len(v)}")
+        v = v[0]
+    if v is not None and not isinstance(v, int | float):
+        raise ImportFormatError(f"{where}: not a number ({type(v).__name__})")
+    return None if v is None else float(v)
+
+
 _EMO_SCORE = re.compile(rf"^({'|'.join(NEGATIVE_EMOTIONS)})_(.+?)(_happy_image)?$")
 
 
@@ -400,7 +443,8 @@ def _import_emotion(files, names, where, out, store) -> dict:
             raise ImportFormatError(
                 f"{files[0]}: scorer {s!r} lacks {', '.join(lacking)} (columns <emotion>_{s}[_happy_image])"
             )
-    score_cols = [f"score_{s}" for s in scorers]
+    ours = {s: EMOTION_SCORERS.get(s, s) for s in scorers}
+    score_cols = [f"score_{ours[s]}" for s in scorers]
     cols = config_columns("emotion_bias", score_cols)
 
     def rows() -> Iterator[dict]:
@@ -411,16 +455,17 @@ def _import_emotion(files, names, where, out, store) -> dict:
             for col in EMOTION_IMAGES:
                 row[f"image_{col[: -len('_image')]}"] = _image(r[col], f"{f}: row {n}, {col}")
             for s in scorers:
-                row[f"score_{s}"] = {
-                    **{e: r[f"{e}_{s}"] for e in NEGATIVE_EMOTIONS},
-                    **{f"{e}_happy": r[f"{e}_{s}_happy_image"] for e in NEGATIVE_EMOTIONS},
-                }
+                fields = {e: f"{e}_{s}" for e in NEGATIVE_EMOTIONS}
+                fields.update({f"{e}_happy": f"{e}_{s}_happy_image" for e in NEGATIVE_EMOTIONS})
+                row[f"score_{ours[s]}"] = {k: _scalar(r[c], f"{f}: row {n}, column {c!r}") for k, c in fields.items()}
             yield row
 
     n = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
     counts = {"rows": n, "scorers": len(scorers)}
     meta = _release_meta("emotion_bias_import", where, "emotion_bias", {}, counts, files)
-    scorer_info = [{"name": s, "kind": "imported", "model_id": "—", "description": ""} for s in scorers]
+    scorer_info = [
+        {"name": ours[s], "kind": "imported", "model_id": "—", "description": f"`<emotion>_{s}`"} for s in scorers
+    ]
     card = _card("emotion_bias_import", where, "emotion_bias", counts, [], scorer_info, [], None, "")
     parts = [ConfigPart("emotion_bias", cols, rows(), n, 100)]
     return write_release(out, store.mkdtemp("import"), parts, 100, card, meta)

@@ -1,9 +1,12 @@
-"""Model-defining prompt texts read from the official sources at run time, never copied here.
+"""Texts that define a model or the benchmark, read from their official sources at run time,
+never copied here.
 
 Some reward models are defined partly by a long instruction they were trained with (HPSv3),
-or by a prompt template (the per-dimension rater J). Those texts belong to their authors, so
-this package records only their length and a SHA-256 prefix (REWARD_MODELS.md) and reads the
-text itself from the official package or repository file when a scorer loads:
+or by a prompt template (the per-dimension rater J); the benchmark itself is defined by the
+authors' rewriting instruction, effect descriptions and judge prompts. Those texts belong to
+their authors, so this package records only their length and a SHA-256 prefix and reads the
+text itself from the official package or repository file when a backend loads
+(docs/paper_fidelity.md lists every such text and its file):
 
 - the file is parsed with `ast` (string constants only), never imported or executed: importing
   `hpsv3` would pull in its transformers 4.45.2 pin and training stack;
@@ -124,3 +127,162 @@ def hpsv3_texts(source: str | None, cache: Path) -> tuple[str, str]:
     return check(consts[HPSV3_INSTRUCTION.name], HPSV3_INSTRUCTION, where), check(
         consts[HPSV3_SUFFIX.name], HPSV3_SUFFIX, where
     )
+
+
+# --- the authors' repository: instructions, effect texts, judge prompts -------------------
+# The paper's runs used the code of weathon/AAS (October 2025); one commit pins every text read
+# from it. The same files live under eval/ in weathon/icml2026_position.
+AUTHORS_REPO = "weathon/AAS"
+AUTHORS_COMMIT = "51fa409b6240c621c83909e4a46920aa68fd1ee6"
+AUTHORS_RAW = "https://raw.githubusercontent.com/{repo}/{commit}/{path}"
+
+
+@dataclass(frozen=True)
+class AuthorsText:
+    """One text of the authors' code, found by structure (never by its wording) in one file.
+
+    Python files and notebook cells: the text of the chat message with `role` inside the
+    function `function` (the message's string, or the `"type": "text"` part of its content
+    list); JSON files: the whole file. `fields` renames the f-string's replacement fields
+    (written `{expression}` in the recorded text) to the names our code fills in."""
+
+    name: str
+    path: str
+    length: int
+    sha256_prefix: str
+    function: str | None = None
+    role: str | None = None
+    fields: tuple[tuple[str, str], ...] = ()
+    repo: str = AUTHORS_REPO
+    commit: str = AUTHORS_COMMIT
+
+    @property
+    def source(self) -> str:
+        return f"{self.repo}@{self.commit[:7]}:{self.path}"
+
+    @property
+    def url(self) -> str:
+        return AUTHORS_RAW.format(repo=self.repo, commit=self.commit, path=self.path)
+
+    def describe(self) -> dict:
+        return {"source": self.source, "length": self.length, "sha256": self.sha256_prefix}
+
+
+def _template(node: ast.AST, where: str) -> str:
+    """A string literal or f-string as text, replacement fields written `{expression}`."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        out = []
+        for part in node.values:
+            if isinstance(part, ast.Constant):
+                out.append(part.value)
+            elif part.conversion != -1 or part.format_spec is not None:
+                raise OfficialTextError(f"{where}: a replacement field with a conversion or format is not supported")
+            else:
+                out.append("{" + ast.unparse(part.value) + "}")
+        return "".join(out)
+    raise OfficialTextError(f"{where}: the message text is not a string literal")
+
+
+def _dict_get(d: ast.Dict, key: str) -> ast.AST | None:
+    for k, v in zip(d.keys, d.values, strict=True):
+        if isinstance(k, ast.Constant) and k.value == key:
+            return v
+    return None
+
+
+def chat_message_text(tree: ast.AST, function: str, role: str, where: str) -> str | None:
+    """The text of the `role` message built inside `function`, or None if it has none."""
+    found = []
+    for fn in ast.walk(tree):
+        if not (isinstance(fn, ast.FunctionDef) and fn.name == function):
+            continue
+        for node in ast.walk(fn):
+            if not (isinstance(node, ast.Dict) and isinstance(r := _dict_get(node, "role"), ast.Constant)):
+                continue
+            content = _dict_get(node, "content")
+            if r.value != role or content is None:
+                continue
+            if isinstance(content, ast.List):
+                texts = [
+                    _dict_get(part, "text")
+                    for part in content.elts
+                    if isinstance(part, ast.Dict) and getattr(_dict_get(part, "type"), "value", None) == "text"
+                ]
+                found += [_template(t, where) for t in texts if t is not None]
+            else:
+                found.append(_template(content, where))
+    if len(found) > 1:
+        raise OfficialTextError(f"{where}: {len(found)} {role} messages in {function}(), expected one")
+    return found[0] if found else None
+
+
+def notebook_code_cells(text: str, where: str) -> list[ast.AST]:
+    """The code cells of a Jupyter notebook that parse as Python (shell and magic cells do not)."""
+    import json
+
+    try:
+        cells = json.loads(text)["cells"]
+    except (ValueError, KeyError, TypeError):
+        raise OfficialTextError(f"{where}: not a Jupyter notebook") from None
+    out = []
+    for c in cells:
+        if c.get("cell_type") != "code":
+            continue
+        src = "".join(c.get("source", []))
+        try:
+            out.append(ast.parse(src))
+        except SyntaxError:
+            continue
+    return out
+
+
+def authors_file(path: str, official_dir: str | Path | None, cache_dir: Path | None, t: AuthorsText) -> tuple[str, str]:
+    """(text, where) of one file of the authors' repository: from a local copy of it, or
+    downloaded once at the pinned commit into the official-text cache."""
+    if official_dir:
+        p = Path(official_dir) / path
+        if not p.is_file():
+            raise OfficialTextError(f"{p}: not found (settings.official_dir must be a copy of {t.repo})")
+        return p.read_text(encoding="utf-8"), str(p)
+    target = official_cache(cache_dir) / t.repo.replace("/", "+") / t.commit / path
+    hint = f"give a local copy of {t.repo} at {t.commit[:7]} (settings.official_dir; aas import-hf --official-dir)"
+    return fetch_text(t.url, target, hint), t.source
+
+
+def extract_authors_text(t: AuthorsText, text: str, where: str) -> str:
+    """The recorded text inside one file's contents, checked against its length and hash, with
+    its replacement fields renamed to ours."""
+    if t.path.endswith(".json"):
+        found = text
+    else:
+        trees = notebook_code_cells(text, where) if t.path.endswith(".ipynb") else [ast.parse(text)]
+        hits = [m for tree in trees if (m := chat_message_text(tree, t.function, t.role, where)) is not None]
+        if len(hits) != 1:
+            raise OfficialTextError(f"{where}: {len(hits)} {t.role} messages in {t.function}(), expected one")
+        found = hits[0]
+    check(found, Recorded(t.name, t.length, t.sha256_prefix), where)
+    for expr, ours in t.fields:
+        marker = "{" + expr + "}"
+        if marker not in found:
+            raise OfficialTextError(f"{where}: {t.name} has no field {marker}")
+        found = found.replace(marker, "{" + ours + "}")
+    return found
+
+
+def load_authors_text(t: AuthorsText, official_dir: str | Path | None, cache_dir: Path | None) -> str:
+    text, where = authors_file(t.path, official_dir, cache_dir, t)
+    return extract_authors_text(t, text, where)
+
+
+def fill(template: str, **values: str) -> str:
+    """`template` with each `{name}` of `values` replaced in one pass (a value that itself holds
+    `{name}` stays as it is); other braces are left alone: the authors' texts hold literal JSON."""
+    import re
+
+    for name in values:
+        if "{" + name + "}" not in template:
+            raise KeyError(f"template has no field {{{name}}}")
+    pattern = re.compile("|".join(re.escape("{" + n + "}") for n in values))
+    return pattern.sub(lambda m: values[m.group(0)[1:-1]], template) if values else template

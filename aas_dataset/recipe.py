@@ -31,6 +31,7 @@ class HubCaptions(_Strict):
     column: str = "text"
     split: str = "train"
     revision: str | None = None
+    limit: int | None = Field(default=None, ge=1)  # the first N rows only (the paper read train[:300])
 
 
 class Captions(_Strict):
@@ -127,6 +128,9 @@ class Recipe(_Strict):
     ground_truth: str | None = None
     comparisons: list[Comparison] = []
     llm_endpoint: LLMEndpoint | None = None
+    # How this recipe as a whole differs from the paper's runs (per-model differences come from
+    # the catalog); listed in the card.
+    paper_differences: list[str] = []
 
     @model_validator(mode="before")
     @classmethod

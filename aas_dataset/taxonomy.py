@@ -2,8 +2,10 @@
 
 Dimension keys are VisionReward's generation subset. Their canonical order is alphabetical;
 every per-dimension vector in the data (rater scores, predictions) uses this order.
-Descriptions are ours: each one says what the deliberately "bad" pole of the dimension looks
-like, and `phrase` is the clause the offline template rewriter appends to a caption.
+Descriptions are ours: `anti_pole` says what the deliberately "bad" pole of the dimension looks
+like, item by item what the authors' effect description (their prompts.json) says, and is what
+an LLM rewriter is given in `texts: ours` mode; `phrase` is the clause the offline template
+rewriter appends to a caption, the same content as a clause.
 """
 
 from __future__ import annotations
@@ -25,64 +27,73 @@ class Dimension:
 DIMENSIONS: tuple[Dimension, ...] = (
     Dimension(
         "background",
-        "the background is absent, crude or unattractive",
-        "set against a bare, shabby, badly rendered background",
+        "the background is of low quality, missing altogether, or ugly",
+        "against a low-quality, ugly background, or none at all",
     ),
     Dimension(
         "clarity",
-        "the picture is visibly blurred, noisy or smeared",
-        "heavily blurred and out of focus, with smeared noisy edges",
+        "the image is noticeably blurry, as if noise or distortion were present",
+        "noticeably blurry, as if overlaid with noise and distortion",
         stat="sharpness",
         direction=-1,
     ),
     Dimension(
         "color aesthetic",
-        "colours clash or feel sickly, garish or badly chosen",
-        "in clashing, garish, sickly colours that fight each other",
+        "the colours are ugly and unpleasant, often through a lack of harmony, abrupt changes, overexposure or "
+        "a poor choice of colours",
+        "in ugly, unpleasant colours that lack harmony, change abruptly, are overexposed or poorly chosen",
     ),
     Dimension(
         "color brightness",
-        "the overall colour reads as dim and dark",
-        "very dark and underexposed, the whole scene sunk in gloom",
+        "the image is dark: judged by its colour alone, it reads as dark",
+        "dark in colour throughout",
         stat="brightness",
         direction=-1,
     ),
     Dimension(
         "detail realism",
-        "details contradict reality, warped or deformed even at a glance",
-        "with warped, deformed, physically impossible details",
+        "the details are unrealistic: the image contradicts reality, with objects so heavily distorted or "
+        "deformed that the flaws show even when the image is scaled down",
+        "with objects so distorted and deformed that they contradict reality, the flaws visible even at a small size",
     ),
     Dimension(
         "detail refinement",
-        "key elements are crude, unfinished or broken apart",
-        "crudely made, with unfinished, shattered key elements",
+        "important elements look noticeably rough up close, or the whole image feels rough; key details are "
+        "blatantly rough or unfinished, so rough that objects cannot be made out, and beyond being "
+        "indecipherable the image looks extremely fragmented and broken",
+        "so roughly made and unfinished that objects cannot be made out, the whole picture fragmented and broken",
     ),
     Dimension(
         "emotion",
-        "the image evokes negative feelings: eerie, hostile, sad, lonely, anxious",
-        "with an eerie, lonely, anxious and joyless mood",
+        "the image shows and evokes negative emotions such as creepiness, hostility, sadness, fear, "
+        "frustration, loneliness, emptiness, guilt or anxiety",
+        "evoking negative emotions such as creepiness, hostility, sadness, fear, frustration, loneliness, "
+        "emptiness, guilt and anxiety",
     ),
     Dimension(
         "lighting distinction",
-        "there is no visible play of light and shadow",
-        "under flat, shadowless light with no visible light effects",
+        "there is no play of light and shadow: no obvious light effects or shadows can be seen",
+        "with no obvious light effects or shadows",
         stat="contrast",
         direction=-1,
     ),
     Dimension(
         "main object",
-        "no clear subject, or the subject is tiny, off to the side, easy to miss",
-        "with the subject tiny, pushed to the edge and easy to miss",
+        "the main object does not stand out: there is none, or it is too inconspicuous (small, at the edge and "
+        "easy to overlook)",
+        "with no main object, or one so small, peripheral and inconspicuous that it goes unnoticed",
     ),
     Dimension(
         "object pairing",
-        "things do not fit together in kind or proportion; the layout is jumbled",
-        "with mismatched objects at clashing scales in a jumbled layout",
+        "objects are paired without harmony: any noticeable mismatch of harmony, proportion or aesthetics, such "
+        "as awkward pairings or a chaotic, discordant composition",
+        "with awkwardly paired objects, mismatched in harmony, proportion and style, in a chaotic, discordant "
+        "composition",
     ),
     Dimension(
         "richness",
-        "the scene looks empty and aimless, as if abandoned half-done",
-        "in an empty, aimless composition that looks abandoned half-done",
+        "the image is empty: it seems to lack clear intent or design and looks random or entirely unfinished",
+        "empty, with no clear intent or design, random-looking or entirely unfinished",
     ),
 )
 

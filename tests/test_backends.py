@@ -226,9 +226,12 @@ def test_blip_itm_scores_match_and_no_match_logits_batched(tmp_path):
     assert batched.shape == (5, 2)
     single = np.concatenate([s.score([im], [p]) for im, p in zip(images, prompts, strict=True)])
     np.testing.assert_allclose(batched, single, atol=1e-5)
-    # text past 35 tokens is cut, as in the original BLIP code
+    # the paper's scoring never truncated the text: words past 35 tokens change the score ...
     long_a, long_b = "a" + " b" * 40, "a" + " b" * 40 + " c d e"
-    np.testing.assert_allclose(s.score([images[0]], [long_a]), s.score([images[0]], [long_b]), atol=1e-6)
+    assert not np.allclose(s.score([images[0]], [long_a]), s.score([images[0]], [long_b]), atol=1e-6)
+    # ... and `max_length: 35` restores the original BLIP code's cut
+    cut = _backend("scorer", "blip_itm_large", tiny=True, max_length=35)
+    np.testing.assert_allclose(cut.score([images[0]], [long_a]), cut.score([images[0]], [long_b]), atol=1e-6)
 
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)

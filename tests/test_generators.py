@@ -108,7 +108,7 @@ def test_pipeline_class_through_the_generate_stage(cls_name, tiny_ckpt, tmp_path
     for key, img in one.items():
         assert img.shape == (32, 32, 3) and img.dtype == np.uint8  # size and RGB mode
         # batch size 1 vs 4: per-image CPU generators make the noise equal; what remains is
-        # float rounding of batch-shaped kernels (GENERATORS.md §8.4): at most one level.
+        # float rounding of batch-shaped kernels : at most one level.
         diff = np.abs(img.astype(int) - four[key].astype(int))
         assert diff.max() <= 1 and (diff > 0).mean() < 0.02, f"{cls_name}: {key} differs between batch 1 and 4"
         if key in again:  # same seed, fresh process state -> same pixels

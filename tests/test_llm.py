@@ -95,6 +95,113 @@ def test_absolute_judge_grades_both_images():
         )
 
 
+def _chat_bodies(srv) -> list[dict]:
+    return [body for path, body in srv.behaviour.received if path.endswith("/chat/completions")]
+
+
+def test_the_paper_judges_send_the_authors_texts(authors_dir):
+    """The catalog's paper judges default to the authors' instruction (read from their file)."""
+    with FakeOpenAIServer(Behaviour(record=True)) as srv:
+        kw = {"api_key_env": "AAS_LLM_API_KEY", "official_dir": str(authors_dir)}
+        j = _judge("qwen3_vl_235b_deepinfra", srv.base_url, **kw)
+        items = [_item(200, 10), _item(10, 200)]
+        verdicts = j.judge(items)
+        assert [v.label for v in verdicts] == [1, 0]  # the fake picks the darker image, in either order
+        bodies = _chat_bodies(srv)
+        assert len(bodies) == 2
+        from aas_dataset.llm import png_data_url
+
+        def shown(it, v):  # the pair in the order its verdict says it was shown
+            pair = (it.original_png, it.distorted_png)
+            return tuple(png_data_url(p) for p in (pair[::-1] if v.detail["shown_first"] == "distorted" else pair))
+
+        sent = {tuple(part["image_url"]["url"] for part in b["messages"][1]["content"][1:]) for b in bodies}
+        assert sent == {shown(it, v) for it, v in zip(items, verdicts, strict=True)}
+        for body in bodies:
+            system, user = body["messages"]
+            assert system == {"role": "system", "content": "Stand-in system line for the pairwise judge."}
+            text, first, second = user["content"]  # the authors' order: the text, then the two images
+            assert first["type"] == second["type"] == "image_url"
+            assert (
+                text["text"] == 'Stand-in judge text with a literal {"selection": <int>} example. Prompt:\na dark cat'
+            )
+            assert body["response_format"]["json_schema"]["name"] == "PreferenceSelection"
+            assert body["response_format"]["json_schema"]["schema"]["additionalProperties"] is False
+            assert body["temperature"] == 0.3
+        srv.behaviour.received.clear()
+        g = _judge("gemini25_flash_openrouter", srv.base_url, **kw)
+        (v,) = g.judge([_item(200, 10)])
+        assert v.scores["distorted_special_effects"] > v.scores["original_special_effects"]
+        bodies = _chat_bodies(srv)
+        assert [b["messages"][1]["content"][0]["text"] for b in bodies] == [
+            "Original:\na cat\n\nDistorted:\na dark cat\n\nGrade it."
+        ] * 2
+        assert [b["response_format"]["json_schema"]["name"] for b in bodies] == ["JudgeResponse"] * 2
+
+
+def test_the_paper_rewriter_sends_the_authors_instruction_and_effects(authors_dir, tmp_path):
+    from datasets import load_dataset
+
+    from .conftest import authors_effects
+
+    with FakeOpenAIServer(Behaviour(record=True)) as srv:
+        recipe = mini_recipe(
+            tmp_path / "r.yaml",
+            n=3,
+            llm_endpoint={"base_url": srv.base_url, "api_key_env": "AAS_LLM_API_KEY"},
+            rewriter={"name": "qwen3_vl_235b_openrouter", "settings": {"official_dir": str(authors_dir)}},
+        )
+        out = tmp_path / "out"
+        assert not Builder(load_recipe(recipe), out).run().failures
+        prompts = load_dataset(str(out), "prompts", split="test")
+        effects = authors_effects()
+        sent = {b["messages"][1]["content"]: b for b in _chat_bodies(srv)}
+        for r in prompts:
+            given = "\n".join(effects[d] for d in r["selected_dims"])  # in the order drawn
+            assert r["effects"] == given  # the column holds what the rewriter was given
+            body = sent[f"Rewrite {r['prompt_original']} so that it shows {given}. Stand-in."]
+            assert body["messages"][0] == {"role": "system", "content": "Stand-in rewriter system line."}
+            assert body["temperature"] == 0.1
+            assert body["response_format"]["json_schema"]["name"] == "Prompts"
+        # a changed official text is a new rewriter: every prompt unit is new
+        m1 = json.loads((out / "MANIFEST.json").read_text())["recipe"]["rewriter"]
+        ours = load_recipe(mini_recipe(tmp_path / "r2.yaml", n=3, rewriter="local_openai_chat")).rewriter.spec
+        assert m1["texts"][0]["source"].startswith("weathon/AAS@51fa409:ds.py")
+        assert ours["texts"][0]["source"] == "ours"
+
+
+def test_nano_banana_sends_the_authors_message_and_nothing_more(authors_dir):
+    with FakeOpenAIServer(Behaviour(record=True)) as srv:
+        g = catalog.resolve(
+            "generator",
+            "nano-banana",
+            {"base_url": srv.base_url, "api_key_env": "AAS_LLM_API_KEY", "official_dir": str(authors_dir)},
+        ).instantiate()
+        g.load()
+        (im,) = g.generate(["a dark alley"], [0])
+        assert im.size == (32, 32)
+        (body,) = _chat_bodies(srv)
+        assert body["messages"] == [
+            {"role": "user", "content": [{"type": "text", "text": "Stand-in request for: a dark alley"}]}
+        ]
+        assert "modalities" not in body and "image_config" not in body and "response_format" not in body
+
+
+def test_replicate_qwen_image_sends_negatives_per_arm(monkeypatch):
+    monkeypatch.setenv("REPLICATE_API_TOKEN", "r8-test")
+    with FakeOpenAIServer(Behaviour(record=True)) as srv:
+        g = catalog.resolve(
+            "generator", "qwen_image_replicate", {"base_url": srv.base_url, "poll_interval_s": 0.01}
+        ).instantiate()
+        g.load()
+        originals, distorted = g.generate_pairs(["a cat", "a dog"], ["a dark cat", "a dark dog"], [1, 2], [3, 4])
+        assert all(not isinstance(x, BaseException) for x in originals + distorted)
+        inputs = {b["input"]["prompt"]: b["input"] for p, b in srv.behaviour.received if p.endswith("/predictions")}
+        assert "negative_prompt" not in inputs["a cat"] and "negative_prompt" not in inputs["a dog"]
+        assert inputs["a dark cat"]["negative_prompt"] == "" and inputs["a dark dog"]["negative_prompt"] == ""
+        assert inputs["a dark cat"]["seed"] == 3
+
+
 def _llm_recipe(tmp_path, base_url, n=6, **changes):
     return mini_recipe(
         tmp_path / "r.yaml",
@@ -274,13 +381,14 @@ def test_batch_api_resumes_a_job_after_a_crash(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("entry", ["nano-banana", "gpt-image-mini"])
 def test_api_generators_record_failures_and_no_seeds(tmp_path, entry):
+    texts = {"texts": "ours"} if entry == "nano-banana" else {}
     b = Behaviour(fault_rate=0.3, faults=("500", "schema"), seed=2)
     with FakeOpenAIServer(b) as srv:
         recipe = mini_recipe(
             tmp_path / "r.yaml",
             n=6,
             llm_endpoint={"base_url": srv.base_url, "api_key_env": "AAS_LLM_API_KEY"},
-            generators=[{"name": entry, "settings": {"max_attempts": 2, "backoff_base_s": 0.001}}],
+            generators=[{"name": entry, "settings": {"max_attempts": 2, "backoff_base_s": 0.001, **texts}}],
             judges=["image_stats"],
             scorers=["image_stats"],
         )

@@ -32,7 +32,7 @@ OFFICIAL_ENV = [
     "rich",  # trl imports it
     "open_clip_torch==3.3.0",
 ]
-TINY_OPENCLIP = {  # REWARD_MODELS.md §11.6
+TINY_OPENCLIP = {  # the open_clip twin of the "tiny" architecture
     "embed_dim": 16,
     "vision_cfg": {"image_size": 28, "layers": 2, "width": 32, "head_width": 8, "patch_size": 14},
     "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 4, "layers": 2},

@@ -4,6 +4,8 @@ retries, keys from the environment):
 - `openai_images`: OpenAI's Images API (gpt-image-*); base64 PNG in `data[0].b64_json`.
 - `openrouter_image`: image-output chat models through OpenRouter (Nano Banana); the image is
   a data URL in `choices[0].message.images[0].image_url.url`; a reply without one is retried.
+  The request is the authors' (their message text around the prompt, read from their code and
+  hash-checked; no aspect ratio or output modalities unless settings ask for them).
 
 These models take no seed: `seeded = False`, and the seed columns of their rows stay empty.
 A failed call is a failed unit with its reason, never a placeholder image.
@@ -18,7 +20,9 @@ from typing import Any, Literal
 from pydantic import Field
 
 from ..llm import LLMClient, LLMSettings, ReplyInvalid, describe_error
+from ..official_texts import fill
 from .base import Generator
+from .instructions import TextsMode, describe, instruction
 
 # Retired ids answer with errors or silently reroute; refuse them before spending anything.
 RETIRED = {"gpt-image-1", "dall-e-2", "dall-e-3", "google/gemini-2.5-flash-image-preview"}
@@ -92,25 +96,35 @@ class OpenAIImagesGenerator(_APIGenerator):
         return _decode(data[0]["b64_json"])
 
 
-ASK = "Create an image of the following description. Reply with the image only.\n\n{prompt}"
-
-
 class OpenRouterImageSettings(APIImageSettings):
-    aspect_ratio: str | None = "1:1"
+    # official: the authors' message around the prompt; ours: our wording of it
+    texts: TextsMode = "official"
+    official_dir: str | None = Field(default=None, exclude=True)  # a local copy of the authors' repository
+    # Sent only when set (the paper's calls sent neither): e.g. "1:1", ["image", "text"].
+    aspect_ratio: str | None = None
+    modalities: list[str] | None = None
 
 
 class OpenRouterImageGenerator(_APIGenerator):
     Settings = OpenRouterImageSettings
-    VERSION = 1
+    VERSION = 2
     PATH = "/chat/completions"
+
+    @classmethod
+    def text_sources(cls, settings) -> list[dict]:
+        return describe("image_api", settings.texts)
+
+    def load(self) -> None:
+        s = self.settings
+        self.message = instruction("image_api", s.texts, s.official_dir, self.cache_dir).user
+        super().load()
 
     def body(self, prompt: str) -> dict:
         s = self.settings
-        b: dict = {
-            "model": self.model_id,
-            "messages": [{"role": "user", "content": ASK.format(prompt=prompt)}],
-            "modalities": ["image", "text"],
-        }
+        text = fill(self.message, prompt=prompt)
+        b: dict = {"model": self.model_id, "messages": [{"role": "user", "content": [{"type": "text", "text": text}]}]}
+        if s.modalities:
+            b["modalities"] = list(s.modalities)
         if s.aspect_ratio:
             b["image_config"] = {"aspect_ratio": s.aspect_ratio}
         return {**b, **s.extra_body}
@@ -133,6 +147,11 @@ class ReplicateSettings(APIImageSettings):
     input: dict[str, Any] = {}
     # Models whose input has a seed (qwen/qwen-image): the image's seed is sent and recorded.
     seed_field: str | None = None
+    # Negative prompt sent with each arm in `negative_field`; None = not sent (the model's own
+    # default). The paper sent "" with p_a only.
+    negative_field: str = "negative_prompt"
+    negative_original: str | None = None
+    negative_distorted: str | None = None
     poll_interval_s: float = Field(default=1.0, gt=0)
     max_wait_s: float = Field(default=600.0, gt=0)
 
@@ -155,7 +174,7 @@ class ReplicateGenerator(Generator):
     """
 
     Settings = ReplicateSettings
-    VERSION = 1
+    VERSION = 2
 
     @classmethod
     def is_seeded(cls, settings) -> bool:
@@ -212,11 +231,13 @@ class ReplicateGenerator(Generator):
                 return r
         raise AssertionError("unreachable")
 
-    def _one(self, prompt: str, seed: int):
+    def _one(self, prompt: str, seed: int, negative: str | None = None):
         import time
 
         s = self.settings
         inp = {**s.input, "prompt": prompt}
+        if negative is not None:
+            inp[s.negative_field] = negative
         if s.seed_field:
             inp[s.seed_field] = int(seed)
         pred = self._request("POST", f"/models/{self.model_id}/predictions", json={"input": inp}).json()
@@ -242,7 +263,7 @@ class ReplicateGenerator(Generator):
             raise ReplyInvalid(f"output is not an image ({type(e).__name__})") from None
         return im.convert("RGB")
 
-    def generate(self, prompts: list[str], seeds: list[int]) -> list[Any]:
+    def generate(self, prompts: list[str], seeds: list[int], negatives: list[str | None] | None = None) -> list[Any]:
         from concurrent.futures import ThreadPoolExecutor
 
         def safe(args):
@@ -251,8 +272,18 @@ class ReplicateGenerator(Generator):
             except Exception as e:  # a failed unit, never a placeholder image
                 return e
 
+        negatives = negatives or [None] * len(prompts)
         with ThreadPoolExecutor(self.settings.concurrency) as pool:
-            return list(pool.map(safe, zip(prompts, seeds, strict=True)))
+            return list(pool.map(safe, zip(prompts, seeds, negatives, strict=True)))
+
+    def generate_pairs(self, originals, distorted, seeds_o, seeds_a, negatives=None):
+        """Both arms in one pool of requests, each with its arm's negative prompt."""
+        s = self.settings
+        n = len(originals)
+        images = self.generate(
+            [*originals, *distorted], [*seeds_o, *seeds_a], [s.negative_original] * n + [s.negative_distorted] * n
+        )
+        return images[:n], images[n:]
 
     def close(self) -> None:
         if getattr(self, "http", None) is not None:

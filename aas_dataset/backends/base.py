@@ -33,6 +33,14 @@ class NoSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def require_tiny_for_stand_ins(settings) -> None:
+    """Scorers defined partly by a text (HPSv3's instruction, MPS's condition, J's template)
+    accept our stand-in texts (`texts: ours`) only on tiny random weights, where no text carries
+    meaning: real weights always get their own texts."""
+    if settings.texts == "ours" and not settings.tiny:
+        raise ValueError("texts 'ours' (stand-in texts) needs tiny: true; real weights read their official texts")
+
+
 class Backend:
     Settings: ClassVar[type[BaseModel]] = NoSettings
     VERSION: ClassVar[int] = 1
@@ -48,6 +56,20 @@ class Backend:
     def load(self) -> None:
         """Load weights/clients once; called only when the backend has work to do."""
 
+    @classmethod
+    def text_sources(cls, settings) -> list[dict]:
+        """The texts this backend sends or reads that define what it computes (instructions,
+        templates, conditions): their source and SHA-256 prefix, known without loading. They
+        enter the unit key, the card and `aas models`."""
+        return []
+
+    @classmethod
+    def paper_differences(cls, settings) -> list[str]:
+        """How this backend's code, with these settings, differs from the authors' run of the
+        model it stands for, whatever the catalog entry (the entry's own differences are its
+        `paper_settings`)."""
+        return []
+
     @property
     def preferred_batch_size(self) -> int | None:
         """Units per call this backend works best with (e.g. enough to fill its concurrency)."""
@@ -58,6 +80,12 @@ class Rewriter(Backend):
     def rewrite(self, caption: str, dims: list[str]) -> str:
         raise NotImplementedError
 
+    def effects_text(self, dims: list[str]) -> str:
+        """The effect descriptions this rewriter works from, one per line (the `effects` column)."""
+        from ..taxonomy import dimension
+
+        return "\n".join(dimension(d).anti_pole for d in dims)
+
 
 class Generator(Backend):
     # False for models that take no seed (image APIs): their rows record no seeds.
@@ -67,6 +95,12 @@ class Generator(Backend):
     def is_seeded(cls, settings) -> bool:
         """Whether images of this model (with these settings) depend on the recorded seed."""
         return cls.seeded
+
+    @classmethod
+    def paper_differences(cls, settings) -> list[str]:
+        if cls.is_seeded(settings):
+            return ["each image is generated from its own recorded seed (the paper's runs set none)"]
+        return []
 
     # True when the distorted image is guided away from the recipe's negative prompt (VSF/NAG).
     uses_negatives: bool = False

@@ -2,8 +2,10 @@
 
 Outputs: the match logit (index 1 of the ITM head) as the score and the no-match logit
 (index 0) as `neg`, so the 2x2 logits of the published data and the match probability
-softmax([neg, pos])[1] can be recomputed. Text is truncated at 35 tokens like the original
-BLIP code; images are squashed to the processor's square size with PIL bicubic.
+softmax([neg, pos])[1] can be recomputed. The text is not truncated, as in the authors'
+scoring (the HF processor called without truncation; most p_a are longer than the 35 tokens the
+original BLIP code kept): `max_length: 35` restores that cut. Images are squashed to the
+processor's square size with PIL bicubic.
 """
 
 from __future__ import annotations
@@ -19,13 +21,13 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     tiny: bool = False
     weights_seed: int = 0
-    max_length: int = Field(default=35, ge=1)
+    max_length: int | None = Field(default=None, ge=1)  # None: no truncation (the paper's scoring)
     device: str = "auto"
 
 
 class BlipItmScorer(Scorer):
     Settings = Settings
-    VERSION = 1
+    VERSION = 2
     outputs = ("", "neg")
 
     def load(self) -> None:
@@ -62,7 +64,7 @@ class BlipItmScorer(Scorer):
             text = self.tokenizer(
                 list(prompts),
                 padding="longest",
-                truncation=True,
+                truncation=self.settings.max_length is not None,
                 max_length=self.settings.max_length,
                 return_tensors="pt",
             ).to(self.device)

@@ -281,7 +281,7 @@ def _single_file_component(spec: SingleFileComponent, dtype):
 
 def _merge_peft_adapter(pipe, spec: LoraAdapter) -> None:
     """PeftModel + merge_and_unload, never `load_lora_weights`: the latter drops PEFT's
-    `base_model.model.*` keys and would default to scale 1.0 (GENERATORS.md §4.2)."""
+    `base_model.model.*` keys and would default to scale 1.0."""
     from peft import PeftModel
 
     base = getattr(pipe, spec.component)

@@ -1,5 +1,5 @@
 """HPS v1 and HPSv2 / HPSv2.1: CLIP models fine-tuned on human preferences, ported natively
-onto transformers' `CLIPModel` (REWARD_MODELS.md §3-§4).
+onto transformers' `CLIPModel` (the released hpsv2 1.2.0 package and align_sd's HPS v1).
 
 Why a port and not the official packages: `hpsv2==1.2.0`'s wheel lacks its BPE file and pins
 pytest/protobuf; HPS v1 has no package at all. The checkpoints are open_clip / OpenAI-CLIP
@@ -32,7 +32,7 @@ from .weights import load_checkpoint, load_exactly, weights_file
 MEAN = (0.48145466, 0.4578275, 0.40821073)
 STD = (0.26862954, 0.26130258, 0.27577711)
 
-# open_clip model configs as transformers CLIPConfig fields (REWARD_MODELS.md §3, §4, §11.6).
+# open_clip model configs as transformers CLIPConfig fields.
 ARCHITECTURES = {
     "ViT-H-14": {
         "projection_dim": 1024,
@@ -72,7 +72,7 @@ ARCHITECTURES = {
         },
         "act": "quick_gelu",
     },
-    # the open_clip tiny model of REWARD_MODELS.md §11.6 (offline tests)
+    # a tiny open_clip-shaped model (offline tests)
     "tiny": {
         "projection_dim": 16,
         "vision": {

@@ -1,5 +1,5 @@
 """HPSv3 (MizzenAI/HPSv3): a Qwen2-VL-7B reward model, ported onto transformers 5's
-`Qwen2VLForConditionalGeneration` (REWARD_MODELS.md §2).
+`Qwen2VLForConditionalGeneration` (the released package: hpsv3 1.0.0 on PyPI).
 
 Why a port: `hpsv3==1.0.0` pins transformers 4.45.2 and imports a training stack. The port
 keeps what defines the score:
@@ -20,20 +20,25 @@ is causal and the reward token precedes the padding (tested: batch = one by one)
 
 from __future__ import annotations
 
-import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Literal
 
-from ..official_texts import hpsv3_texts, official_cache
-from .base import Scorer, resolve_device
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ..official_texts import HPSV3_INSTRUCTION, HPSV3_MODULE, HPSV3_PACKAGE, HPSV3_SUFFIX, hpsv3_texts, official_cache
+from .base import Scorer, require_tiny_for_stand_ins, resolve_device
 from .qwen_vl import QWEN_SPECIALS, TINY_CHAT_TEMPLATE, expand_image_pads, vl_token_ids
 from .tiny_parts import byte_level_qwen_tokenizer, seeded_init
 from .weights import load_checkpoint, load_exactly, weights_file
 
 REWARD_TOKEN = "<|Reward|>"
 PIXELS = 256 * 28 * 28  # min = max pixels of the official config
+# Stand-ins for tiny random weights (`texts: ours`): the same shape (prompt field, reward token last)
+STAND_IN_INSTRUCTION = "Judge the picture against this prompt: {text_prompt}"
+STAND_IN_SUFFIX = "\nScore: " + REWARD_TOKEN
 
 
-# Vision tower of the tiny Qwen2-VL (REWARD_MODELS.md §11.3).
+# Vision tower of the tiny Qwen2-VL.
 TINY_QWEN2VL_VISION = {
     "depth": 2,
     "embed_dim": 32,
@@ -72,12 +77,18 @@ class Settings(BaseModel):
     base_id: str = "Qwen/Qwen2-VL-7B-Instruct"  # config and tokenizer of the backbone
     checkpoint: str = "HPSv3.safetensors"
     # the official hpsv3 wheel, package folder or data_collator_qwen.py; default: download the wheel
-    text_source: str | None = None
+    text_source: str | None = Field(default=None, exclude=True)
+    texts: Literal["official", "ours"] = "official"  # ours: stand-in texts, tiny weights only
     pixels: int = Field(default=PIXELS, ge=28 * 28)
     dtype: str = "bfloat16"
     tiny: bool = False
     weights_seed: int = 0
     device: str = "auto"
+
+    @model_validator(mode="after")
+    def _stand_ins(self):
+        require_tiny_for_stand_ins(self)
+        return self
 
 
 class HPSv3Scorer(Scorer):
@@ -85,13 +96,26 @@ class HPSv3Scorer(Scorer):
     VERSION = 1
     outputs = ("", "log_sigma")
 
+    @classmethod
+    def text_sources(cls, settings) -> list[dict]:
+        if settings.texts == "ours":
+            return [{"text": "HPSv3 instruction and suffix", "source": "ours (tiny stand-in)", "sha256": "-"}]
+        where = f"{HPSV3_PACKAGE}:{HPSV3_MODULE}"
+        return [
+            {"text": f"HPSv3 {r.name}", "source": where, "length": r.length, "sha256": r.sha256_prefix}
+            for r in (HPSV3_INSTRUCTION, HPSV3_SUFFIX)
+        ]
+
     def load(self) -> None:
         import torch
         from transformers import Qwen2VLForConditionalGeneration, Qwen2VLImageProcessorPil
 
         s = self.settings
         self.device = resolve_device(s.device)
-        self.instruction, self.suffix = hpsv3_texts(s.text_source, official_cache(self.cache_dir))
+        if s.texts == "ours":
+            self.instruction, self.suffix = STAND_IN_INSTRUCTION, STAND_IN_SUFFIX
+        else:
+            self.instruction, self.suffix = hpsv3_texts(s.text_source, official_cache(self.cache_dir))
         if s.tiny:
             tok, model = self._tiny()
         else:

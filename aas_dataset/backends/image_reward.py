@@ -1,5 +1,5 @@
 """ImageReward (zai-org/ImageReward, formerly THUDM), ported onto transformers' BLIP modules
-(REWARD_MODELS.md §5).
+(the released package: image-reward 1.5 on PyPI).
 
 Why a port: `image-reward==1.5` pins timm 0.6.13 (open_clip needs >= 1.0.17), imports OpenAI
 `clip` without declaring it, and its BLIP copy imports functions transformers 5 removed.

@@ -1,14 +1,20 @@
 """Weight-free pixel statistics, as a scorer and as an offline judge.
 
-The judge is a labelled heuristic, not an LLM: for each selected dimension whose anti-pole
-is measurable from pixels (see `taxonomy.Dimension.stat`), it votes for the image whose
-statistic moved in the asked direction. Majority wins; no measurable dimension or a split
-vote is a tie (-1).
+The judge is a labelled heuristic, not an LLM, with two rules:
+- `dimensions`: for each selected dimension whose anti-pole is measurable from pixels (see
+  `taxonomy.Dimension.stat`), a vote for the image whose statistic moved in the asked direction.
+  Majority wins; no measurable dimension or a split vote is a tie (-1).
+- `dullness`: whatever was asked, the image with the lower contrast + colourfulness; a
+  relative difference under `tie_margin` is a tie. A second, differently biased offline judge
+  (the verifier stand-in of offline builds).
 """
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 from scipy import ndimage
 
 from ..taxonomy import dimension
@@ -43,8 +49,18 @@ class ImageStatsScorer(Scorer):
         return np.array([[image_statistics(im)[k] for k in STATS] for im in images], dtype=np.float64)
 
 
+class JudgeSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rule: Literal["dimensions", "dullness"] = "dimensions"
+    tie_margin: float = Field(default=0.02, ge=0)  # dullness: relative difference below which it is a tie
+
+
 class ImageStatsJudge(Judge):
+    Settings = JudgeSettings
+
     def judge(self, items: list[JudgeItem]) -> list[Verdict]:
+        if self.settings.rule == "dullness":
+            return [self._dullness(it) for it in items]
         out = []
         for it in items:
             so, sa = image_statistics(it.image_original), image_statistics(it.image_distorted)
@@ -62,3 +78,12 @@ class ImageStatsJudge(Judge):
                 label = 1 if votes > 0 else 0 if votes < 0 else -1
                 out.append(Verdict(label, " ".join(used)))
         return out
+
+    def _dullness(self, it: JudgeItem) -> Verdict:
+        vivid = [
+            (s["contrast"] + s["colorfulness"]) for s in map(image_statistics, (it.image_original, it.image_distorted))
+        ]
+        o, a = vivid
+        if abs(a - o) <= self.settings.tie_margin * max(abs(o), abs(a), 1e-9):
+            return Verdict(-1, f"equally vivid ({o:.3f} vs {a:.3f})")
+        return Verdict(int(a < o), f"vividness I_o {o:.3f}, I_a {a:.3f}")

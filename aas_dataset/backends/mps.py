@@ -1,5 +1,5 @@
 """MPS, the Multi-dimensional Preference Score (Kwai-Kolors/MPS, "overall" model), on
-transformers' CLIP ViT-H/14 plus a condition-aware cross model (REWARD_MODELS.md §7).
+transformers' CLIP ViT-H/14 plus a condition-aware cross model (github.com/Kwai-Kolors/MPS).
 
 Score of (image, prompt), per sample as the official evaluation (which ran one image at a time):
 1. prompt tokens -> CLIP text tower -> projected token features T [77, D] and projected EOS E;
@@ -21,18 +21,20 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..official_texts import OfficialTextError, Recorded, check, fetch_text, official_cache
-from .base import Scorer, resolve_device
+from .base import Scorer, require_tiny_for_stand_ins, resolve_device
 from .tiny_parts import byte_level_clip_tokenizer, seeded_init
 from .weights import weights_file
 
 MPS_COMMIT = "ae290c23d5f972a42b6113683bf8f39a083181f3"
 MPS_SCRIPT = "https://raw.githubusercontent.com/Kwai-Kolors/MPS/{commit}/eval_overall_mps_on_hpdv2.py"
 CONDITION = Recorded("condition", 182, "b9d60155529e0ad3")
+STAND_IN_CONDITION = "overall look, detail, colour, composition"  # tiny weights only (`texts: ours`)
 
 
 def _torch_modules():
@@ -166,7 +168,9 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     weights: str = "MPS_overall.safetensors"  # converted by `aas convert-mps`; path or file in model_id
     clip_config_id: str = "laion/CLIP-ViT-H-14-laion2B-s32B-b79K"  # config, tokenizer, image processor
-    condition_source: str | None = None  # the official eval script; default: fetched at the pinned commit
+    # the official eval script; default: fetched at the pinned commit (hash-checked, so not in unit keys)
+    condition_source: str | None = Field(default=None, exclude=True)
+    texts: Literal["official", "ours"] = "official"  # ours: a stand-in condition, tiny weights only
     commit: str = MPS_COMMIT
     threshold: float = Field(default=0.3, gt=0, lt=1)
     dtype: str = "float16"
@@ -174,10 +178,24 @@ class Settings(BaseModel):
     weights_seed: int = 0
     device: str = "auto"
 
+    @model_validator(mode="after")
+    def _stand_ins(self):
+        require_tiny_for_stand_ins(self)
+        return self
+
 
 class MPSScorer(Scorer):
     Settings = Settings
     VERSION = 1
+
+    @classmethod
+    def text_sources(cls, settings) -> list[dict]:
+        if settings.texts == "ours":
+            return [{"text": "MPS condition", "source": "ours (tiny stand-in)", "sha256": "-"}]
+        where = f"Kwai-Kolors/MPS@{settings.commit[:7]}:eval_overall_mps_on_hpdv2.py"
+        return [
+            {"text": "MPS condition", "source": where, "length": CONDITION.length, "sha256": CONDITION.sha256_prefix}
+        ]
 
     def load(self) -> None:
         import torch
@@ -227,6 +245,8 @@ class MPSScorer(Scorer):
 
     def _condition(self) -> str:
         s = self.settings
+        if s.texts == "ours":
+            return STAND_IN_CONDITION
         if s.condition_source:
             return condition_from_source(Path(s.condition_source).read_text(), s.condition_source)
         url = MPS_SCRIPT.format(commit=s.commit)

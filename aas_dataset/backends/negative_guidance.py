@@ -1,5 +1,6 @@
 """Training-free negative guidance for Flux-family transformers: VSF and NAG, written here as
-diffusers attention processors from the published algorithms (GENERATORS.md §1-§2).
+diffusers attention processors from the published algorithms (github.com/weathon/VSF;
+github.com/ChenDarYen/Normalized-Attention-Guidance).
 
 Both follow the diffusers 0.42 Flux attention API: tensors (B, S, H, D), joint sequences text
 first, RoPE via `apply_rotary_emb(sequence_dim=1)`, attention via `dispatch_attention_fn`.
@@ -11,7 +12,7 @@ one more copy of the negative keys is appended whose values are multiplied by -s
 keeps the streams apart: positive text and image queries do not see the un-flipped negative
 tokens, negative tokens do not see the positive prompt, no text query sees the flipped copy,
 and image queries see the flipped copy with `offset` subtracted from their logits. This is the
-semantics of the paper (§1.2) in text-first order, not the unpublished `fix_flux` code; the
+semantics of the VSF paper in text-first order, not the unpublished `fix_flux` code; the
 pooled CLIP vector is the positive prompt's (the 1.1 extrapolation of older public code is
 not reproduced).
 
@@ -32,7 +33,8 @@ import contextlib
 def _attention(q, k, v, mask=None):
     from diffusers.models.attention_dispatch import AttentionBackendName, dispatch_attention_fn
 
-    # A float mask rules out flash backends (GENERATORS.md §0.6): VSF always uses native SDPA.
+    # A float mask rules out flash backends (SDPA takes them only without an arbitrary mask): VSF
+    # always uses native SDPA.
     backend = AttentionBackendName.NATIVE if mask is not None else None
     return dispatch_attention_fn(q, k, v, attn_mask=mask, backend=backend)
 

@@ -1,34 +1,53 @@
 """Backends on OpenAI-compatible chat endpoints, all through `aas_dataset.llm.LLMClient`:
 the rewriter, the negative-prompt writer, the pairwise selection judge and the per-image
-0-100 judge. Every instruction is written in our own words; its version string is part of
-the response-cache key, so editing an instruction means bumping its version.
+0-100 judge.
+
+The rewriter and both judges send the authors' texts by default (`texts: official`: read from
+their repository and hash-checked, see `instructions.py`) or our wording of them
+(`texts: ours`). Reply schemas have the authors' names and fields, so the JSON schema a server
+constrains decoding with is theirs too. The texts sent are part of the response-cache key.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..llm import LLMClient, LLMSettings, Request, describe_error
-from ..taxonomy import dimension
+from ..official_texts import fill
 from ..util import derive_seed
 from .base import Judge, JudgeItem, Rewriter, Verdict
+from .instructions import TextsMode, describe, describe_effects, effects, instruction
 
-SYSTEM_JSON = "You are a careful assistant. Reply with one JSON object that matches the requested schema, nothing else."
+
+class InstructedSettings(LLMSettings):
+    # official: the authors' texts (read at load time, hash-checked); ours: our wording of them
+    texts: TextsMode = "official"
+    # a local copy of the authors' repository; default: its files are fetched once at the pinned commit
+    official_dir: str | None = Field(default=None, exclude=True)
 
 
 class _LLMBackend:
-    """Mixin: builds the client in load() with the response cache under the store."""
+    """Mixin: builds the client in load() with the response cache under the store, and reads
+    the instruction of its ROLE."""
 
+    ROLE: ClassVar[str | None] = None
     cache_dir = None
     client: LLMClient
 
     def load(self) -> None:
         cache = (self.cache_dir / "llm_cache.sqlite") if self.cache_dir else None
+        if self.ROLE:
+            s = self.settings
+            self.instr = instruction(self.ROLE, s.texts, s.official_dir, self.cache_dir)
         self.client = LLMClient(self.model_id, self.settings, cache, label=f"{type(self).__name__} {self.name!r}")
+
+    @classmethod
+    def text_sources(cls, settings) -> list[dict]:
+        return describe(cls.ROLE, settings.texts) if cls.ROLE else []
 
     @property
     def preferred_batch_size(self) -> int:
@@ -56,7 +75,7 @@ class Text:
     usage: dict
 
 
-def _texts(client: LLMClient, reqs: list[Request], field: str, max_words: int, what: str) -> list:
+def _texts(client: LLMClient, reqs: list[Request], field: str, max_words: int | None, what: str) -> list:
     """Run text-writing requests; a Text per reply, or the error (a reply over the word limit is one)."""
     out: list = []
     for r in client.run(reqs):
@@ -66,61 +85,62 @@ def _texts(client: LLMClient, reqs: list[Request], field: str, max_words: int, w
         text = getattr(r.parsed, field).strip()
         n = len(text.split())
         out.append(
-            ValueError(f"{what} has {n} words, limit {max_words}") if n > max_words else Text(text, _unit_usage(r))
+            ValueError(f"{what} has {n} words, limit {max_words}")
+            if max_words is not None and n > max_words
+            else Text(text, _unit_usage(r))
         )
     return out
 
 
 # --- rewriter ----------------------------------------------------------------------------
 
-REWRITE = """Turn an ordinary image caption into a text-to-image prompt that deliberately carries \
-some unattractive visual qualities.
 
-Caption: {caption}
+class Prompts(BaseModel):
+    """The authors' reply schema for a rewrite (name and field as in their code)."""
 
-Qualities to build in (each one must clearly show):
-{effects}
-
-Rules:
-- The qualities matter more than the caption's subject; let them dominate the picture.
-- Say concretely which visible features create each quality.
-- Use only the qualities listed; add no other stylistic effects.
-- Keep the caption's content; invent nothing beyond it and the qualities.
-- Fewer than {max_words} words, written as a prompt an image model can take directly.
-
-Answer as JSON: {{"long_description": "<the prompt>"}}"""
+    model_config = ConfigDict(extra="forbid")
+    long_description: str
 
 
-class RewriteReply(BaseModel):
-    long_description: str = Field(min_length=1)
-
-
-class RewriterSettings(LLMSettings):
-    max_words: int = Field(default=70, ge=1)
+class RewriterSettings(InstructedSettings):
+    # The instruction asks for fewer than 70 words; the authors kept every reply. A reply
+    # longer than this many words is a failure instead (None: keep every reply, as they did).
+    reject_over_words: int | None = Field(default=None, ge=1)
 
 
 class OpenAIChatRewriter(_LLMBackend, Rewriter):
     Settings = RewriterSettings
-    VERSION = 2
-    TAG = "rewrite-v1"
+    VERSION = 3
+    ROLE = "rewriter"
+    TAG = "rewrite"
 
-    def rewrite_many(self, items: list[tuple[str, list[str]]]) -> list[str | BaseException]:
+    def load(self) -> None:
+        super().load()
+        s = self.settings
+        self.effect_texts = effects(s.texts, s.official_dir, self.cache_dir)
+
+    @classmethod
+    def text_sources(cls, settings) -> list[dict]:
+        return [*super().text_sources(settings), describe_effects(settings.texts)]
+
+    def effects_text(self, dims: list[str]) -> str:
+        """What the instruction's effects field receives: one description per line, in the
+        order the dimensions were drawn (as the authors joined them)."""
+        return "\n".join(self.effect_texts[d] for d in dims)
+
+    def rewrite_many(self, items: list[tuple[str, list[str]]]) -> list:
         reqs = [
             Request(
-                SYSTEM_JSON,
-                REWRITE.format(
-                    caption=c,
-                    effects="\n".join(f"- {dimension(d).anti_pole}" for d in dims),
-                    max_words=self.settings.max_words,
-                ),
+                self.instr.system,
+                fill(self.instr.user, caption=caption, effects=self.effects_text(dims)),
                 (),
-                RewriteReply,
+                Prompts,
                 self.TAG,
             )
-            for c, dims in items
+            for caption, dims in items
         ]
-        # the paper's limit is a soft instruction; only a reply far over it is a failure
-        return _texts(self.client, reqs, "long_description", int(1.5 * self.settings.max_words), "rewrite")
+        limit = self.settings.reject_over_words
+        return _texts(self.client, reqs, "long_description", limit, "rewrite")
 
     def rewrite(self, caption: str, dims: list[str]) -> str:
         (r,) = self.rewrite_many([(caption, dims)])
@@ -130,6 +150,7 @@ class OpenAIChatRewriter(_LLMBackend, Rewriter):
 
 
 # --- negative-prompt writer --------------------------------------------------------------
+# The authors' negative-prompt code is unpublished: this instruction is ours alone.
 
 NEGATIVE = """An image model will be steered away from a short negative prompt. Write that negative \
 prompt for this request: name the conventionally pleasing look the request is trying to avoid, \
@@ -139,9 +160,13 @@ Request: {prompt}
 
 At most 5 words, no sentence, no punctuation except commas.
 Answer as JSON: {{"negative_prompt": "<at most 5 words>"}}"""
+NEGATIVE_SYSTEM = (
+    "You are a careful assistant. Reply with one JSON object that matches the requested schema, nothing else."
+)
 
 
 class NegativeReply(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     negative_prompt: str = Field(min_length=1)
 
 
@@ -150,34 +175,40 @@ class OpenAINegativeWriter(_LLMBackend, Rewriter):
     VERSION = 1
     TAG = "negative-v1"
 
-    def negative_many(self, prompts: list[str]) -> list[str | BaseException]:
-        reqs = [Request(SYSTEM_JSON, NEGATIVE.format(prompt=p), (), NegativeReply, self.TAG) for p in prompts]
+    @classmethod
+    def text_sources(cls, settings) -> list[dict]:
+        sha = hashlib.sha256((NEGATIVE_SYSTEM + NEGATIVE).encode()).hexdigest()[:16]
+        return [{"text": "negative-prompt instruction", "source": "ours (no published original)", "sha256": sha}]
+
+    def negative_many(self, prompts: list[str]) -> list:
+        reqs = [Request(NEGATIVE_SYSTEM, NEGATIVE.format(prompt=p), (), NegativeReply, self.TAG) for p in prompts]
         return _texts(self.client, reqs, "negative_prompt", 5, "negative prompt")
 
 
 # --- pairwise selection judge ------------------------------------------------------------
 
-PAIRWISE = """You compare two images against one prompt and decide which image follows the prompt \
-more closely. Judge fidelity to the prompt only, including any unattractive qualities it asks \
-for; do not reward beauty the prompt did not ask for.
 
-Prompt: {prompt}
+class PreferenceSelection(BaseModel):
+    """The authors' reply schema: an integer, checked after parsing (0 first image, 1 second, -1 tie)."""
 
-The first attached image is image 0, the second is image 1.
-Answer as JSON: {{"selection": 0}} if image 0 fits better, {{"selection": 1}} if image 1 fits \
-better, {{"selection": -1}} if neither fits better."""
+    model_config = ConfigDict(extra="forbid")
+    selection: int
+
+    @field_validator("selection")
+    @classmethod
+    def _known(cls, v: int) -> int:
+        if v not in (-1, 0, 1):
+            raise ValueError(f"selection must be -1, 0 or 1, got {v}")
+        return v
 
 
-class PairChoice(BaseModel):
-    selection: Literal[-1, 0, 1]
-
-
-class PairwiseSettings(LLMSettings):
+class PairwiseSettings(InstructedSettings):
     temperature: float = Field(default=0.3, ge=0, le=2)
 
 
 def _order_bit(judge: str, a: bytes, b: bytes) -> int:
-    """Which image is shown first: a fixed coin flip per (judge, pair), recorded with the label."""
+    """Which image is shown first: a fixed coin flip per (judge, pair), recorded with the label.
+    (The authors drew a fresh random bit per call; ours is seeded so a rerun asks the same.)"""
     return derive_seed(judge, hashlib.sha256(a).hexdigest(), hashlib.sha256(b).hexdigest()) & 1
 
 
@@ -186,8 +217,13 @@ class LLMPairwiseJudge(_LLMBackend, Judge):
     0 = I_o chosen, 1 = I_a chosen, -1 = tie."""
 
     Settings = PairwiseSettings
-    VERSION = 1
-    TAG = "pairwise-v1"
+    VERSION = 2
+    ROLE = "pairwise_judge"
+    TAG = "pairwise"
+
+    @classmethod
+    def paper_differences(cls, settings) -> list[str]:
+        return ["which image is shown first is a seeded coin flip per pair (the authors drew a new bit per call)"]
 
     def requests(self, items: list[JudgeItem]) -> tuple[list[Request], list[int]]:
         """The request for each pair, and whether I_a was shown first."""
@@ -196,7 +232,8 @@ class LLMPairwiseJudge(_LLMBackend, Judge):
             flip = _order_bit(self.name, it.original_png, it.distorted_png)
             shown = (it.distorted_png, it.original_png) if flip else (it.original_png, it.distorted_png)
             orders.append(flip)
-            reqs.append(Request(SYSTEM_JSON, PAIRWISE.format(prompt=it.prompt_distorted), shown, PairChoice, self.TAG))
+            text = fill(self.instr.user, prompt=it.prompt_distorted)
+            reqs.append(Request(self.instr.system, text, shown, PreferenceSelection, self.TAG))
         return reqs, orders
 
     def judge(self, items: list[JudgeItem], emit=None) -> list[Verdict | BaseException]:
@@ -217,41 +254,38 @@ class LLMPairwiseJudge(_LLMBackend, Judge):
 
 # --- per-image 0-100 judge ---------------------------------------------------------------
 
-ABSOLUTE = """You grade one image against a request that asked for specific, often unattractive, \
-visual effects.
 
-Original caption: {p_o}
-Request with effects: {p_a}
+class JudgeResponse(BaseModel):
+    """The authors' reply schema; both scores must lie in 0-100 (checked after parsing)."""
 
-1. main_concepts (0-100): how clearly the caption's subjects and scene are present. Requested \
-effects that obscure them must not lower this score.
-2. special_effects (0-100): the share of the requested effects that are visibly present; list \
-the effects in the request, check each one, and score by the fraction found (100 = all, 0 = none).
-3. reasoning: the list and the check, briefly.
-
-Answer as JSON: {{"reasoning": "...", "main_concepts": <int>, "special_effects": <int>}}"""
-
-
-class ImageJudgement(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     reasoning: str
-    main_concepts: int = Field(ge=0, le=100)
-    special_effects: int = Field(ge=0, le=100)
+    main_concepts: int
+    special_effects: int
+
+    @field_validator("main_concepts", "special_effects")
+    @classmethod
+    def _percentage(cls, v: int) -> int:
+        if not 0 <= v <= 100:
+            raise ValueError(f"score outside 0-100: {v}")
+        return v
 
 
 class LLMAbsoluteJudge(_LLMBackend, Judge):
     """Each image of the pair graded on its own (given both prompts): judge100_<name> columns."""
 
-    Settings = LLMSettings
-    VERSION = 1
-    TAG = "absolute-v1"
+    Settings = InstructedSettings
+    VERSION = 2
+    ROLE = "absolute_judge"
+    TAG = "absolute"
     absolute = True
 
     def judge(self, items: list[JudgeItem]) -> list[Verdict | BaseException]:
         reqs = []
         for it in items:
-            text = ABSOLUTE.format(p_o=it.prompt_original, p_a=it.prompt_distorted)
+            text = fill(self.instr.user, p_o=it.prompt_original, p_a=it.prompt_distorted)
             reqs += [
-                Request(SYSTEM_JSON, text, (png,), ImageJudgement, self.TAG)
+                Request(self.instr.system, text, (png,), JudgeResponse, self.TAG)
                 for png in (it.original_png, it.distorted_png)
             ]
         replies = self.client.run(reqs)

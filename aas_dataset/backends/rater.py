@@ -1,6 +1,7 @@
 """The per-dimension rater J (`weathon/smolvlm2_anti_aesthetics_7b`, a Qwen3-VL fine-tune):
 for each image, the expected class E[k] in [0, 2] and the predicted class on each of the 11
-dimensions (REWARD_MODELS.md §10). Written to `rater_<name>` / `rater_<name>_pred`.
+dimensions (the authors' rater_training/infer.py; docs/paper_fidelity.md). Written to
+`rater_<name>` / `rater_<name>_pred`.
 
 Per dimension, one user turn: a text (the official template, with the dimension's key and its
 guideline inserted) and then the image, resized to 512x512 (PIL bicubic). The score reads the
@@ -22,13 +23,14 @@ import csv
 import io
 import math
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..official_texts import OfficialTextError, Recorded, check, fetch_text, official_cache
-from ..taxonomy import DIMENSION_KEYS
-from .base import Scorer, resolve_device
+from ..taxonomy import DIMENSION_KEYS, dimension
+from .base import Scorer, require_tiny_for_stand_ins, resolve_device
 from .qwen_vl import QWEN_SPECIALS, TINY_CHAT_TEMPLATE, expand_image_pads, vl_token_ids
 from .tiny_parts import byte_level_qwen_tokenizer, seeded_init
 
@@ -36,6 +38,15 @@ RATER_COMMIT = "1485e28"
 RATER_REPO_RAW = "https://raw.githubusercontent.com/weathon/AAS/{commit}/rater_training/{file}"
 TEMPLATE = Recorded("rater prompt f-string", 104, "8dc880fbe86eea6b")
 EXCLUDED = {"unsafe type", "hands", "face", "body", "safety", "lighting aesthetic", "symmetry"}
+# Stand-ins for tiny random weights (`texts: ours`): the template's two fields and one guide per dimension.
+STAND_IN_TEMPLATE = "Rate the {dim} of this picture with one digit. Guide: {guide[dim]}"
+
+
+def stand_in_guidelines() -> dict[str, tuple[str, str]]:
+    return {
+        k: (k, repr({"as asked: 0": ": " + dimension(k).anti_pole, "neutral: 1": ": neither", "opposite: 2": ": no"}))
+        for k in DIMENSION_KEYS
+    }
 
 
 def template_from_source(source: str, where: str) -> str:
@@ -94,14 +105,22 @@ def _read(path_or_none: str | None, file: str, cache: Path, commit: str) -> tupl
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     processor_id: str = "Qwen/Qwen3-VL-4B-Instruct"  # tokenizer / chat template / image processor
-    infer_path: str | None = None  # the official rater_training/infer.py
-    rules_path: str | None = None  # the official rater_training/rules.csv
+    # the official rater_training/infer.py and rules.csv; default: fetched at the pinned commit
+    # (where a text is read from is not part of the unit key: the text is hash-checked)
+    infer_path: str | None = Field(default=None, exclude=True)
+    rules_path: str | None = Field(default=None, exclude=True)
     commit: str = RATER_COMMIT
+    texts: Literal["official", "ours"] = "official"  # ours: stand-in template and guides, tiny weights only
     image_size: int = 512
     dtype: str = "bfloat16"
     tiny: bool = False
     weights_seed: int = 0
     device: str = "auto"
+
+    @model_validator(mode="after")
+    def _stand_ins(self):
+        require_tiny_for_stand_ins(self)
+        return self
 
 
 class DimensionRater(Scorer):
@@ -114,16 +133,30 @@ class DimensionRater(Scorer):
         f"pred_{d.replace(' ', '_')}" for d in DIMENSION_KEYS
     )
 
+    @classmethod
+    def text_sources(cls, settings) -> list[dict]:
+        if settings.texts == "ours":
+            return [{"text": "J prompt template and guidelines", "source": "ours (tiny stand-in)", "sha256": "-"}]
+        where = f"weathon/AAS@{settings.commit[:7]}:rater_training/"
+        return [
+            {"text": "J prompt template", "source": where + "infer.py", "length": TEMPLATE.length,
+             "sha256": TEMPLATE.sha256_prefix},
+            {"text": "J guidelines (VisionReward rules)", "source": where + "rules.csv", "sha256": "-"},
+        ]  # fmt: skip
+
     def load(self) -> None:
         import torch
 
         s = self.settings
         self.device = resolve_device(s.device)
-        cache = official_cache(self.cache_dir) / "rater"
-        src, where = _read(s.infer_path, "infer.py", cache, s.commit)
-        self.template = template_from_source(src, where)
-        rules, _ = _read(s.rules_path, "rules.csv", cache, s.commit)
-        self.guides = guidelines(rules)
+        if s.texts == "ours":
+            self.template, self.guides = STAND_IN_TEMPLATE, stand_in_guidelines()
+        else:
+            cache = official_cache(self.cache_dir) / "rater"
+            src, where = _read(s.infer_path, "infer.py", cache, s.commit)
+            self.template = template_from_source(src, where)
+            rules, _ = _read(s.rules_path, "rules.csv", cache, s.commit)
+            self.guides = guidelines(rules)
         if s.tiny:
             self.tokenizer, self.model, self.image_processor = self._tiny()
         else:

@@ -22,9 +22,14 @@ GOOD_POLE = {
 
 
 class TemplateRewriter(Rewriter):
+    VERSION = 2
+
     def rewrite(self, caption: str, dims: list[str]) -> str:
         phrases = [dimension(d).phrase for d in dims]
         return f"{caption.strip().rstrip('.')}, " + ", ".join(phrases) + "."
+
+    def effects_text(self, dims: list[str]) -> str:
+        return "\n".join(dimension(d).phrase for d in dims)
 
 
 class TemplateNegativeWriter(Rewriter):

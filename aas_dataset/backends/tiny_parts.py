@@ -34,7 +34,7 @@ def byte_level_clip_tokenizer(max_length: int = 77):
 
 
 def tiny_clip_text_config(tokenizer) -> dict:
-    """Text-tower sizes of the tiny CLIP models (REWARD_MODELS.md §11.1), ids from `tokenizer`."""
+    """Text-tower sizes of the tiny CLIP models, ids from `tokenizer`."""
     vocab = tokenizer.get_vocab()
     return {
         "vocab_size": len(vocab),
@@ -49,7 +49,7 @@ def tiny_clip_text_config(tokenizer) -> dict:
     }
 
 
-# Vision tower of the tiny CLIP and BLIP models (REWARD_MODELS.md §11.1-11.2).
+# Vision tower of the tiny CLIP and BLIP models.
 TINY_VISION = {
     "image_size": 30,
     "patch_size": 2,
@@ -73,7 +73,7 @@ def tiny_bert_tokenizer(max_length: int = 64):
 
 
 def tiny_blip_text_config(tokenizer) -> dict:
-    """Text tower of the tiny BLIP models (REWARD_MODELS.md §11.2), ids from `tokenizer`."""
+    """Text tower of the tiny BLIP models, ids from `tokenizer`."""
     v = tokenizer.get_vocab()
     return {
         "vocab_size": len(v),
@@ -81,7 +81,7 @@ def tiny_blip_text_config(tokenizer) -> dict:
         "intermediate_size": 37,
         "num_hidden_layers": 2,
         "num_attention_heads": 4,
-        "max_position_embeddings": 64,
+        "max_position_embeddings": 512,  # as released: untruncated prompts fit
         "encoder_hidden_size": 32,
         "bos_token_id": v["[DEC]"],
         "pad_token_id": v["[PAD]"],

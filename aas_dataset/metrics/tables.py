@@ -1,6 +1,6 @@
 """The paper's tables as plain functions of a flat `scores` DataFrame (see `core.read_frame`).
 
-Conventions (BENCHMARK_FACTS §6): labels 0 = I_o, 1 = I_a, -1 = tie. A generator "succeeds"
+Conventions (docs/paper_fidelity.md, "Metric conventions"): labels 0 = I_o, 1 = I_a, -1 = tie. A generator "succeeds"
 on a row when the ground-truth judge chose I_a (ties and I_o are failures; rows without a
 label are left out). Reward-model classification drops ties; it predicts I_a iff
 r(I_a, p_a) > r(I_o, p_a) (equal scores predict I_o); AUROC uses the two-way softmax,

@@ -76,6 +76,19 @@ def _model(m) -> dict:
     }
 
 
+def _fidelity(m) -> dict:
+    from ..catalog import differences
+
+    texts = [f"{t['text']}: {t['source']} ({t.get('sha256', '-')})" for t in m.spec.get("texts", [])]
+    return {
+        "name": m.name,
+        "role": m.role.replace("_", " "),
+        "run": m.entry.paper_run,
+        "texts": "; ".join(texts) or "—",
+        "differences": "; ".join(differences(m)) or "none recorded",
+    }
+
+
 def card_info(recipe, counts: dict, failures: list[dict]) -> dict:
     """What the card says about a build, from its resolved recipe."""
     r = recipe.recipe
@@ -93,6 +106,18 @@ def card_info(recipe, counts: dict, failures: list[dict]) -> dict:
         "judges": [_model(j) for j in recipe.judges],
         "scorers": [_model(s) for s in recipe.scorers],
         "ground_truth": recipe.ground_truth,
+        "paper_differences": list(r.paper_differences),
+        "fidelity": [
+            _fidelity(m)
+            for m in (
+                recipe.rewriter,
+                recipe.negative_writer,
+                *recipe.generators,
+                *recipe.judges,
+                *recipe.scorers,
+            )
+            if m is not None
+        ],
         "source": None,
         "counts": counts,
         "failures": failures,

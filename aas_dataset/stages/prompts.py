@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from ..catalog import ResolvedModel
-from ..taxonomy import DIMENSION_KEYS, dimension
+from ..taxonomy import DIMENSION_KEYS
 from ..util import derive_seed
 from .base import Stage, Unit, json_bytes, unit_key
 
@@ -57,7 +57,7 @@ class PromptsStage(Stage):
                     "prompt_original": p["caption"],
                     "prompt_distorted": text.strip(),
                     "selected_dims": list(p["dims"]),
-                    "effects": "\n".join(dimension(d).anti_pole for d in p["dims"]),
+                    "effects": backend.effects_text(list(p["dims"])),
                     "rewriter": backend.name,
                 }
                 if usage:

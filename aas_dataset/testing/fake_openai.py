@@ -33,6 +33,9 @@ class Behaviour:
     blind: bool = False
     # Batch API: how many retrieves report "in_progress" before a batch completes
     batch_polls: int = 1
+    # True: keep every POST body (path, body) in `received`, for tests of what is sent
+    record: bool = False
+    received: list = field(default_factory=list)
     # observed
     requests: int = 0
     batches_created: int = 0
@@ -184,28 +187,30 @@ def picture(prompt: str) -> bytes:
 
 
 def answer(body: dict) -> dict:
-    """The JSON object a well-behaved model would return for this request."""
+    """The JSON object a well-behaved model would return for this request (chosen by the reply
+    schema's name: the authors' schema names, as the backends send them)."""
     fmt = body.get("response_format") or {}
     name = (fmt.get("json_schema") or {}).get("name", "")
     user = body["messages"][-1]["content"]
     text = user if isinstance(user, str) else " ".join(p.get("text", "") for p in user if p.get("type") == "text")
     images = [] if isinstance(user, str) else [p["image_url"]["url"] for p in user if p.get("type") == "image_url"]
-    if name == "PairChoice" or '"selection"' in text:
+    if name == "PreferenceSelection" or '"selection"' in text:
         if len(images) != 2:
             return {"selection": -1}
         a, b = (_brightness(u) for u in images)
         return {"selection": -1 if abs(a - b) < 1e-9 else (0 if a < b else 1)}
-    if name == "ImageJudgement" or "special_effects" in text:
+    if name == "JudgeResponse":
         dark = 100 - int(_brightness(images[0]) / 255 * 100) if images else 50
         return {
             "reasoning": "listed the requested effects and checked each",
             "main_concepts": 60,
             "special_effects": dark,
         }
-    if name == "NegativePrompt" or "negative_prompt" in text:
+    if name == "NegativeReply":
         return {"negative_prompt": "sharp bright clean image"}
-    caption = next((ln[len("Caption: ") :] for ln in text.splitlines() if ln.startswith("Caption: ")), "an image")
-    return {"long_description": f"{caption.rstrip('.')}, sunk in murky darkness and smeared blur"}
+    # a rewrite: the request's own words, darkened (deterministic in the request)
+    words = [w for w in text.replace("\n", " ").split() if w.isalpha()][:8]
+    return {"long_description": f"{' '.join(words)}, sunk in murky darkness and smeared blur"}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -235,6 +240,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path.endswith("/files"):
             return self._send(200, b.upload(raw, self.headers.get("Content-Type", "")))
         body = json.loads(raw or b"{}")
+        if b.record:
+            with b._lock:
+                b.received.append((self.path, body))
         if self.path.endswith("/predictions"):  # Replicate: /v1/models/{owner}/{name}/predictions
             fault = b.draw()
             if fault in ("429", "500"):
@@ -299,7 +307,8 @@ def completion(b: Behaviour, body: dict, fault: str | None) -> tuple[int, dict, 
         return 500, {"error": {"message": "internal error"}}, {}
     user = body["messages"][-1]["content"]
     text = user if isinstance(user, str) else " ".join(p.get("text", "") for p in user if p.get("type") == "text")
-    if "image" in (body.get("modalities") or []):  # an image-output chat model (Nano Banana style)
+    # an image-output chat model (Nano Banana style): asked for image output, or for no JSON
+    if "image" in (body.get("modalities") or []) or "response_format" not in body:
         if fault in ("malformed", "schema", "refusal"):
             message = {"role": "assistant", "content": "Here is a description of the image instead."}
         else:
