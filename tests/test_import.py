@@ -64,6 +64,7 @@ PUBLISHED = pa.schema(
         ("blip_score", pa.list_(pa.list_(pa.float64()))),
         ("blip_score_original", pa.float64()),
         ("sec_llm_selected", pa.int64()),
+        ("third_llm_selected", pa.int64()),
     ]
 )
 
@@ -92,6 +93,7 @@ def _published_row(model: str, i: int, rng) -> dict:
         "blip_score": [[float(rng.normal()), float(rng.normal())], [float(rng.normal()), float(rng.normal())]],
         "blip_score_original": 0.1,
         "sec_llm_selected": int(rng.choice([-1, 0, 1])),
+        "third_llm_selected": int(rng.choice([-1, 0, 1])),
     }
 
 
@@ -100,7 +102,7 @@ def published(tmp_path):
     rng = np.random.default_rng(7)
     rows = [
         _published_row(m, i, rng)
-        for m in ("flux_dev", "dance_flux", "sd3_medium_grpo", "sd3_medium_grpo")
+        for m in ("flux_dev", "dance_flux", "stable_diffusion_3.5_medium", "sd3_medium_grpo", "sd3_medium_grpo")
         for i in range(6)
     ]
     folder = tmp_path / "aas_benchmark_final" / "data"
@@ -110,18 +112,47 @@ def published(tmp_path):
     return folder.parent, rows
 
 
-def test_import_benchmark_layout_and_recompute_tables(published, tmp_path):
+GT = "qwen3_vl_235b_deepinfra"
+
+
+def test_import_benchmark_layout_and_recompute_tables(published, tmp_path, authors_dir):
     src, rows = published
     out = tmp_path / "imported"
-    res = CliRunner().invoke(app, ["import-hf", str(src), "--out", str(out)])
+    res = CliRunner().invoke(app, ["import-hf", str(src), "--out", str(out), "--official-dir", str(authors_dir)])
     assert res.exit_code == 0, res.output
     assert verify(out).ok
     df = read_frame(out, "scores")
-    assert len(df) == 24
-    assert list(dict.fromkeys(df["model"])) == ["flux_dev", "dance_flux", "sd3_medium_grpo", "sd3_medium_grpo_2"]
+    assert len(df) == 30
+    # catalog names: the dotted paper key becomes ours, a repeated block is renamed
+    assert list(dict.fromkeys(df["model"])) == [
+        "flux_dev",
+        "dance_flux",
+        "stable_diffusion_3_5_medium",
+        "sd3_medium_grpo",
+        "sd3_medium_grpo_2",
+    ]
+    # one name per model: the same columns a fresh build of these models writes
+    assert {
+        "score_hpsv2_1",
+        "score_hpsv3",
+        "score_hpsv3_log_sigma",
+        "score_image_reward",
+        "score_blip_itm_large",
+        "score_blip_itm_large_neg",
+        "label_qwen3_vl_235b_deepinfra",
+        "label_gpt5_chat_openrouter",
+        "judge100_gemini25_flash_openrouter",
+        "rater_rater_j",
+    } <= {c.split(".")[0] for c in df.columns}
+    from datasets import load_dataset
+
+    from .conftest import authors_effects
+
+    prompts = load_dataset(str(out), "prompts", split="test")
+    assert prompts[0]["effects"] == "\n".join(authors_effects()[d] for d in ["clarity", "color brightness"])
 
     # generator table equals the published formulas applied by hand to the source rows
-    t = generator_table(df, "qwen3_vl_235b", n_boot=50)
+    t = generator_table(df, GT, n_boot=50)
     dance = [r for r in rows if r["model"] == "dance_flux"]
     d3 = np.mean([r["hpsv3_reward"]["hpsv3_diop"][0] - r["hpsv3_reward"]["hpsv3_oiop"][0] for r in dance])
     assert t.cell("dance_flux", "Δ hpsv3").value == pytest.approx(d3)
@@ -129,25 +160,30 @@ def test_import_benchmark_layout_and_recompute_tables(published, tmp_path):
         np.mean([r["hpsv3_reward"]["hpsv3_diop"][0] for r in dance])
     )
     dj = np.mean([sum(r["rater"]["distorted"]["scores"]) - sum(r["rater"]["original"]["scores"]) for r in dance])
-    assert t.cell("dance_flux", "ΔJ j").value == pytest.approx(dj)
+    assert t.cell("dance_flux", "ΔJ rater_j").value == pytest.approx(dj)
     blip = np.mean([1 / (1 + np.exp(-(r["blip_score"][1][1] - r["blip_score"][1][0]))) for r in dance])
-    assert t.cell("dance_flux", "blip match").value == pytest.approx(blip)
+    assert t.cell("dance_flux", "blip_itm_large match").value == pytest.approx(blip)
+    h2 = np.mean([r["hpsv2_reward"]["hpsv2_diop"] - r["hpsv2_reward"]["hpsv2_oiop"] for r in dance])
+    assert t.cell("dance_flux", "Δ hpsv2_1").value == pytest.approx(h2)
     assert t.cell("dance_flux", "success").value == pytest.approx(np.mean([r["llm_selected"] == 1 for r in dance]))
 
     # reward-model table: ties removed, didp > oidp, and GPT-5-Chat as a verifier (tie -> original)
-    c = classification_table(df, "qwen3_vl_235b", n_boot=50)
+    c = classification_table(df, GT, n_boot=50)
     keep = [r for r in rows if r["llm_selected"] != -1]
     y = np.array([r["llm_selected"] for r in keep])
     pred = np.array([r["image_reward"]["image_reward_didp"] > r["image_reward"]["image_reward_oidp"] for r in keep])
     assert c.cell("image_reward", "accuracy").value == pytest.approx(np.mean(pred == y))
     bpred = np.array([r["blip_score"][1][1] > r["blip_score"][0][1] for r in keep])
-    assert c.cell("blip", "accuracy").value == pytest.approx(np.mean(bpred == y))
+    assert c.cell("blip_itm_large", "accuracy").value == pytest.approx(np.mean(bpred == y))
     gpt = np.array([r["sec_llm_selected"] == 1 for r in keep])
-    assert c.cell("gpt5_chat", "accuracy").value == pytest.approx(np.mean(gpt == y))
+    assert c.cell("gpt5_chat_openrouter", "accuracy").value == pytest.approx(np.mean(gpt == y))
 
     m = json.loads((out / "MANIFEST.json").read_text())
-    assert m["recipe"]["ground_truth"] == "qwen3_vl_235b"
-    assert m["recipe"]["comparisons"] == [{"aligned": "dance_flux", "base": "flux_dev"}]
+    assert m["recipe"]["ground_truth"] == GT
+    assert m["recipe"]["comparisons"] == [
+        {"aligned": "dance_flux", "base": "flux_dev"},
+        {"aligned": "sd3_medium_grpo", "base": "stable_diffusion_3_5_medium"},
+    ]
     report = build_report(out, n_boot=50)
     assert {"generators", "reward_models", "judge_agreement", "aligned_vs_base"} == {t.name for t in report.tables}
     assert "sd3_medium_grpo_2" in (out / "README.md").read_text()
@@ -169,39 +205,85 @@ def test_import_names_unknown_and_missing_columns(published, tmp_path):
     assert res.exit_code == 2 and "prompt_distorted" in res.output
 
 
-def test_import_emotion_bias_layout(tmp_path):
-    scores = {
+def _emotion_source(folder, scores: dict, drop: str | None = None, hpsv2_len: int = 1):
+    """The published emotion-bias layout with its published types: HPSv2.1 and ImageReward
+    scores as one-element lists (what their packages return), BLIP and HPSv3 as floats."""
+    n = len(next(iter(scores["hpsv3"].values()))[0])
+    cols = {
+        "prompt": ["A [emotion] person at a window."] * n,
+        **{f"{e}_image": [_png(i) for i in range(n)] for e in ("happy", "sad", "angry", "fearful")},
+    }
+    for scorer, per_emotion in scores.items():
+        for e, (edited, happy) in per_emotion.items():
+            if scorer in ("hpsv2", "img_reward"):
+                edited, happy = ([[v] * hpsv2_len for v in x] for x in (edited, happy))
+            cols[f"{e}_{scorer}"] = edited
+            cols[f"{e}_{scorer}_happy_image"] = happy
+    cols.pop(drop, None)
+    folder.mkdir(exist_ok=True)
+    pq.write_table(pa.table(cols), folder / "train-00000-of-00001.parquet")
+    return folder
+
+
+EMOTION_SCORES = {
+    "hpsv3": {
         "sad": ([1.0, 2.0, 3.0, 4.0], [0.0, 3.0, 1.0, 1.0]),
         "angry": ([1.0, 1.0, 1.0, 1.0], [2.0, 2.0, 0.0, 1.0]),
         "fearful": ([5.0, 5.0, 5.0, 5.0], [1.0, 1.0, 1.0, 9.0]),
-    }
-    cols = {
-        "prompt": ["A [emotion] person at a window."] * 4,
-        **{f"{e}_image": [_png(i) for i in range(4)] for e in ("happy", "sad", "angry", "fearful")},
-    }
-    for e, (edited, happy) in scores.items():
-        cols[f"{e}_hpsv3"] = edited
-        cols[f"{e}_hpsv3_happy_image"] = happy
-    folder = tmp_path / "emotion"
-    folder.mkdir()
-    pq.write_table(pa.table(cols), folder / "train.parquet")
+    },
+    "hpsv2": {  # lists in the source
+        "sad": ([0.30, 0.20, 0.25, 0.27], [0.28, 0.21, 0.24, 0.26]),
+        "angry": ([0.1, 0.1, 0.1, 0.1], [0.2, 0.2, 0.2, 0.2]),
+        "fearful": ([0.3, 0.1, 0.3, 0.1], [0.2, 0.2, 0.2, 0.2]),
+    },
+    "img_reward": {
+        "sad": ([1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, 0.0]),
+        "angry": ([0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0]),
+        "fearful": ([1.0, 0.0, 1.0, 0.0], [0.5, 0.5, 0.5, 0.5]),
+    },
+    "blip": {
+        "sad": ([3.0, 3.0, -1.0, 3.0], [1.0, 1.0, 1.0, 1.0]),
+        "angry": ([2.0, 2.0, 2.0, 2.0], [1.0, 1.0, 1.0, 1.0]),
+        "fearful": ([0.0, 2.0, 2.0, 2.0], [1.0, 1.0, 1.0, 1.0]),
+    },
+}
+
+
+def test_import_emotion_bias_layout_as_published(tmp_path):
+    folder = _emotion_source(tmp_path / "emotion", EMOTION_SCORES)
     out = tmp_path / "out"
-    import_hf(str(folder), out)
+    res = CliRunner().invoke(app, ["import-hf", str(folder), "--out", str(out)])
+    assert res.exit_code == 0, res.output
     assert verify(out).ok
     rep = build_report(out, n_boot=50)
     (table,) = rep.tables
-    row = table.rows[0]
-    assert row["model"] == "hpsv3"
-    assert row["sadness"].value == pytest.approx(3 / 4)  # strict: 1>0, 2<3, 3>1, 4>1
-    assert row["anger"].value == pytest.approx(1 / 4)  # 1<2, 1<2, 1>0, 1=1 (tie is wrong)
-    assert row["fear"].value == pytest.approx(3 / 4)
+    rows = {r["model"]: r for r in table.rows}
+    # every scorer present, under the catalog's names
+    assert set(rows) == {"hpsv3", "hpsv2_1", "image_reward", "blip_itm_large"}
+    for src, ours in (
+        ("hpsv3", "hpsv3"),
+        ("hpsv2", "hpsv2_1"),
+        ("img_reward", "image_reward"),
+        ("blip", "blip_itm_large"),
+    ):
+        for e, col in (("sad", "sadness"), ("angry", "anger"), ("fearful", "fear")):
+            edited, happy = EMOTION_SCORES[src][e]
+            want = np.mean([a > b for a, b in zip(edited, happy, strict=True)])  # strict: a tie is wrong
+            assert rows[ours][col].value == pytest.approx(want), (src, e)
+    assert rows["hpsv3"]["sadness"].value == pytest.approx(3 / 4)
+    assert rows["hpsv3"]["anger"].value == pytest.approx(1 / 4)  # 1<2, 1<2, 1>0, 1=1
     from datasets import load_dataset
 
     ds = load_dataset(str(out), "emotion_bias", split="test")
     assert ds.num_rows == 4 and ds[0]["image_sad"].size == (8, 8)
+    assert ds[0]["score_hpsv2_1"]["sad"] == pytest.approx(0.30)
 
-    pq.write_table(
-        pa.table({k: v for k, v in cols.items() if k != "angry_hpsv3_happy_image"}), folder / "train.parquet"
-    )
+
+def test_import_emotion_bias_refuses_bad_lists_and_missing_columns(tmp_path):
+    bad = _emotion_source(tmp_path / "two", EMOTION_SCORES, hpsv2_len=2)
+    with pytest.raises(ImportFormatError, match=r"row 0, column 'sad_hpsv2': a list score must hold one value, got 2"):
+        import_hf(str(bad), tmp_path / "o1")
+    missing = _emotion_source(tmp_path / "missing", EMOTION_SCORES, drop="angry_hpsv3_happy_image")
     with pytest.raises(ImportFormatError, match="lacks angry_happy"):
-        import_hf(str(folder), tmp_path / "o2")
+        import_hf(str(missing), tmp_path / "o2")
+    assert not (tmp_path / "o1" / "MANIFEST.json").exists()
