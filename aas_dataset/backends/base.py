@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 
 def resolve_device(setting: str) -> str:
@@ -33,12 +33,24 @@ class NoSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def require_tiny_for_stand_ins(settings) -> None:
-    """Scorers defined partly by a text (HPSv3's instruction, MPS's condition, J's template)
-    accept our stand-in texts (`texts: ours`) only on tiny random weights, where no text carries
-    meaning: real weights always get their own texts."""
-    if settings.texts == "ours" and not settings.tiny:
-        raise ValueError("texts 'ours' (stand-in texts) needs tiny: true; real weights read their official texts")
+class TextDefinedSettings(BaseModel):
+    """Settings of a scorer defined partly by a text (HPSv3's instruction, MPS's condition, J's
+    template): `texts: ours` gives stand-in texts of ours, accepted only on tiny random weights,
+    where no text carries meaning; real weights always read their own texts."""
+
+    model_config = ConfigDict(extra="forbid")
+    texts: Literal["official", "ours"] = "official"
+    tiny: bool = False
+
+    def stand_in_sources(self, what: str) -> list[dict] | None:
+        """The `text_sources` entry of stand-in texts, or None when the official ones are read."""
+        return [{"text": what, "source": "ours (tiny stand-in)", "sha256": "-"}] if self.texts == "ours" else None
+
+    @model_validator(mode="after")
+    def _stand_ins_need_tiny(self):
+        if self.texts == "ours" and not self.tiny:
+            raise ValueError("texts 'ours' (stand-in texts) needs tiny: true; real weights read their official texts")
+        return self
 
 
 class Backend:

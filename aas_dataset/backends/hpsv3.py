@@ -20,13 +20,11 @@ is causal and the reward token precedes the padding (tested: batch = one by one)
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field
 
 from ..official_texts import HPSV3_INSTRUCTION, HPSV3_MODULE, HPSV3_PACKAGE, HPSV3_SUFFIX, hpsv3_texts, official_cache
-from .base import Scorer, require_tiny_for_stand_ins, resolve_device
+from .base import Scorer, TextDefinedSettings, resolve_device
 from .qwen_vl import QWEN_SPECIALS, TINY_CHAT_TEMPLATE, expand_image_pads, vl_token_ids
 from .tiny_parts import byte_level_qwen_tokenizer, seeded_init
 from .weights import load_checkpoint, load_exactly, weights_file
@@ -72,23 +70,16 @@ def rm_head(width: int):
     )
 
 
-class Settings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Settings(TextDefinedSettings):
     base_id: str = "Qwen/Qwen2-VL-7B-Instruct"  # config and tokenizer of the backbone
     checkpoint: str = "HPSv3.safetensors"
     # the official hpsv3 wheel, package folder or data_collator_qwen.py; default: download the wheel
     text_source: str | None = Field(default=None, exclude=True)
-    texts: Literal["official", "ours"] = "official"  # ours: stand-in texts, tiny weights only
     pixels: int = Field(default=PIXELS, ge=28 * 28)
     dtype: str = "bfloat16"
     tiny: bool = False
     weights_seed: int = 0
     device: str = "auto"
-
-    @model_validator(mode="after")
-    def _stand_ins(self):
-        require_tiny_for_stand_ins(self)
-        return self
 
 
 class HPSv3Scorer(Scorer):
@@ -98,8 +89,8 @@ class HPSv3Scorer(Scorer):
 
     @classmethod
     def text_sources(cls, settings) -> list[dict]:
-        if settings.texts == "ours":
-            return [{"text": "HPSv3 instruction and suffix", "source": "ours (tiny stand-in)", "sha256": "-"}]
+        if stand_in := settings.stand_in_sources("HPSv3 instruction and suffix"):
+            return stand_in
         where = f"{HPSV3_PACKAGE}:{HPSV3_MODULE}"
         return [
             {"text": f"HPSv3 {r.name}", "source": where, "length": r.length, "sha256": r.sha256_prefix}

@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field
 
 from ..official_texts import OfficialTextError, Recorded, check, fetch_text, official_cache
-from .base import Scorer, require_tiny_for_stand_ins, resolve_device
+from .base import Scorer, TextDefinedSettings, resolve_device
 from .tiny_parts import byte_level_clip_tokenizer, seeded_init
 from .weights import weights_file
 
@@ -164,24 +163,17 @@ def condition_from_source(source: str, where: str) -> str:
     raise OfficialTextError(f"{where}: no `condition = ...` string found")
 
 
-class Settings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Settings(TextDefinedSettings):
     weights: str = "MPS_overall.safetensors"  # converted by `aas convert-mps`; path or file in model_id
     clip_config_id: str = "laion/CLIP-ViT-H-14-laion2B-s32B-b79K"  # config, tokenizer, image processor
     # the official eval script; default: fetched at the pinned commit (hash-checked, so not in unit keys)
     condition_source: str | None = Field(default=None, exclude=True)
-    texts: Literal["official", "ours"] = "official"  # ours: a stand-in condition, tiny weights only
     commit: str = MPS_COMMIT
     threshold: float = Field(default=0.3, gt=0, lt=1)
     dtype: str = "float16"
     tiny: bool = False
     weights_seed: int = 0
     device: str = "auto"
-
-    @model_validator(mode="after")
-    def _stand_ins(self):
-        require_tiny_for_stand_ins(self)
-        return self
 
 
 class MPSScorer(Scorer):
@@ -190,8 +182,8 @@ class MPSScorer(Scorer):
 
     @classmethod
     def text_sources(cls, settings) -> list[dict]:
-        if settings.texts == "ours":
-            return [{"text": "MPS condition", "source": "ours (tiny stand-in)", "sha256": "-"}]
+        if stand_in := settings.stand_in_sources("MPS condition"):
+            return stand_in
         where = f"Kwai-Kolors/MPS@{settings.commit[:7]}:eval_overall_mps_on_hpdv2.py"
         return [
             {"text": "MPS condition", "source": where, "length": CONDITION.length, "sha256": CONDITION.sha256_prefix}

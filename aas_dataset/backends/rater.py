@@ -23,14 +23,13 @@ import csv
 import io
 import math
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field
 
 from ..official_texts import OfficialTextError, Recorded, check, fetch_text, official_cache
 from ..taxonomy import DIMENSION_KEYS, dimension
-from .base import Scorer, require_tiny_for_stand_ins, resolve_device
+from .base import Scorer, TextDefinedSettings, resolve_device
 from .qwen_vl import QWEN_SPECIALS, TINY_CHAT_TEMPLATE, expand_image_pads, vl_token_ids
 from .tiny_parts import byte_level_qwen_tokenizer, seeded_init
 
@@ -102,25 +101,18 @@ def _read(path_or_none: str | None, file: str, cache: Path, commit: str) -> tupl
     return fetch_text(url, target, f"give settings.{file.split('.')[0]}_path"), str(target)
 
 
-class Settings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Settings(TextDefinedSettings):
     processor_id: str = "Qwen/Qwen3-VL-4B-Instruct"  # tokenizer / chat template / image processor
     # the official rater_training/infer.py and rules.csv; default: fetched at the pinned commit
     # (where a text is read from is not part of the unit key: the text is hash-checked)
     infer_path: str | None = Field(default=None, exclude=True)
     rules_path: str | None = Field(default=None, exclude=True)
     commit: str = RATER_COMMIT
-    texts: Literal["official", "ours"] = "official"  # ours: stand-in template and guides, tiny weights only
     image_size: int = 512
     dtype: str = "bfloat16"
     tiny: bool = False
     weights_seed: int = 0
     device: str = "auto"
-
-    @model_validator(mode="after")
-    def _stand_ins(self):
-        require_tiny_for_stand_ins(self)
-        return self
 
 
 class DimensionRater(Scorer):
@@ -135,8 +127,8 @@ class DimensionRater(Scorer):
 
     @classmethod
     def text_sources(cls, settings) -> list[dict]:
-        if settings.texts == "ours":
-            return [{"text": "J prompt template and guidelines", "source": "ours (tiny stand-in)", "sha256": "-"}]
+        if stand_in := settings.stand_in_sources("J prompt template and guidelines"):
+            return stand_in
         where = f"weathon/AAS@{settings.commit[:7]}:rater_training/"
         return [
             {"text": "J prompt template", "source": where + "infer.py", "length": TEMPLATE.length,
