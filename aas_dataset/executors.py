@@ -74,11 +74,12 @@ class LocalExecutor:
         for u in units:
             groups.setdefault(u.group, []).append(u)
         for group, members in groups.items():
-            todo = []
+            runnable, todo = [], set()
             for u in members:
                 if self.store.has(stage.name, u.key):
                     stats.cached += 1
                     self.progress.advance(stage.name, "cached")
+                    runnable.append(u)
                 elif missing := [r for r in u.requires if not self.store.has(*r)]:
                     self._fail(
                         stats,
@@ -87,46 +88,60 @@ class LocalExecutor:
                         "blocked",
                     )
                 else:
-                    todo.append(u)
+                    runnable.append(u)
+                    todo.add(u.key)
             if todo:
-                self.run_group(stage, models[group], todo, stats)
+                # Batches are cut from every runnable unit of the group, cached ones included,
+                # so a batch holds the same units whatever was done before a crash: batched
+                # kernels round by batch shape, and a resumed build must equal an uninterrupted
+                # one byte for byte. A batch with nothing to do is skipped; in one with some,
+                # the cached units are recomputed and their results dropped.
+                size = max(self.batch_size, models[group].instantiate().preferred_batch_size or 0)
+                batches = [b for b in _chunks(runnable, size) if any(u.key in todo for u in b)]
+                self.run_group(stage, models[group], batches, todo, stats)
         self.progress.finish(stage.name)
         return stats
 
-    def run_group(self, stage: Stage, model: ResolvedModel, todo: list[Unit], stats: StageStats) -> None:
+    def run_group(
+        self, stage: Stage, model: ResolvedModel, batches: list[list[Unit]], todo: set[str], stats: StageStats
+    ) -> None:
         try:
             backend = model.instantiate()
             backend.cache_dir = self.store.root / "cache"
             backend.load()
             stats.loads += 1
         except Exception as e:
-            for u in todo:
-                self._fail(stats, u, f"could not load {model.role} {model.name!r}: {_describe(e)}")
+            for b in batches:
+                for u in b:
+                    if u.key in todo:
+                        self._fail(stats, u, f"could not load {model.role} {model.name!r}: {_describe(e)}")
             return
-        size = max(self.batch_size, backend.preferred_batch_size or 0)
         # Artifacts are written by one background thread while the backend computes the next
         # batch (fsync'd writes would otherwise idle the accelerator); all land before return.
         try:
             with ThreadPoolExecutor(1, thread_name_prefix="aas-writer") as writer:
                 self._writer = writer
-                for batch in _chunks(todo, size):
-                    self._run_batch(stage, backend, batch, stats)
+                for batch in batches:
+                    self._run_batch(stage, backend, batch, todo, stats)
         finally:
             self._writer = None  # the `with` above waited for every write
             if hasattr(backend, "close"):
                 backend.close()
 
-    def _run_batch(self, stage: Stage, backend, batch: list[Unit], stats: StageStats) -> None:
+    def _run_batch(self, stage: Stage, backend, batch: list[Unit], todo: set[str], stats: StageStats) -> None:
         try:
             stats.calls += 1
             results = stage.run_batch(backend, batch, self.store)
         except Exception as e:
             if len(batch) > 1:  # isolate the failing unit(s); the others still land
                 for u in batch:
-                    self._run_batch(stage, backend, [u], stats)
+                    if u.key in todo:
+                        self._run_batch(stage, backend, [u], todo, stats)
                 return
             results = [e]
         for u, res in zip(batch, results, strict=True):
+            if u.key not in todo:  # cached: computed only to keep the batch whole
+                continue
             if isinstance(res, Exception):
                 self._fail(stats, u, _describe(res))
             elif getattr(self, "_writer", None) is not None:
@@ -172,7 +187,13 @@ def _describe(e: BaseException) -> str:
 
 
 def _worker_run(
-    store_root: str, batch_size: int, stage: Stage, model: ResolvedModel, units: list[Unit], worker: int
+    store_root: str,
+    batch_size: int,
+    stage: Stage,
+    model: ResolvedModel,
+    batches: list[list[Unit]],
+    todo: set[str],
+    worker: int,
 ) -> StageStats:
     # One GPU per worker: narrow CUDA_VISIBLE_DEVICES before torch is imported in this process.
     visible = [d for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
@@ -181,31 +202,33 @@ def _worker_run(
     # Workers keep torch's default thread count: on CPU, float reductions depend on it, and
     # equal pixels for any worker count matter more than oversubscription.
     stats = StageStats(stage.name)
-    LocalExecutor(Store(Path(store_root)), batch_size).run_group(stage, model, units, stats)
+    LocalExecutor(Store(Path(store_root)), batch_size).run_group(stage, model, batches, todo, stats)
     return stats
 
 
 class ProcessExecutor(LocalExecutor):
-    """Splits each backend's pending units over `workers` processes, each loading the backend
-    once (one per GPU on a multi-GPU node). Pixels do not depend on the split: every image has
-    its own seed and generator."""
+    """Splits each backend's batches over `workers` processes, each loading the backend once
+    (one per GPU on a multi-GPU node). Whole batches move, so the output does not depend on the
+    split: every image has its own seed and generator, every batch the same members."""
 
     def __init__(self, store: Store, batch_size: int, workers: int, progress: Progress | None = None):
         super().__init__(store, batch_size, progress)
         self.workers = workers
 
-    def run_group(self, stage: Stage, model: ResolvedModel, todo: list[Unit], stats: StageStats) -> None:
+    def run_group(
+        self, stage: Stage, model: ResolvedModel, batches: list[list[Unit]], todo: set[str], stats: StageStats
+    ) -> None:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
-        n = min(self.workers, max(1, len(todo) // self.batch_size))
+        n = min(self.workers, len(batches))
         if n <= 1:
-            return super().run_group(stage, model, todo, stats)
-        per = -(-len(todo) // n)
-        slices = [todo[i : i + per] for i in range(0, len(todo), per)]
+            return super().run_group(stage, model, batches, todo, stats)
+        per = -(-len(batches) // n)
+        slices = [batches[i : i + per] for i in range(0, len(batches), per)]
         with ProcessPoolExecutor(len(slices), mp_context=mp.get_context("spawn")) as pool:
             futures = [
-                pool.submit(_worker_run, str(self.store.root), self.batch_size, stage, model, s, i)
+                pool.submit(_worker_run, str(self.store.root), self.batch_size, stage, model, s, todo, i)
                 for i, s in enumerate(slices)
             ]
             for f in futures:

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .util import write_json_atomic
+from .util import crash_point, write_json_atomic
 
 
 def _alive(pid: int) -> bool:
@@ -34,6 +34,7 @@ class Store:
         self.root = Path(root)
         self.tmp = self.root / "tmp"
         self.tmp.mkdir(parents=True, exist_ok=True)
+        self._writes: dict[str, int] = {}  # artifacts written per stage by this process (crash tests)
 
     @property
     def _owner(self) -> str:
@@ -75,6 +76,8 @@ class Store:
                     f.flush()
                     os.fsync(f.fileno())
             final.parent.mkdir(parents=True, exist_ok=True)
+            self._writes[stage] = n = self._writes.get(stage, 0) + 1
+            crash_point(f"write:{stage}:{n}")  # the n-th artifact of the stage half-written
             try:
                 os.rename(tmp, final)
             except OSError:

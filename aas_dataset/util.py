@@ -36,6 +36,17 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def crash_point(name: str) -> None:
+    """Test hook for the crash tests: with `AAS_CRASH_AT=<name>` in the environment, the process
+    kills itself here with SIGKILL, so a test can interrupt a build at a chosen moment of its
+    progress (a given artifact half-written, the release half swapped in) instead of at a
+    random time. Unset, it costs one environment lookup."""
+    if os.environ.get("AAS_CRASH_AT") == name:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temp path beside `path`; rename it over `path` only if the block succeeds."""
@@ -46,6 +57,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
         yield Path(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        crash_point(f"atomic:{path.name}")
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; release files are meant to be read
         os.replace(tmp, path)
     finally:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import random
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -123,6 +121,49 @@ def test_verify_flags_unlisted_and_missing_files(release_copy):
     assert "scores/test-00000-of-00001.parquet: missing" in problems
 
 
+def _rewrite_shard_and_rehash(release, shard, table) -> None:
+    """Replace a shard and record its new sha256 and size in MANIFEST (rows left as they were):
+    only the row and schema checks can see the change."""
+    import pyarrow.parquet as pq
+
+    from aas_dataset.stages.manifest import file_entry
+
+    pq.write_table(table, shard)
+    m = read_manifest(release)
+    rel = shard.relative_to(release).as_posix()
+    m["files"][rel].update(file_entry(release, rel))
+    (release / "MANIFEST.json").write_text(json.dumps(m))
+
+
+def test_verify_counts_the_rows_of_every_shard(release_copy):
+    import pyarrow.parquet as pq
+
+    shard = sorted((release_copy / "pairs").glob("*.parquet"))[0]
+    table = pq.read_table(shard)
+    _rewrite_shard_and_rehash(release_copy, shard, table.slice(1))  # one row fewer
+    assert (
+        f"pairs/{shard.name}: {table.num_rows - 1} rows, MANIFEST says {table.num_rows}"
+        in verify(release_copy).problems
+    )
+
+
+def test_verify_checks_the_schema_of_every_shard(release_copy):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    scores = release_copy / "scores" / "test-00000-of-00001.parquet"
+    t = pq.read_table(scores)
+    i = t.schema.get_field_index("index")
+    _rewrite_shard_and_rehash(release_copy, scores, t.set_column(i, "index", t["index"].cast(pa.float64())))
+    assert any("column 'index' has type double, expected int64" in p for p in verify(release_copy).problems)
+
+    first, second = sorted((release_copy / "pairs").glob("*.parquet"))
+    t = pq.read_table(second)  # a family column (valid on its own) that the other shard lacks
+    _rewrite_shard_and_rehash(release_copy, second, t.append_column("label_other", pa.array([1] * t.num_rows)))
+    problems = verify(release_copy).problems
+    assert any(p.startswith(f"pairs/{second.name}: columns") and first.name in p for p in problems), problems
+
+
 def test_rerun_does_no_model_work(smoke_release):
     report = Builder(load_recipe(SMOKE), smoke_release).run()
     assert report.model_calls == 0
@@ -225,22 +266,47 @@ def test_info_lists_counts_and_failures(smoke_release):
     assert "pairs" in res.output and "failures: 0" in res.output
 
 
+def _artifacts(store: Path, stage: str) -> int:
+    return sum(1 for _ in (store / stage).glob("*/*")) if (store / stage).is_dir() else 0
+
+
 @pytest.mark.slow
-def test_sigkill_then_rerun_equals_clean_build(smoke_release, tmp_path):
-    """Kill the CLI at random moments; each rerun resumes; the result equals a clean build."""
+def test_sigkill_at_every_stage_then_rerun_equals_clean_build(smoke_release, tmp_path):
+    """Kill the CLI at moments chosen by its progress (`AAS_CRASH_AT`): an artifact of each
+    stage half-written, the release staged, half swapped in, MANIFEST half-written. Each kill
+    must have interrupted that step; each rerun resumes; the end equals a clean build."""
+    import os
+
     out = tmp_path / "killed"
+    store = out / ".aas" / "store"
     cmd = [sys.executable, "-m", "aas_dataset", "build", str(SMOKE), "--out", str(out)]
-    rng = random.Random(1234)
-    for _ in range(3):
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(1.5, 8.0))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+
+    def killed_at(point: str) -> None:
+        env = {**os.environ, "AAS_CRASH_AT": point}
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+        assert proc.returncode == -signal.SIGKILL, (point, proc.returncode, proc.stderr[-2000:])
+
+    half_written = lambda: [p.name for p in (store / "tmp").iterdir()]  # noqa: E731
+    for stage, n in (("prompts", 5), ("generate", 3), ("judge", 10), ("score", 20)):
+        killed_at(f"write:{stage}:{n}")
+        assert _artifacts(store, stage) == n - 1, stage  # the run was inside this stage ...
+        assert any(f"{stage}-" in name for name in half_written()), stage  # ... with an artifact in flight
+        assert not (out / "MANIFEST.json").exists()
+    killed_at("assemble:staged")
+    assert any("assemble-" in name for name in half_written()) and not (out / "MANIFEST.json").exists()
+    assert _artifacts(store, "score") == 3 * 48  # every unit done: the kill hit the assembly itself
+    killed_at("assemble:swap:pairs")
+    assert (out / "prompts").is_dir() and (out / "pairs").is_dir() and not (out / "scores").exists()
+    assert not (out / "MANIFEST.json").exists() and not verify(out).ok  # incomplete, and it says so
+    killed_at("atomic:MANIFEST.json")
+    assert list(out.glob(".MANIFEST.json.*.tmp")) and not (out / "MANIFEST.json").exists()
+
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert _shas(out) == _shas(smoke_release)
     assert verify(out).ok
-    assert not list((out / ".aas" / "store" / "tmp").iterdir())
+    assert not list((store / "tmp").iterdir())  # the half-written artifacts were cleaned up
+    assert not list(out.glob(".*.tmp"))
 
 
 @pytest.mark.slow

@@ -256,32 +256,55 @@ def test_smoke_switches_to_a_local_llm_with_one_endpoint(tmp_path):
 
 
 def test_thirty_percent_faults_nothing_fabricated(tmp_path):
-    b = Behaviour(fault_rate=0.3, seed=11, timeout_sleep_s=0.8, retry_after_s=0.01)
+    """30 % of requests fail, every kind of fault reaching every LLM stage; what lands in the
+    release is only what the server answered, and every gap is a recorded failure."""
+    from aas_dataset.testing.fake_openai import FAULTS
+
+    b = Behaviour(fault_rate=0.3, seed=11, timeout_sleep_s=0.8, retry_after_s=0.01, cycle_faults=True)
     with FakeOpenAIServer(b) as srv:
-        recipe = _llm_recipe(tmp_path, srv.base_url, n=8)
+        recipe = _llm_recipe(tmp_path, srv.base_url, n=24)
         out = tmp_path / "out"
         report = Builder(load_recipe(recipe), out).run()
-        assert sum(srv.behaviour.faults_injected.values()) > 0
+        stages = ("Prompts", "NegativeReply", "PreferenceSelection", "JudgeResponse")
+        unreached = [(k, f) for k in stages for f in FAULTS if not b.faults_by_kind.get((k, f))]
+        assert not unreached, unreached
         m = json.loads((out / "MANIFEST.json").read_text())
         for f in m["failures"]:
             assert f["reason"] and f["stage"] in ("prompts", "negatives", "judge", "score")
         assert len(m["failures"]) == len(report.failures)
         from datasets import load_dataset
 
+        def failed(stage, backend=None):
+            return {
+                (f.get("model"), f["index"])
+                for f in m["failures"]
+                if f["stage"] == stage and (backend is None or f["backend"] == backend)
+            }
+
+        prompts = load_dataset(str(out), "prompts", split="test")
+        assert prompts.num_rows == 24 - len(failed("prompts"))
+        for r in prompts:  # rewrites and negative prompts are the server's answers, or absent
+            assert r["prompt_distorted"].endswith(", sunk in murky darkness and smeared blur")
+            assert r["negative_prompt"] in ("sharp bright clean image", None)
+        failed_negatives = [f for f in m["failures"] if f["stage"] == "negatives" and f["outcome"] == "failed"]
+        assert sum(r["negative_prompt"] is None for r in prompts) == len(failed_negatives)
         pairs = load_dataset(str(out), "pairs", split="test")
-        failed_judge = {
-            (f["model"], f["index"])
-            for f in m["failures"]
-            if f["stage"] == "judge" and f["backend"] == "local_llm_judge"
-        }
         for r in pairs:
+            key = (r["model"], r["index"])
             label = r["label_local_llm_judge"]
-            if (r["model"], r["index"]) in failed_judge:
+            if key in failed("judge", "local_llm_judge"):
                 assert label is None
             elif label is None:
-                raise AssertionError(f"unlabelled without a failure: {r['model']} {r['index']}: {m['failures']}")
+                raise AssertionError(f"unlabelled without a failure: {key}: {m['failures']}")
             else:  # every label present is the one the server gave
                 assert label == int(_brightness(r["image_distorted"]) < _brightness(r["image_original"]))
+            grades = r["judge100_local_llm_grader"]
+            if key in failed("judge", "local_llm_grader"):
+                assert grades is None
+            else:  # the server's grade of each image
+                for side in ("original", "distorted"):
+                    dark = 100 - int(_brightness(r[f"image_{side}"]) / 255 * 100)
+                    assert (grades[f"{side}_main_concepts"], grades[f"{side}_special_effects"]) == (60, dark)
         info = CliRunner().invoke(app, ["info", str(out)])
         assert f"failures: {len(m['failures'])}" in info.output
         assert "usage judge local_llm_judge:" in info.output and "requests" in info.output

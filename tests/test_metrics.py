@@ -194,6 +194,19 @@ def test_bootstrap_is_seeded_and_sane():
     assert (const.value, const.lo, const.hi) == (1.0, 1.0, 1.0)
 
 
+def test_each_cell_draws_its_own_resamples_whatever_else_the_table_holds():
+    from aas_dataset.metrics import generator_table
+
+    rng = np.random.default_rng(3)
+    base = [_score("score_s", *rng.normal(size=4)) | {"model": "a", "index": i} for i in range(40)]
+    twin = [r | {"model": "b"} for r in base]  # identical data under another model name
+    both = generator_table(_frame(base + twin), None, n_boot=200)
+    a, b = both.cell("a", "Δ s"), both.cell("b", "Δ s")
+    assert a.value == b.value and (a.lo, a.hi) != (b.lo, b.hi)  # the cell key seeds the resamples
+    alone = generator_table(_frame(base), None, n_boot=200).cell("a", "Δ s")
+    assert (alone.lo, alone.hi) == (a.lo, a.hi)  # a cell does not depend on the other cells
+
+
 def test_judge_agreement_by_hand():
     from aas_dataset.metrics import judge_agreement_table
 

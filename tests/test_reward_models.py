@@ -356,6 +356,33 @@ def test_hpsv3_batched_equals_one_by_one_and_reads_mu_at_the_reward_token(hpsv3_
         s.score(ims[:1], ["a cat <|Reward|>"])
 
 
+def test_hpsv3_runs_its_head_in_fp32_on_a_bf16_backbone():
+    """As the official model: the backbone in the configured dtype, rm_head in fp32 on the
+    hidden state cast to fp32. A bf16 head gives other scores."""
+    import copy
+
+    e = Entry.model_validate(
+        {
+            "kind": "hpsv3",
+            "settings": {"tiny": True, "texts": "ours", "device": "cpu", "pixels": 3136, "dtype": "bfloat16"},
+        }
+    )
+    s = resolve("scorer", "h3", extra={"h3": e}).instantiate()
+    s.load()
+    assert s.model.model.language_model.embed_tokens.weight.dtype == torch.bfloat16  # tiny honours dtype
+    assert {p.dtype for p in s.model.rm_head.parameters()} == {torch.float32}
+    ours = s.score(images(), PROMPTS)
+    head_bf16 = copy.deepcopy(s.model.rm_head).to(torch.bfloat16)
+
+    class Bf16Head(torch.nn.Module):  # what the model would do without the two fp32 casts
+        def forward(self, x):
+            return head_bf16(x.to(torch.bfloat16))
+
+    s.model.rm_head = Bf16Head()
+    dropped = s.score(images(), PROMPTS)
+    assert np.abs(ours - dropped).max() > 1e-4
+
+
 def test_hpsv3_texts_must_be_the_official_ones(hpsv3_wheel, tmp_path):
     import zipfile
 

@@ -122,7 +122,7 @@ class HPSv3Scorer(Scorer):
             model.rm_head = rm_head(config.text_config.hidden_size)
             path = weights_file(s.checkpoint, self.model_id, self.revision, f"scorer {self.name!r}")
             load_exactly(model, remap_hpsv3_keys(load_checkpoint(path)), f"scorer {self.name!r} (HPSv3)")
-            model.to(getattr(torch, s.dtype))
+        model.to(getattr(torch, s.dtype))  # tiny weights too: the dtype path is the real one
         model.rm_head.float()
         self.tokenizer = tok
         self.reward_id = tok.convert_tokens_to_ids(REWARD_TOKEN)

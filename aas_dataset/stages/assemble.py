@@ -34,7 +34,7 @@ from ..schema import (
     score_column,
 )
 from ..taxonomy import DIMENSION_KEYS
-from ..util import digest, write_json_atomic
+from ..util import crash_point, digest, write_json_atomic
 from .manifest import MANIFEST, build_manifest, read_manifest
 
 if TYPE_CHECKING:
@@ -311,6 +311,7 @@ def write_release(out: Path, staging: Path, parts: list[ConfigPart], row_group: 
         columns = {p.config: p.columns for p in parts}
         (staging / "README.md").write_text(render_card(card, columns, files, staging), encoding="utf-8")
         manifest = build_manifest(staging, files, **meta)
+        crash_point("assemble:staged")
         _swap_in(staging, out, [p.config for p in parts])
         write_json_atomic(out / MANIFEST, manifest)
     finally:
@@ -321,12 +322,15 @@ def write_release(out: Path, staging: Path, parts: list[ConfigPart], row_group: 
 def _swap_in(staging: Path, out: Path, configs: list[str]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / MANIFEST).unlink(missing_ok=True)  # from here until the end, the folder is "incomplete"
+    for stale in out.glob(".*.tmp"):  # an atomic write (MANIFEST, README) of a killed assembly
+        stale.unlink(missing_ok=True)
     for config in ALL_CONFIGS:  # configs of an earlier release that this one lacks go too
         dest = out / config
         if dest.exists():
             shutil.rmtree(dest)
         if config in configs:
             (staging / config).rename(dest)
+            crash_point(f"assemble:swap:{config}")
     (staging / "README.md").replace(out / "README.md")
     # A previous WebDataset export no longer matches the new shards.
     shutil.rmtree(out / "webdataset", ignore_errors=True)

@@ -116,6 +116,7 @@ def verify(root: Path, deep: bool = True) -> VerifyResult:
     except (FileNotFoundError, ValueError) as e:
         res.problems.append(str(e))
         return res
+    schemas: dict[str, tuple[str, object]] = {}  # config -> (first shard, its schema)
     for rel, f in m["files"].items():
         p = root / rel
         res.checked += 1
@@ -134,6 +135,10 @@ def verify(root: Path, deep: bool = True) -> VerifyResult:
                 validate_table(table, f["config"], rel)
                 if table.num_rows != f["rows"]:
                     res.problems.append(f"{rel}: {table.num_rows} rows, MANIFEST says {f['rows']}")
+                # every shard of a config has one schema (families allow columns a shard must not add)
+                first, schema = schemas.setdefault(f["config"], (rel, table.schema.remove_metadata()))
+                if not table.schema.remove_metadata().equals(schema):
+                    res.problems.append(f"{rel}: columns {table.schema.names} differ from {first}'s")
             except SchemaError as e:
                 res.problems.append(str(e))
             except Exception as e:  # unreadable Parquet

@@ -33,6 +33,8 @@ class Behaviour:
     blind: bool = False
     # Batch API: how many retrieves report "in_progress" before a batch completes
     batch_polls: int = 1
+    # True: each kind of request (reply schema) draws its faults from its own stream, in turn
+    cycle_faults: bool = False
     # True: keep every POST body (path, body) in `received`, for tests of what is sent
     record: bool = False
     received: list = field(default_factory=list)
@@ -43,9 +45,11 @@ class Behaviour:
     batches: dict = field(default_factory=dict)
     predictions: dict = field(default_factory=dict)
     faults_injected: dict = field(default_factory=dict)
+    faults_by_kind: dict = field(default_factory=dict)  # (reply schema name, fault) -> count
     auth_headers: set = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _rng: random.Random | None = None
+    _rngs: dict = field(default_factory=dict)
 
     def upload(self, raw: bytes, content_type: str) -> dict:
         """A multipart file upload (the Files API): keep the `file` part."""
@@ -152,15 +156,27 @@ class Behaviour:
     def _public(self, bid: str) -> dict:
         return {k: v for k, v in self.batches[bid].items() if not k.startswith("_")}
 
-    def draw(self) -> str | None:
+    def draw(self, kind: str = "") -> str | None:
+        """The fault for the next request of `kind` (its reply schema's name), or None. With
+        `cycle_faults`, each kind has its own seeded stream and its faulted requests take the
+        fault kinds in turn, so every kind of request meets every fault."""
         with self._lock:
-            if self._rng is None:
-                self._rng = random.Random(self.seed)
             self.requests += 1
-            if self._rng.random() >= self.fault_rate:
+            if self.cycle_faults:
+                rng = self._rngs.setdefault(kind, random.Random(f"{self.seed}:{kind}"))
+            else:
+                if self._rng is None:
+                    self._rng = random.Random(self.seed)
+                rng = self._rng
+            if rng.random() >= self.fault_rate:
                 return None
-            f = self._rng.choice(self.faults)
+            if self.cycle_faults:
+                n = sum(v for (k, _), v in self.faults_by_kind.items() if k == kind)
+                f = self.faults[n % len(self.faults)]
+            else:
+                f = rng.choice(self.faults)
             self.faults_injected[f] = self.faults_injected.get(f, 0) + 1
+            self.faults_by_kind[(kind, f)] = self.faults_by_kind.get((kind, f), 0) + 1
             return f
 
 
@@ -261,7 +277,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200, {"created": 0, "data": data, "usage": {"input_tokens": 10, "output_tokens": 100}})
         if not self.path.endswith("/chat/completions"):
             return self._send(404, {"error": {"message": f"no route {self.path}"}})
-        fault = b.draw()
+        fault = b.draw(((body.get("response_format") or {}).get("json_schema") or {}).get("name", "image"))
         if b.latency_s:
             time.sleep(b.latency_s * (3 if fault == "slow" else 1))
         if fault == "timeout":
