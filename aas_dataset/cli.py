@@ -446,8 +446,11 @@ def release(
     if dry_run:
         out.print("dry run: nothing uploaded")
         return
+    from huggingface_hub import get_token
     from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError
 
+    if not get_token():  # before any Hub call: the answer must not depend on the network
+        raise _bad_input("no Hub token: set HF_TOKEN or run `hf auth login`")
     try:
         sha = publish(folder, plan, private=private)
     except ReleaseError as e:

@@ -91,13 +91,16 @@ class LocalExecutor:
                     runnable.append(u)
                     todo.add(u.key)
             if todo:
-                # Batches are cut from every runnable unit of the group, cached ones included,
-                # so a batch holds the same units whatever was done before a crash: batched
-                # kernels round by batch shape, and a resumed build must equal an uninterrupted
-                # one byte for byte. A batch with nothing to do is skipped; in one with some,
-                # the cached units are recomputed and their results dropped.
-                size = max(self.batch_size, models[group].instantiate().preferred_batch_size or 0)
-                batches = [b for b in _chunks(runnable, size) if any(u.key in todo for u in b)]
+                # For backends with exact batches, batches are cut from every runnable unit of
+                # the group, cached ones included, so a batch holds the same units whatever was
+                # done before a crash: batched kernels round by batch shape, and a resumed build
+                # must equal an uninterrupted one byte for byte. A batch with nothing to do is
+                # skipped; in one with some, the cached units are recomputed and their results
+                # dropped. Other backends get only the missing units.
+                backend = models[group].instantiate()
+                size = max(self.batch_size, backend.preferred_batch_size or 0)
+                pool = runnable if getattr(backend, "exact_batches", True) else [u for u in runnable if u.key in todo]
+                batches = [b for b in _chunks(pool, size) if any(u.key in todo for u in b)]
                 self.run_group(stage, models[group], batches, todo, stats)
         self.progress.finish(stage.name)
         return stats

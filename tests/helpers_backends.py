@@ -13,6 +13,8 @@ CALLS = {"generate": 0, "score": 0}
 class FlakyGenerator(Generator):
     """Solid-colour images; raises for any prompt that contains FAIL."""
 
+    exact_batches = False  # each image alone: a rerun needs only the missing ones
+
     def generate(self, prompts, seeds):
         CALLS["generate"] += 1
         if any("FAIL" in p for p in prompts):

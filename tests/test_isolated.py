@@ -19,14 +19,6 @@ PINNED = ["torch==2.13.0", "transformers==4.45.2", "pillow", "numpy"]
 
 
 @pytest.fixture(scope="module")
-def env_dir(tmp_path_factory):
-    import os
-
-    d = os.environ.get("AAS_TEST_ENV_DIR") or str(tmp_path_factory.mktemp("envs"))
-    return d
-
-
-@pytest.fixture(scope="module")
 def tiny_clip_folder(tmp_path_factory):
     from aas_dataset.backends.clip import ClipScorer
 

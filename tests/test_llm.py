@@ -411,14 +411,15 @@ def test_api_generators_record_failures_and_no_seeds(tmp_path, entry):
             tmp_path / "r.yaml",
             n=6,
             llm_endpoint={"base_url": srv.base_url, "api_key_env": "AAS_LLM_API_KEY"},
-            generators=[{"name": entry, "settings": {"max_attempts": 2, "backoff_base_s": 0.001, **texts}}],
+            # one attempt: an injected fault outlasts the retries and must become a recorded failure
+            generators=[{"name": entry, "settings": {"max_attempts": 1, **texts}}],
             judges=["image_stats"],
             scorers=["image_stats"],
         )
         out = tmp_path / "out"
         report = Builder(load_recipe(recipe), out).run()
         gen = {s.stage: s for s in report.stats}["generate"]
-        assert gen.ok + gen.failed == 6 and gen.ok > 0
+        assert gen.ok + gen.failed == 6 and gen.ok > 0 and gen.failed > 0
         from datasets import load_dataset
 
         pairs = load_dataset(str(out), "pairs", split="test")
@@ -427,8 +428,10 @@ def test_api_generators_record_failures_and_no_seeds(tmp_path, entry):
             assert r["seed_original"] is None and r["seed_distorted"] is None
             assert r["image_original"].size == (32, 32)
         m = json.loads((out / "MANIFEST.json").read_text())
-        for f in (f for f in m["failures"] if f["stage"] == "generate"):
-            assert "HTTP 500" in f["reason"] or "no image in the reply" in f["reason"]
+        generate_failures = [f for f in m["failures"] if f["stage"] == "generate"]
+        assert len(generate_failures) == gen.failed
+        for f in generate_failures:  # a pair fails with the fault of either image, as the server gave it
+            assert "HTTP 500" in f["reason"] or "no image in the reply" in f["reason"], f["reason"]
         assert KEY.encode() not in b"".join(p.read_bytes() for p in out.rglob("*") if p.is_file())
 
 
@@ -487,7 +490,7 @@ def test_replicate_create_poll_download_with_failures_recorded(tmp_path):
         out = tmp_path / "out"
         report = Builder(load_recipe(_replicate_recipe(tmp_path, srv)), out).run()
         gen = {s.stage: s for s in report.stats}["generate"]
-        assert gen.ok + gen.failed == 6 and gen.ok > 0 and gen.failed > 0
+        assert gen.ok + gen.failed == 6 and gen.ok > 0 and gen.failed > 0 and gen.failed > 0
         reasons = [f["reason"] for f in report.failures if f["stage"] == "generate"]
         assert all("content flagged" in r or "without an output image" in r for r in reasons), reasons
         # the model's input fields went out with the prompt; the token went in the header only

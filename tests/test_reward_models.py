@@ -13,6 +13,8 @@ torch = pytest.importorskip("torch")
 from aas_dataset.catalog import resolve  # noqa: E402
 from aas_dataset.recipe import Entry  # noqa: E402
 
+from .conftest import registry_unreachable  # noqa: E402
+
 # The official side of the parity checks runs in isolated environments (torchvision, open_clip
 # and the pinned packages do not install beside our torch). hpsv3's pins and open_clip's share
 # one environment; image-reward's timm 0.6.13 pin needs its own.
@@ -48,11 +50,6 @@ def images():
 
 
 PROMPTS = ["a dark alley at night", "a bright beach", "a cat", "blurry fog over a lake", "an old torn photo"]
-
-
-@pytest.fixture(scope="module")
-def env_dir(tmp_path_factory):
-    return os.environ.get("AAS_TEST_ENV_DIR") or str(tmp_path_factory.mktemp("envs"))
 
 
 @pytest.mark.slow
@@ -320,7 +317,7 @@ def hpsv3_wheel(tmp_path_factory):
     try:
         return fetch_wheel(HPSV3_PACKAGE, __import__("pathlib").Path(cache))
     except OfficialTextError as e:  # no package registry reachable
-        pytest.skip(str(e))
+        registry_unreachable("the hpsv3 wheel", e)
 
 
 def _hpsv3(wheel, **kw):
@@ -448,12 +445,13 @@ CSV_DIMS = [
 
 
 def synth_rules() -> str:
-    lines = ["Dimension ,Score , Option,Description"]
+    """Shaped like the released rules.csv: a byte-order mark, CRLF line ends, forward-filled rows."""
+    lines = ["\ufeffDimension ,Score , Option,Description"]
     for d in CSV_DIMS:
         lines.append(f"Aspect ({d}),1,good {d},  looks fine  ")
         lines.append(f",0,plain {d},neither")  # forward-filled dimension
         lines.append(f",-1,bad {d},looks off")
-    return "\n".join(lines) + "\n"
+    return "\r\n".join(lines) + "\r\n"
 
 
 @pytest.fixture

@@ -38,6 +38,7 @@ def _decode(b64: str):
 
 class _APIGenerator(Generator):
     seeded = False
+    exact_batches = False
     PATH = ""
 
     def load(self) -> None:
@@ -175,6 +176,7 @@ class ReplicateGenerator(Generator):
 
     Settings = ReplicateSettings
     VERSION = 2
+    exact_batches = False
 
     @classmethod
     def is_seeded(cls, settings) -> bool:

@@ -56,6 +56,11 @@ class TextDefinedSettings(BaseModel):
 class Backend:
     Settings: ClassVar[type[BaseModel]] = NoSettings
     VERSION: ClassVar[int] = 1
+    # True: an output may depend on which units share its batch (batched kernels round by
+    # batch shape), so a resumed build recomputes a partly done batch whole to give the same
+    # bytes. False for backends that treat each unit alone (APIs, LLMs behind a response
+    # cache, per-image statistics): a rerun sends only the missing units.
+    exact_batches: ClassVar[bool] = True
     # Set by the executor before load(): a folder for caches that outlive one run.
     cache_dir: Any = None
 

@@ -42,6 +42,7 @@ def image_statistics(image) -> dict[str, float]:
 
 
 class ImageStatsScorer(Scorer):
+    exact_batches = False
     outputs = STATS
     prompt_dependent = False
 
@@ -57,6 +58,7 @@ class JudgeSettings(BaseModel):
 
 class ImageStatsJudge(Judge):
     Settings = JudgeSettings
+    exact_batches = False
 
     def judge(self, items: list[JudgeItem]) -> list[Verdict]:
         if self.settings.rule == "dullness":

@@ -35,6 +35,7 @@ class _LLMBackend:
     the instruction of its ROLE."""
 
     ROLE: ClassVar[str | None] = None
+    exact_batches = False
     cache_dir = None
     client: LLMClient
 

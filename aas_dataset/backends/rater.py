@@ -67,7 +67,7 @@ def template_from_source(source: str, where: str) -> str:
 
 def guidelines(rules_csv: str) -> dict[str, str]:
     """{taxonomy key: guideline string} from VisionReward's rules.csv."""
-    rows = list(csv.reader(io.StringIO(rules_csv)))
+    rows = list(csv.reader(io.StringIO(rules_csv.removeprefix("\ufeff"))))  # the released file starts with a BOM
     head = [h.strip() for h in rows[0]]
     idx = {h: head.index(h) for h in ("Dimension", "Score", "Option", "Description")}
     groups: dict[str, dict] = {}

@@ -23,6 +23,7 @@ GOOD_POLE = {
 
 class TemplateRewriter(Rewriter):
     VERSION = 2
+    exact_batches = False
 
     def rewrite(self, caption: str, dims: list[str]) -> str:
         phrases = [dimension(d).phrase for d in dims]
@@ -33,6 +34,8 @@ class TemplateRewriter(Rewriter):
 
 
 class TemplateNegativeWriter(Rewriter):
+    exact_batches = False
+
     """Offline negative prompt: the conventional look of the chosen dimensions, at most 5 words."""
 
     def negative(self, prompt: str, dims: list[str]) -> str:
