@@ -42,6 +42,10 @@ def _line(label: str, n: int, dt: float, ideal: float) -> str:
 
 def run(a, base_url: str) -> None:
     ideal = a.concurrency / a.latency
+    print(
+        f"fake server in its own process, {a.latency * 1000:.0f} ms per request, blind: it answers without "
+        "decoding the images, so this measures the client and the stage, not image handling on a server"
+    )
     model = catalog.resolve("judge", "local_llm_judge", {"base_url": base_url, "concurrency": a.concurrency})
 
     # 1. the backend alone: one judge() call with every pair

@@ -259,6 +259,47 @@ def test_failures_are_recorded_and_the_build_goes_on(tmp_path):
     assert (gen2.cached, gen2.failed) == (2, 1) and CALLS["generate"] == before + 1
 
 
+def test_the_light_core_imports_no_torch():
+    """schema, recipe, store, assemble, card, loader and verify work without torch (README)."""
+    code = (
+        "import sys, aas_dataset, aas_dataset.schema, aas_dataset.recipe, aas_dataset.store, "
+        "aas_dataset.stages.assemble, aas_dataset.stages.card, aas_dataset.loader, aas_dataset.stages.manifest, "
+        "aas_dataset.catalog; "
+        "aas_dataset.recipe.load_recipe(sys.argv[1]); "
+        "heavy = [m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules]; "
+        "print(','.join(heavy))"
+    )
+    res = subprocess.run([sys.executable, "-c", code, str(SMOKE)], capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == ""
+
+
+def test_progress_sees_every_unit_of_every_stage_once(tmp_path):
+    """What the progress bars show: each stage starts with its unit count, and its ok / cached /
+    failed advances add up to it (README: bars with ok / failed / cached counts)."""
+    from aas_dataset.executors import Progress
+
+    class Recording(Progress):
+        def __init__(self):
+            self.totals, self.seen = {}, {}
+
+        def start(self, stage, total):
+            self.totals[stage] = total
+
+        def advance(self, stage, outcome, n=1):
+            self.seen.setdefault(stage, {}).setdefault(outcome, 0)
+            self.seen[stage][outcome] += n
+
+    recipe = load_recipe(mini_recipe(tmp_path / "r.yaml", n=2))
+    first, second = Recording(), Recording()
+    Builder(recipe, tmp_path / "o").run(progress=first)
+    Builder(recipe, tmp_path / "o").run(progress=second)
+    for p, outcome in ((first, "ok"), (second, "cached")):
+        for stage, total in p.totals.items():
+            assert p.seen.get(stage, {}) == ({outcome: total} if total else {}), (stage, p.seen)
+    assert first.totals["generate"] == 4  # 2 prompts x 2 generators
+
+
 def test_info_lists_counts_and_failures(smoke_release):
     from typer.testing import CliRunner
 
@@ -333,7 +374,8 @@ def test_cli_build_reports_cached_counts(tmp_path):
     r2 = CliRunner().invoke(app, ["build", str(recipe), "--out", str(out)])
     assert r2.exit_code == 0
     assert "model calls: 0" in r2.output and "already up to date" in r2.output
-    assert yaml.safe_load((out / "README.md").read_text().split("---")[1])["configs"]
+    configs = yaml.safe_load((out / "README.md").read_text().split("---")[1])["configs"]
+    assert [c["config_name"] for c in configs] == ["prompts", "pairs", "scores"]
 
 
 def test_loader_streams_without_preparing_the_dataset(smoke_release):

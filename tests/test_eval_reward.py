@@ -62,10 +62,11 @@ def test_evaluate_reward_model_matches_a_hand_computation(smoke_release):
     assert row["accuracy"].value == pytest.approx(np.mean(np.array(y) == np.array(yhat)))
 
 
-def test_eval_reward_with_a_catalog_scorer(smoke_release):
+def test_eval_reward_takes_a_catalog_name_and_reproduces_the_release_row(smoke_release):
+    """A regression check, not a correctness proof (that is the hand computation above): the
+    catalog scorer that built the release, run again through eval-reward, gives its own row."""
     table = aas_dataset.evaluate_reward_model("clip_tiny", smoke_release, n_boot=50)
     mine, theirs = table.rows[0], next(r for r in table.rows[1:] if r["model"] == "clip_tiny")
-    # the same scorer recomputed here agrees with the scores stored in the release
     assert mine["accuracy"].value == pytest.approx(theirs["accuracy"].value)
     assert mine["AUROC"].value == pytest.approx(theirs["AUROC"].value, abs=1e-6)
 

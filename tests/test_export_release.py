@@ -54,24 +54,37 @@ class FakeRefs:
 
 
 class FakeApi:
-    """Records calls instead of reaching the Hub."""
+    """Records calls instead of reaching the Hub. Every call is bound to the real `HfApi`
+    method's signature first, so a misspelt or removed keyword fails here as it would there."""
 
     def __init__(self, tags=()):
         self.calls = []
         self.tags = list(tags)
 
-    def create_repo(self, repo_id, **kw):
-        self.calls.append(("create_repo", repo_id, kw))
+    @staticmethod
+    def _bind(name: str, *args, **kw) -> dict:
+        import inspect
 
-    def list_repo_refs(self, repo_id, **kw):
+        from huggingface_hub import HfApi
+
+        bound = inspect.signature(getattr(HfApi, name)).bind(None, *args, **kw)  # None: self
+        return {k: v for k, v in bound.arguments.items() if k != "self"}
+
+    def create_repo(self, *args, **kw):
+        a = self._bind("create_repo", *args, **kw)
+        self.calls.append(("create_repo", a.pop("repo_id"), a))
+
+    def list_repo_refs(self, *args, **kw):
+        self._bind("list_repo_refs", *args, **kw)
         return FakeRefs(self.tags)
 
-    def upload_folder(self, **kw):
-        self.calls.append(("upload_folder", kw))
+    def upload_folder(self, *args, **kw):
+        self.calls.append(("upload_folder", self._bind("upload_folder", *args, **kw)))
         return type("Commit", (), {"oid": "abc123"})()
 
-    def create_tag(self, repo_id, **kw):
-        self.calls.append(("create_tag", repo_id, kw))
+    def create_tag(self, *args, **kw):
+        a = self._bind("create_tag", *args, **kw)
+        self.calls.append(("create_tag", a.pop("repo_id"), a))
 
 
 def test_release_uploads_then_tags_that_commit(release_copy):

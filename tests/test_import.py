@@ -28,6 +28,11 @@ def _png(v: int) -> dict:
     return {"bytes": buf.getvalue(), "path": None}
 
 
+# The published benchmark layout's column types, as the authors' scripts wrote them:
+# selected_dims json.dumps of a list (benchmark.py); hpsv2_reward and image_reward float() of each
+# score (run_hpsv2.py takes element 0 of hpsv2.score's list; run_image_reward.py); hpsv3_reward
+# tensor.tolist() of [mu, log sigma] (eval_later.ipynb); blip_score the 2x2 ITM logits tolist();
+# rater preds / scores lists (rater_training/infer.py); labels ints with -1 for a tie.
 PUBLISHED = pa.schema(
     [
         ("image_original", IMG),

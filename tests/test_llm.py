@@ -203,21 +203,20 @@ def test_replicate_qwen_image_sends_negatives_per_arm(monkeypatch):
 
 
 def _llm_recipe(tmp_path, base_url, n=6, **changes):
-    return mini_recipe(
-        tmp_path / "r.yaml",
-        n=n,
-        llm_endpoint={"base_url": base_url},
-        rewriter="local_openai_chat",
-        negative_writer="local_openai_chat",
-        judges=[
-            {"name": "local_llm_judge", "settings": {"max_attempts": 3, "backoff_base_s": 0.001, "timeout_s": 0.5}},
-            {"name": "local_llm_grader", "settings": {"max_attempts": 3, "backoff_base_s": 0.001, "timeout_s": 0.5}},
+    quick = {"max_attempts": 3, "backoff_base_s": 0.001, "timeout_s": 0.5}
+    recipe = {
+        "llm_endpoint": {"base_url": base_url},
+        "rewriter": "local_openai_chat",
+        "negative_writer": "local_openai_chat",
+        "judges": [
+            {"name": "local_llm_judge", "settings": quick},
+            {"name": "local_llm_grader", "settings": quick},
             "image_stats",
         ],
-        ground_truth="local_llm_judge",
-        scorers=["image_stats"],
-        **changes,
-    )
+        "ground_truth": "local_llm_judge",
+        "scorers": ["image_stats"],
+    }
+    return mini_recipe(tmp_path / "r.yaml", n=n, **{**recipe, **changes})
 
 
 def _brightness(png_field) -> float:
@@ -262,7 +261,10 @@ def test_thirty_percent_faults_nothing_fabricated(tmp_path):
 
     b = Behaviour(fault_rate=0.3, seed=11, timeout_sleep_s=0.8, retry_after_s=0.01, cycle_faults=True)
     with FakeOpenAIServer(b) as srv:
-        recipe = _llm_recipe(tmp_path, srv.base_url, n=24)
+        # two attempts for the judges: some faults outlast the retries and must become failures
+        judge = {"max_attempts": 2, "backoff_base_s": 0.001, "timeout_s": 0.5}
+        judges = [{"name": "local_llm_judge", "settings": judge}, {"name": "local_llm_grader", "settings": judge}]
+        recipe = _llm_recipe(tmp_path, srv.base_url, n=24, judges=[*judges, "image_stats"])
         out = tmp_path / "out"
         report = Builder(load_recipe(recipe), out).run()
         stages = ("Prompts", "NegativeReply", "PreferenceSelection", "JudgeResponse")
@@ -281,6 +283,7 @@ def test_thirty_percent_faults_nothing_fabricated(tmp_path):
                 if f["stage"] == stage and (backend is None or f["backend"] == backend)
             }
 
+        assert failed("judge", "local_llm_judge") and failed("judge", "local_llm_grader")  # both gaps exercised
         prompts = load_dataset(str(out), "prompts", split="test")
         assert prompts.num_rows == 24 - len(failed("prompts"))
         for r in prompts:  # rewrites and negative prompts are the server's answers, or absent

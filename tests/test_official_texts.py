@@ -116,7 +116,8 @@ def _real(read):
 @pytest.mark.parametrize("role", sorted(instructions.OFFICIAL))
 def test_recorded_authors_texts_match_the_real_files(role, official_cache_dir):
     instr = _real(lambda: instructions.instruction(role, "official", None, official_cache_dir))
-    assert instr.user
+    for _, ours in instructions.OFFICIAL[role]["user"].fields:  # each field found and renamed
+        assert "{" + ours + "}" in instr.user
 
 
 def test_recorded_effect_texts_match_the_real_file(official_cache_dir):
@@ -131,10 +132,10 @@ def test_recorded_j_template_and_guidelines_match_the_real_files(official_cache_
 
     cache = official_cache(official_cache_dir) / "rater"
     src, where = _real(lambda: rater._read(None, "infer.py", cache, rater.RATER_COMMIT))
-    assert "{dim}" in rater.template_from_source(src, where)
+    assert len(rater.template_from_source(src, where)) == rater.TEMPLATE.length
     rules, _ = _real(lambda: rater._read(None, "rules.csv", cache, rater.RATER_COMMIT))
     guides = rater.guidelines(rules)  # the released file starts with a byte-order mark
-    assert len(guides) == 11
+    assert sorted(guides) == sorted(authors_effects())  # the 11 dimensions, the others excluded
 
 
 def test_recorded_mps_condition_matches_the_real_file(official_cache_dir):
@@ -144,4 +145,4 @@ def test_recorded_mps_condition_matches_the_real_file(official_cache_dir):
     url = mps.MPS_SCRIPT.format(commit=mps.MPS_COMMIT)
     target = official_cache(official_cache_dir) / "mps" / mps.MPS_COMMIT / "eval_overall_mps_on_hpdv2.py"
     text = _real(lambda: fetch_text(url, target, "offline"))
-    assert mps.condition_from_source(text, url)
+    assert len(mps.condition_from_source(text, url)) == mps.CONDITION.length

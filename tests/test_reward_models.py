@@ -53,6 +53,43 @@ PROMPTS = ["a dark alley at night", "a bright beach", "a cat", "blurry fog over 
 
 
 @pytest.mark.slow
+def test_hps_architecture_table_equals_open_clips_model_configs(env_dir):
+    """The real-size ViT-H-14 and ViT-L-14 (QuickGELU) configs of the port are open_clip's own,
+    read in the official environment."""
+    import json
+    import subprocess
+
+    from aas_dataset.backends.hps import ARCHITECTURES
+    from aas_dataset.backends.isolated import IsolatedEnv
+
+    python = IsolatedEnv(OFFICIAL_ENV, root=__import__("pathlib").Path(env_dir)).ensure()
+    names = ["ViT-H-14", "ViT-L-14-quickgelu"]
+    code = f"import json, open_clip; print(json.dumps({{n: open_clip.get_model_config(n) for n in {names!r}}}))"
+    configs = json.loads(subprocess.run([str(python), "-c", code], check=True, capture_output=True, text=True).stdout)
+    for name in names:
+        c, ours = configs[name], ARCHITECTURES[name]
+        v, t = c["vision_cfg"], c["text_cfg"]
+        assert ours["projection_dim"] == c["embed_dim"], name
+        assert ours["act"] == ("quick_gelu" if c.get("quick_gelu") else "gelu"), name
+        head_width = v.get("head_width", 64)
+        assert ours["vision"] == {
+            "hidden_size": v["width"],
+            "num_hidden_layers": v["layers"],
+            "num_attention_heads": v["width"] // head_width,
+            "patch_size": v["patch_size"],
+            "image_size": v["image_size"],
+            "intermediate_size": int(v["width"] * v.get("mlp_ratio", 4.0)),
+        }, name
+        assert ours["text"] == {
+            "hidden_size": t["width"],
+            "num_hidden_layers": t["layers"],
+            "num_attention_heads": t["heads"],
+            "intermediate_size": int(t["width"] * t.get("mlp_ratio", 4.0)),
+            "vocab_size": t["vocab_size"],
+        }, name
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("transform,quick_gelu,arch", [("hpsv2", False, "tiny"), ("openai", True, "tiny")])
 def test_hps_port_equals_open_clip_on_shared_random_weights(
     tmp_path, env_dir, monkeypatch, transform, quick_gelu, arch
@@ -303,8 +340,8 @@ def test_image_reward_original_names_load_strictly(tmp_path):
     fresh = resolve("scorer", "x", extra={"x": e}).instantiate()
     fresh.settings.weights_seed = 99
     fresh.load()
-    missing, unexpected = fresh.model.load_state_dict(imagereward_to_hf(original), strict=True), None
-    assert unexpected is None and not missing.missing_keys
+    loaded = fresh.model.load_state_dict(imagereward_to_hf(original), strict=True)
+    assert not loaded.missing_keys and not loaded.unexpected_keys
     np.testing.assert_allclose(fresh.score(images(), PROMPTS), s.score(images(), PROMPTS), atol=1e-6)
 
 

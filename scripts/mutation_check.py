@@ -1,0 +1,210 @@
+"""Mutation check: weaken the package on purpose and see the tests that guard it fail.
+
+Each mutation replaces one exact snippet of the package in a scratch copy of the working tree
+and runs only the tests named for it, with the copy first on the import path. A mutation the
+tests still pass is a test that has stopped proving its claim: the script lists it and exits 1.
+
+    .venv/bin/python scripts/mutation_check.py            # every mutation (several minutes)
+    .venv/bin/python scripts/mutation_check.py verify     # those whose name contains "verify"
+
+Not part of the test command: run it after changing a test or the code a test guards.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    path: str  # file inside the repository
+    old: str  # exact snippet, must occur once
+    new: str
+    tests: tuple[str, ...]  # pytest node ids or -k expressions ("file::name" or "file -k expr")
+
+
+MUTATIONS = (
+    Mutation(
+        "store: stale temp cleanup does nothing",
+        "aas_dataset/store.py",
+        "        host = socket.gethostname()\n        for p in self.tmp.iterdir():",
+        "        host = socket.gethostname()\n        for p in []:",
+        ("tests/test_build.py::test_sigkill_at_every_stage_then_rerun_equals_clean_build",),
+    ),
+    Mutation(
+        "executor: resumed batches hold only the missing units",
+        "aas_dataset/executors.py",
+        'pool = runnable if getattr(backend, "exact_batches", True) else',
+        "pool = [u for u in runnable if u.key in todo] if True else",
+        ("tests/test_build.py::test_sigkill_at_every_stage_then_rerun_equals_clean_build",),
+    ),
+    Mutation(
+        "verify: row counts not checked",
+        "aas_dataset/stages/manifest.py",
+        'if table.num_rows != f["rows"]:',
+        "if False:",
+        ("tests/test_build.py::test_verify_counts_the_rows_of_every_shard",),
+    ),
+    Mutation(
+        "verify: schemas not checked",
+        "aas_dataset/stages/manifest.py",
+        'validate_table(table, f["config"], rel)',
+        "pass",
+        ("tests/test_build.py::test_verify_checks_the_schema_of_every_shard",),
+    ),
+    Mutation(
+        "hpsv3: head not cast to fp32",
+        "aas_dataset/backends/hpsv3.py",
+        "        model.rm_head.float()\n",
+        "",
+        ("tests/test_reward_models.py::test_hpsv3_runs_its_head_in_fp32_on_a_bf16_backbone",),
+    ),
+    Mutation(
+        "hpsv3: hidden state not cast to fp32",
+        "aas_dataset/backends/hpsv3.py",
+        "m.rm_head(hidden.float())",
+        "m.rm_head(hidden.to(next(m.rm_head.parameters()).dtype))",
+        ("tests/test_reward_models.py::test_hpsv3_runs_its_head_in_fp32_on_a_bf16_backbone",),
+    ),
+    Mutation(
+        "bootstrap: the cell key does not seed the resamples",
+        "aas_dataset/metrics/core.py",
+        "np.random.default_rng(derive_seed(seed, *key))",
+        "np.random.default_rng(derive_seed(seed))",
+        ("tests/test_metrics.py::test_each_cell_draws_its_own_resamples_whatever_else_the_table_holds",),
+    ),
+    Mutation(
+        "pairwise judge: a failed call becomes a tie",
+        "aas_dataset/backends/openai_chat.py",
+        "            if isinstance(r, BaseException):\n                return RuntimeError(describe_error(r))\n"
+        "            s, flip = r.parsed.selection, orders[i]",
+        '            if isinstance(r, BaseException):\n                return Verdict(-1, "assumed")\n'
+        "            s, flip = r.parsed.selection, orders[i]",
+        ("tests/test_llm.py::test_thirty_percent_faults_nothing_fabricated",),
+    ),
+    Mutation(
+        "official texts: the hash gate lets any text through",
+        "aas_dataset/official_texts.py",
+        "    if len(text) != rec.length or not digest.startswith(rec.sha256_prefix):",
+        "    if False:",
+        ("tests/test_official_texts.py::test_a_text_that_is_not_the_recorded_one_is_refused",),
+    ),
+    Mutation(
+        "rater: rules.csv byte-order mark kept",
+        "aas_dataset/backends/rater.py",
+        'io.StringIO(rules_csv.removeprefix("\\ufeff"))',
+        "io.StringIO(rules_csv)",
+        ("tests/test_reward_models.py::test_rater_reads_template_and_guidelines_from_the_official_files",),
+    ),
+    Mutation(
+        "blip: text cut at 35 tokens again",
+        "aas_dataset/backends/blip.py",
+        "max_length: int | None = Field(default=None, ge=1)",
+        "max_length: int | None = Field(default=35, ge=1)",
+        ("tests/test_backends.py::test_blip_itm_scores_match_and_no_match_logits_batched",),
+    ),
+    Mutation(
+        "release: no token check before the Hub",
+        "aas_dataset/cli.py",
+        "    if not get_token():",
+        "    if False:",
+        ("tests/test_export_release.py::test_release_without_a_token_is_a_clear_error",),
+    ),
+    Mutation(
+        "release: a keyword HfApi does not take",
+        "aas_dataset/release.py",
+        'api.create_repo(plan.repo_id, repo_type="dataset", exist_ok=True, private=private)',
+        'api.create_repo(plan.repo_id, repotype="dataset", exist_ok=True, private=private)',
+        ("tests/test_export_release.py::test_release_uploads_then_tags_that_commit",),
+    ),
+    Mutation(
+        "card: failures not listed",
+        "cards/dataset_card.md.j2",
+        "{% for f in info.failures[:50] -%}",
+        "{% for f in [] -%}",
+        ("tests/test_build.py::test_failures_are_recorded_and_the_build_goes_on",),
+    ),
+    Mutation(
+        "image APIs: failure reasons dropped",
+        "aas_dataset/backends/api_images.py",
+        "return [RuntimeError(describe_error(r)) if isinstance(r, BaseException) else r for r in out]",
+        'return [RuntimeError("failed") if isinstance(r, BaseException) else r for r in out]',
+        ("tests/test_llm.py::test_api_generators_record_failures_and_no_seeds",),
+    ),
+    Mutation(
+        "hps: a real-size architecture value off",
+        "aas_dataset/backends/hps.py",
+        '            "num_hidden_layers": 32,',
+        '            "num_hidden_layers": 31,',
+        ("tests/test_reward_models.py::test_hps_architecture_table_equals_open_clips_model_configs",),
+    ),
+    Mutation(
+        "import: HPSv2.1 under HPSv2.0's name",
+        "aas_dataset/importers.py",
+        'SCORE_STRUCTS = {"hpsv2_reward": ("hpsv2_1", "hpsv2")',
+        'SCORE_STRUCTS = {"hpsv2_reward": ("hpsv2", "hpsv2")',
+        ("tests/test_import.py::test_import_benchmark_layout_and_recompute_tables",),
+    ),
+    Mutation(
+        "judges: our wording sent by default",
+        "aas_dataset/backends/openai_chat.py",
+        '    texts: TextsMode = "official"',
+        '    texts: TextsMode = "ours"',
+        ("tests/test_llm.py::test_the_paper_judges_send_the_authors_texts",),
+    ),
+)
+
+
+def _copy_tree(dst: Path) -> None:
+    ignore = shutil.ignore_patterns(".git", ".venv", "__pycache__", "*.pyc", ".pytest_cache", "aas_benchmark")
+    shutil.copytree(ROOT, dst, ignore=ignore)
+
+
+def run(m: Mutation, python: str) -> tuple[bool, str]:
+    """(caught, detail): caught when the named tests fail on the mutated copy."""
+    with tempfile.TemporaryDirectory(prefix="aas-mutant-") as d:
+        copy = Path(d) / "repo"
+        _copy_tree(copy)
+        target = copy / m.path
+        text = target.read_text()
+        if text.count(m.old) != 1:
+            return False, f"snippet found {text.count(m.old)} times in {m.path}: update the mutation"
+        target.write_text(text.replace(m.old, m.new))
+        env = {**os.environ, "PYTHONPATH": str(copy), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+        cmd = [python, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *m.tests]
+        res = subprocess.run(cmd, cwd=copy, env=env, capture_output=True, text=True)
+        last = (res.stdout.strip().splitlines() or [""])[-1]
+        if res.returncode == 5 or " skipped" in last and " failed" not in last:
+            return False, f"not run: {last}"
+        return res.returncode != 0, last
+
+
+def main() -> int:
+    wanted = sys.argv[1:]
+    python = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv").is_dir() else sys.executable
+    survived = []
+    for m in MUTATIONS:
+        if wanted and not any(w in m.name for w in wanted):
+            continue
+        caught, detail = run(m, python)
+        print(f"{'caught  ' if caught else 'SURVIVED'}  {m.name}  ({detail})", flush=True)
+        if not caught:
+            survived.append(m.name)
+    if survived:
+        print(f"{len(survived)} mutation(s) survived: the tests named for them no longer prove their claim")
+        return 1
+    print("every mutation was caught")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
