@@ -358,9 +358,9 @@ def hpsv3_wheel(tmp_path_factory):
 
 
 def _hpsv3(wheel, **kw):
-    e = Entry.model_validate(
-        {"kind": "hpsv3", "settings": {"tiny": True, "device": "cpu", "pixels": 3136, "text_source": str(wheel), **kw}}
-    )
+    # fp32: the official side of the parity test runs fp32 on the CPU (tiny weights honour dtype)
+    settings = {"tiny": True, "device": "cpu", "pixels": 3136, "dtype": "float32", "text_source": str(wheel), **kw}
+    e = Entry.model_validate({"kind": "hpsv3", "settings": settings})
     s = resolve("scorer", "h3", extra={"h3": e}).instantiate()
     s.load()
     return s
