@@ -10,11 +10,11 @@ __all__ = ["__version__", "evaluate_reward_model", "load"]
 def __getattr__(name: str):
     # Keep `import aas_dataset` light: the loader imports `datasets` only when used.
     if name == "load":
-        from .loader import load
+        from aas_dataset.release.loader import load
 
         return load
     if name == "evaluate_reward_model":
-        from .evaluate import evaluate_reward_model
+        from aas_dataset.analysis.evaluate import evaluate_reward_model
 
         return evaluate_reward_model
     raise AttributeError(name)

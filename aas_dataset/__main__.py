@@ -1,3 +1,3 @@
-from .cli import app
+from aas_dataset.cli import app
 
 app()

@@ -88,8 +88,8 @@ def build(
     workers: Annotated[int, typer.Option(min=1, help="worker processes per backend (e.g. one per GPU)")] = 1,
 ):
     """Build a release folder from a recipe; rerunning resumes and skips finished units."""
-    from .build import Builder
-    from .recipe import RecipeError, load_recipe
+    from aas_dataset.engine.build import Builder
+    from aas_dataset.spec.recipe import RecipeError, load_recipe
 
     try:
         rr = load_recipe(recipe)
@@ -156,7 +156,7 @@ def models(
 ):
     """List the catalog: name, kind, weights, settings, license, and whether the weights are
     already in the local Hugging Face cache (offline builds need them there)."""
-    from .catalog import ROLES, differences, entries, resolve
+    from aas_dataset.catalog import ROLES, differences, entries, resolve
 
     if role not in ROLES:
         raise _bad_input(f"unknown role {role!r}; one of {', '.join(ROLES)}")
@@ -266,7 +266,9 @@ def convert_mps_cmd(
     if not checkpoint.is_file():
         raise _bad_input(f"{checkpoint} not found")
     res = subprocess.run(
-        [sys.executable, "-m", "aas_dataset.convert_mps", str(checkpoint), str(out)], capture_output=True, text=True
+        [sys.executable, "-m", "aas_dataset.backends.scorers.convert_mps", str(checkpoint), str(out)],
+        capture_output=True,
+        text=True,
     )
     if res.returncode != 0:
         console.print(f"[red]conversion failed:[/] {res.stderr.strip()[-600:]}")
@@ -277,7 +279,7 @@ def convert_mps_cmd(
 @app.command("verify")
 def verify_cmd(folder: Annotated[Path, typer.Argument(help="release folder")]):
     """Check every file against MANIFEST.json (sha256, size, rows, schema)."""
-    from .stages.manifest import verify
+    from aas_dataset.release.manifest import verify
 
     res = verify(folder)
     if res.ok:
@@ -291,7 +293,7 @@ def verify_cmd(folder: Annotated[Path, typer.Argument(help="release folder")]):
 @app.command()
 def info(folder: Annotated[Path, typer.Argument(help="release folder")]):
     """Counts, sizes and failures of a release folder."""
-    from .stages.manifest import read_manifest
+    from aas_dataset.release.manifest import read_manifest
 
     try:
         m = read_manifest(folder)
@@ -330,7 +332,7 @@ def report(
     gallery_limit: Annotated[int, typer.Option(min=0, help="pairs shown in the gallery")] = 200,
 ):
     """Tables (Markdown, CSV, JSON), plots and an HTML gallery from a release folder."""
-    from .report import build_report
+    from aas_dataset.analysis.report import build_report
 
     try:
         res = build_report(folder, out_dir, n_boot=n_boot, seed=seed, gallery_limit=gallery_limit)
@@ -357,7 +359,7 @@ def eval_reward(
     ] = None,
 ):
     """Score the benchmark's pairs with your reward model; print its row beside the release's rows."""
-    from .evaluate import evaluate_reward_model
+    from aas_dataset.analysis.evaluate import evaluate_reward_model
 
     overrides = {}
     for item in setting or []:
@@ -396,8 +398,8 @@ def import_hf_cmd(
     ] = None,
 ):
     """Convert the authors' published layouts into a release folder of ours."""
-    from .importers import ImportFormatError, import_hf
-    from .stages.manifest import verify
+    from aas_dataset.release.importers import ImportFormatError, import_hf
+    from aas_dataset.release.manifest import verify
 
     try:
         m = import_hf(source, out_dir, revision, official_dir)
@@ -416,7 +418,7 @@ def import_hf_cmd(
 @app.command("export-webdataset")
 def export_webdataset_cmd(folder: Annotated[Path, typer.Argument(help="release folder")]):
     """Write webdataset/pairs/*.tar from the pairs shards and record them in MANIFEST."""
-    from .export import export_webdataset
+    from aas_dataset.release.webdataset import export_webdataset
 
     try:
         files = export_webdataset(folder)
@@ -434,7 +436,7 @@ def release(
     private: Annotated[bool, typer.Option(help="create the repo as private")] = False,
 ):
     """Verify, upload to the Hub and tag. The token comes from HF_TOKEN or `hf auth login`."""
-    from .release import ReleaseError, plan_release, publish
+    from aas_dataset.release.hub import ReleaseError, plan_release, publish
 
     try:
         plan = plan_release(folder, repo_id, tag)

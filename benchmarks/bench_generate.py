@@ -28,10 +28,10 @@ sys.path.insert(0, str(ROOT))
 
 import yaml  # noqa: E402
 
-from aas_dataset.build import Builder  # noqa: E402
-from aas_dataset.executors import LocalExecutor  # noqa: E402
-from aas_dataset.recipe import load_recipe  # noqa: E402
-from aas_dataset.testing.tiny_pipelines import save_tiny_pipeline  # noqa: E402
+from aas_dataset.engine.build import Builder  # noqa: E402
+from aas_dataset.engine.executors import LocalExecutor  # noqa: E402
+from aas_dataset.spec.recipe import load_recipe  # noqa: E402
+from tests.tiny_pipelines import save_tiny_pipeline  # noqa: E402
 
 
 def recipe(folder: Path, ckpt: Path, pipeline: str, n: int, batch: int, size: int) -> Path:

@@ -23,10 +23,10 @@ from PIL import Image  # noqa: E402
 
 from aas_dataset import catalog  # noqa: E402
 from aas_dataset.backends.base import JudgeItem  # noqa: E402
-from aas_dataset.executors import LocalExecutor  # noqa: E402
-from aas_dataset.stages.base import Unit, json_bytes  # noqa: E402
-from aas_dataset.stages.judge import JudgeStage  # noqa: E402
-from aas_dataset.store import Store  # noqa: E402
+from aas_dataset.engine.executors import LocalExecutor  # noqa: E402
+from aas_dataset.engine.stages.base import Unit, json_bytes  # noqa: E402
+from aas_dataset.engine.stages.judge import JudgeStage  # noqa: E402
+from aas_dataset.engine.store import Store  # noqa: E402
 from aas_dataset.util import png_bytes  # noqa: E402
 
 

@@ -25,9 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from aas_dataset import catalog  # noqa: E402
-from aas_dataset.build import Builder  # noqa: E402
-from aas_dataset.recipe import load_recipe  # noqa: E402
-from aas_dataset.stages.generate import image_seed  # noqa: E402
+from aas_dataset.engine.build import Builder  # noqa: E402
+from aas_dataset.engine.stages.generate import image_seed  # noqa: E402
+from aas_dataset.spec.recipe import load_recipe  # noqa: E402
 
 
 def make_recipe(folder: Path, n: int, batch: int) -> Path:
@@ -51,8 +51,8 @@ def bare_loop(recipe_path: Path) -> float:
     rr = load_recipe(recipe_path)
     t0 = time.perf_counter()
     builder = Builder(rr, Path(tempfile.mkdtemp()))
-    from aas_dataset.backends.template import TemplateRewriter  # noqa: F401
-    from aas_dataset.stages.prompts import sample_dimensions
+    from aas_dataset.backends.text.template import TemplateRewriter  # noqa: F401
+    from aas_dataset.engine.stages.prompts import sample_dimensions
 
     rw = rr.rewriter.instantiate()
     gen = catalog.resolve("generator", "tiny_sd").instantiate()

@@ -66,8 +66,8 @@ def mini_recipe(path: Path, n: int = 4, **changes) -> Path:
 @pytest.fixture(scope="session")
 def smoke_release(tmp_path_factory) -> Path:
     """The smoke recipe built once per session with the Python API."""
-    from aas_dataset.build import Builder
-    from aas_dataset.recipe import load_recipe
+    from aas_dataset.engine.build import Builder
+    from aas_dataset.spec.recipe import load_recipe
 
     out = tmp_path_factory.mktemp("smoke") / "aas_benchmark"
     report = Builder(load_recipe(SMOKE), out).run()
@@ -158,7 +158,7 @@ AUTHORS_TEXTS = {
 
 
 def authors_effects() -> dict[str, str]:
-    from aas_dataset.taxonomy import DIMENSION_KEYS
+    from aas_dataset.spec.taxonomy import DIMENSION_KEYS
 
     return {k: f"stand-in effect of {k}" for k in DIMENSION_KEYS}
 
@@ -186,7 +186,7 @@ def authors_dir(tmp_path, monkeypatch) -> Path:
     import dataclasses
     import hashlib
 
-    from aas_dataset.backends import instructions
+    from aas_dataset.spec import instructions
 
     root = write_authors_repo(tmp_path / "AAS")
 

@@ -92,7 +92,7 @@ def test_image_stats_judge_labels():
 
 
 def test_unknown_kind_is_a_clear_error(tmp_path):
-    from aas_dataset.recipe import RecipeError, load_recipe
+    from aas_dataset.spec.recipe import RecipeError, load_recipe
 
     r = mini_recipe(tmp_path / "r.yaml", catalog={"generators": {"x": {"kind": "warp_drive"}}}, generators=["x"])
     with pytest.raises(RecipeError, match="no generator backend of kind 'warp_drive'"):
@@ -155,8 +155,8 @@ def test_openai_chat_rewriter_needs_its_key(chat_server, tmp_path, monkeypatch):
         scorers=[],
         judges=[],
     )
-    from aas_dataset.build import Builder
-    from aas_dataset.recipe import load_recipe
+    from aas_dataset.engine.build import Builder
+    from aas_dataset.spec.recipe import load_recipe
 
     report = Builder(load_recipe(recipe), tmp_path / "o").run()
     reasons = {f["reason"] for f in report.failures if f["stage"] == "prompts"}
@@ -255,7 +255,7 @@ SHAPES = [(300, 400), (512, 512), (250, 180), (333, 224)]
 def test_clip_preprocessing_matches_the_reference_transforms():
     from transformers import CLIPImageProcessorPil
 
-    from aas_dataset.backends.clip import torchvision_resize_crop
+    from aas_dataset.backends.scorers.clip import torchvision_resize_crop
 
     proc = CLIPImageProcessorPil(
         size={"shortest_edge": 224},

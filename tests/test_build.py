@@ -13,9 +13,9 @@ import yaml
 from datasets import load_dataset
 
 import aas_dataset
-from aas_dataset.build import Builder
-from aas_dataset.recipe import load_recipe
-from aas_dataset.stages.manifest import read_manifest, verify
+from aas_dataset.engine.build import Builder
+from aas_dataset.release.manifest import read_manifest, verify
+from aas_dataset.spec.recipe import load_recipe
 
 from .conftest import ROOT, SMOKE, mini_recipe
 
@@ -126,7 +126,7 @@ def _rewrite_shard_and_rehash(release, shard, table) -> None:
     only the row and schema checks can see the change."""
     import pyarrow.parquet as pq
 
-    from aas_dataset.stages.manifest import file_entry
+    from aas_dataset.release.manifest import file_entry
 
     pq.write_table(table, shard)
     m = read_manifest(release)
@@ -262,10 +262,10 @@ def test_failures_are_recorded_and_the_build_goes_on(tmp_path):
 def test_the_light_core_imports_no_torch():
     """schema, recipe, store, assemble, card, loader and verify work without torch (README)."""
     code = (
-        "import sys, aas_dataset, aas_dataset.schema, aas_dataset.recipe, aas_dataset.store, "
-        "aas_dataset.stages.assemble, aas_dataset.stages.card, aas_dataset.loader, aas_dataset.stages.manifest, "
-        "aas_dataset.catalog; "
-        "aas_dataset.recipe.load_recipe(sys.argv[1]); "
+        "import sys, aas_dataset, aas_dataset.spec.schema, aas_dataset.spec.recipe, aas_dataset.engine.store, "
+        "aas_dataset.engine.assemble, aas_dataset.release.card, aas_dataset.release.loader, "
+        "aas_dataset.release.manifest, aas_dataset.catalog; "
+        "aas_dataset.spec.recipe.load_recipe(sys.argv[1]); "
         "heavy = [m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules]; "
         "print(','.join(heavy))"
     )
@@ -277,7 +277,7 @@ def test_the_light_core_imports_no_torch():
 def test_progress_sees_every_unit_of_every_stage_once(tmp_path):
     """What the progress bars show: each stage starts with its unit count, and its ok / cached /
     failed advances add up to it (README: bars with ok / failed / cached counts)."""
-    from aas_dataset.executors import Progress
+    from aas_dataset.engine.executors import Progress
 
     class Recording(Progress):
         def __init__(self):

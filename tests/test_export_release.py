@@ -7,9 +7,9 @@ from datasets import load_dataset
 from typer.testing import CliRunner
 
 from aas_dataset.cli import app
-from aas_dataset.export import export_webdataset, sample_key
-from aas_dataset.release import ReleaseError, plan_release, publish
-from aas_dataset.stages.manifest import read_manifest, verify
+from aas_dataset.release.hub import ReleaseError, plan_release, publish
+from aas_dataset.release.manifest import read_manifest, verify
+from aas_dataset.release.webdataset import export_webdataset, sample_key
 
 runner = CliRunner()
 

@@ -16,11 +16,11 @@ import yaml
 pytest.importorskip("diffusers")
 torch = pytest.importorskip("torch")
 
-from aas_dataset.build import Builder  # noqa: E402
 from aas_dataset.catalog import CATALOG_PATH  # noqa: E402
-from aas_dataset.executors import LocalExecutor  # noqa: E402
-from aas_dataset.recipe import load_recipe  # noqa: E402
-from aas_dataset.testing.tiny_pipelines import BUILDERS, save_tiny_pipeline  # noqa: E402
+from aas_dataset.engine.build import Builder  # noqa: E402
+from aas_dataset.engine.executors import LocalExecutor  # noqa: E402
+from aas_dataset.spec.recipe import load_recipe  # noqa: E402
+from tests.tiny_pipelines import BUILDERS, save_tiny_pipeline  # noqa: E402
 
 from .conftest import mini_recipe  # noqa: E402
 
@@ -120,7 +120,7 @@ def test_pipeline_class_through_the_generate_stage(cls_name, tiny_ckpt, tmp_path
 
 def test_sdxl_compel_encodes_past_77_tokens(tiny_ckpt):
     from aas_dataset.catalog import resolve
-    from aas_dataset.recipe import Entry
+    from aas_dataset.spec.recipe import Entry
 
     folder = tiny_ckpt("StableDiffusionXLPipeline")
     gens = {}
@@ -145,8 +145,8 @@ def test_peft_lora_is_merged_at_its_alpha_over_r(tiny_ckpt, tmp_path):
     from peft import LoraConfig, get_peft_model
 
     from aas_dataset.catalog import resolve
-    from aas_dataset.recipe import Entry
-    from aas_dataset.testing.tiny_pipelines import build_tiny_pipeline
+    from aas_dataset.spec.recipe import Entry
+    from tests.tiny_pipelines import build_tiny_pipeline
 
     folder = tiny_ckpt("StableDiffusion3Pipeline")
     base = build_tiny_pipeline("StableDiffusion3Pipeline").transformer
@@ -183,8 +183,8 @@ def test_single_file_transformer_replaces_the_pipeline_one(tiny_ckpt, tmp_path):
     from safetensors.torch import save_file
 
     from aas_dataset.catalog import resolve
-    from aas_dataset.recipe import Entry
-    from aas_dataset.testing.tiny_pipelines import build_tiny_pipeline
+    from aas_dataset.spec.recipe import Entry
+    from tests.tiny_pipelines import build_tiny_pipeline
 
     folder = tiny_ckpt("FluxPipeline")
     other = build_tiny_pipeline("FluxPipeline", weights_seed=5).transformer  # "fine-tuned" weights
@@ -201,7 +201,7 @@ def test_single_file_transformer_replaces_the_pipeline_one(tiny_ckpt, tmp_path):
 
 def _flux_mitigated(tiny_ckpt, method: dict):
     from aas_dataset.catalog import resolve
-    from aas_dataset.recipe import Entry
+    from aas_dataset.spec.recipe import Entry
 
     folder = tiny_ckpt("FluxPipeline")
     s = {"guidance": 3.5, "call_kwargs": {"max_sequence_length": 32}}
@@ -228,7 +228,7 @@ def _run(g, negatives, output_type="np"):
     "method", [{"method": "vsf", "scale": 3.0}, {"method": "nag", "scale": 4.0, "tau": 2.5, "alpha": 0.5}]
 )
 def test_vsf_and_nag_change_the_image_only_with_a_negative_prompt(tiny_ckpt, method):
-    from aas_dataset.backends import negative_guidance as ng
+    from aas_dataset.backends.generators import negative_guidance as ng
 
     g = _flux_mitigated(tiny_ckpt, method)
     plain = _flux_mitigated(tiny_ckpt, {})
@@ -252,7 +252,7 @@ def test_vsf_and_nag_change_the_image_only_with_a_negative_prompt(tiny_ckpt, met
 
 def test_nag_at_scale_zero_reproduces_the_unguided_output(tiny_ckpt):
     """Run the NAG algebra at phi = 0 (the backend would skip it): it must equal no guidance."""
-    from aas_dataset.backends.negative_guidance import nag_call
+    from aas_dataset.backends.generators.negative_guidance import nag_call
 
     plain = _flux_mitigated(tiny_ckpt, {})
     call = {"num_inference_steps": 2, "guidance_scale": 3.5, "width": 32, "height": 32, "output_type": "np"}
@@ -270,7 +270,7 @@ def test_vsf_and_nag_at_scale_zero_are_off(tiny_ckpt):
 
 
 def test_vsf_mask_isolates_the_streams():
-    from aas_dataset.backends.negative_guidance import VSFFluxProcessor
+    from aas_dataset.backends.generators.negative_guidance import VSFFluxProcessor
 
     proc = VSFFluxProcessor(scale=2.0, offset=0.1)
     proc.pos_len, proc.neg_len = 3, 2

@@ -12,11 +12,11 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from aas_dataset.analysis.metrics import classification_table, generator_table, read_frame
+from aas_dataset.analysis.report import build_report
 from aas_dataset.cli import app
-from aas_dataset.importers import ImportFormatError, import_hf
-from aas_dataset.metrics import classification_table, generator_table, read_frame
-from aas_dataset.report import build_report
-from aas_dataset.stages.manifest import verify
+from aas_dataset.release.importers import ImportFormatError, import_hf
+from aas_dataset.release.manifest import verify
 
 IMG = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
 COMBOS = ("oiop", "oidp", "diop", "didp")

@@ -11,16 +11,16 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from aas_dataset.backends.isolated import IsolatedEnv  # noqa: E402
+from aas_dataset.backends.isolated.env import IsolatedEnv  # noqa: E402
 from aas_dataset.catalog import resolve  # noqa: E402
-from aas_dataset.recipe import Entry  # noqa: E402
+from aas_dataset.spec.recipe import Entry  # noqa: E402
 
 PINNED = ["torch==2.13.0", "transformers==4.45.2", "pillow", "numpy"]
 
 
 @pytest.fixture(scope="module")
 def tiny_clip_folder(tmp_path_factory):
-    from aas_dataset.backends.clip import ClipScorer
+    from aas_dataset.backends.scorers.clip import ClipScorer
 
     s = resolve("scorer", "clip_tiny").instantiate()
     assert isinstance(s, ClipScorer)
@@ -79,7 +79,7 @@ def test_isolated_scorer_with_a_conflicting_pin_matches_the_native_one(tiny_clip
 
 def test_a_failing_runner_is_a_clear_error_and_the_worker_survives(tmp_path, monkeypatch, env_dir):
     """Runs the worker under our own Python (no env build): the protocol, not the packages."""
-    from aas_dataset.backends import isolated
+    from aas_dataset.backends.isolated import env as isolated
 
     runner = tmp_path / "bad.py"
     runner.write_text(

@@ -17,9 +17,9 @@ from typer.testing import CliRunner
 
 from aas_dataset import catalog
 from aas_dataset.backends.base import JudgeItem
-from aas_dataset.build import Builder
 from aas_dataset.cli import app
-from aas_dataset.recipe import load_recipe
+from aas_dataset.engine.build import Builder
+from aas_dataset.spec.recipe import load_recipe
 from aas_dataset.testing.fake_openai import Behaviour, FakeOpenAIServer
 
 from .conftest import ROOT, mini_recipe
@@ -109,7 +109,7 @@ def test_the_paper_judges_send_the_authors_texts(authors_dir):
         assert [v.label for v in verdicts] == [1, 0]  # the fake picks the darker image, in either order
         bodies = _chat_bodies(srv)
         assert len(bodies) == 2
-        from aas_dataset.llm import png_data_url
+        from aas_dataset.backends.llm.client import png_data_url
 
         def shown(it, v):  # the pair in the order its verdict says it was shown
             pair = (it.original_png, it.distorted_png)
@@ -384,7 +384,7 @@ def test_batch_api_resubmits_only_failed_lines(tmp_path):
 
 
 def test_batch_api_resumes_a_job_after_a_crash(tmp_path, monkeypatch):
-    import aas_dataset.llm_batch as lb
+    import aas_dataset.backends.llm.batch as lb
 
     with FakeOpenAIServer(Behaviour(batch_polls=2)) as srv:
         items = [_item(200 + i, i) for i in range(6)]

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aas_dataset.metrics import (
+from aas_dataset.analysis.metrics import (
     bootstrap_cell,
     classification_table,
     comparison_table,
@@ -195,7 +195,7 @@ def test_bootstrap_is_seeded_and_sane():
 
 
 def test_each_cell_draws_its_own_resamples_whatever_else_the_table_holds():
-    from aas_dataset.metrics import generator_table
+    from aas_dataset.analysis.metrics import generator_table
 
     rng = np.random.default_rng(3)
     base = [_score("score_s", *rng.normal(size=4)) | {"model": "a", "index": i} for i in range(40)]
@@ -208,7 +208,7 @@ def test_each_cell_draws_its_own_resamples_whatever_else_the_table_holds():
 
 
 def test_judge_agreement_by_hand():
-    from aas_dataset.metrics import judge_agreement_table
+    from aas_dataset.analysis.metrics import judge_agreement_table
 
     ref = [1, 1, 0, -1, 1, 0]
     oth = [1, 0, 0, 1, -1, None]

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from aas_dataset.backends import instructions
-from aas_dataset.official_texts import AUTHORS_COMMIT, OfficialTextError, fill
+from aas_dataset.spec import instructions
+from aas_dataset.spec.official_texts import AUTHORS_COMMIT, OfficialTextError, fill
 
 from .conftest import authors_effects
 
@@ -51,7 +51,7 @@ def test_a_missing_file_or_message_is_a_one_line_error(authors_dir, tmp_path):
 
 
 def test_without_a_copy_the_files_are_fetched_from_the_pinned_commit(monkeypatch, tmp_path):
-    from aas_dataset import official_texts
+    from aas_dataset.spec import official_texts
 
     asked = []
 
@@ -84,7 +84,7 @@ def test_our_wording_has_the_fields_the_authors_text_has(role):
 
 
 def test_our_effect_wording_lists_what_the_authors_list():
-    from aas_dataset.taxonomy import dimension
+    from aas_dataset.spec.taxonomy import dimension
 
     emotion = dimension("emotion")
     for item in ("creepiness", "hostility", "sadness", "fear", "frustration", "loneliness", "emptiness", "guilt"):
@@ -127,8 +127,8 @@ def test_recorded_effect_texts_match_the_real_file(official_cache_dir):
 
 
 def test_recorded_j_template_and_guidelines_match_the_real_files(official_cache_dir):
-    from aas_dataset.backends import rater
-    from aas_dataset.official_texts import official_cache
+    from aas_dataset.backends.scorers import rater
+    from aas_dataset.spec.official_texts import official_cache
 
     cache = official_cache(official_cache_dir) / "rater"
     src, where = _real(lambda: rater._read(None, "infer.py", cache, rater.RATER_COMMIT))
@@ -139,8 +139,8 @@ def test_recorded_j_template_and_guidelines_match_the_real_files(official_cache_
 
 
 def test_recorded_mps_condition_matches_the_real_file(official_cache_dir):
-    from aas_dataset.backends import mps
-    from aas_dataset.official_texts import fetch_text, official_cache
+    from aas_dataset.backends.scorers import mps
+    from aas_dataset.spec.official_texts import fetch_text, official_cache
 
     url = mps.MPS_SCRIPT.format(commit=mps.MPS_COMMIT)
     target = official_cache(official_cache_dir) / "mps" / mps.MPS_COMMIT / "eval_overall_mps_on_hpdv2.py"

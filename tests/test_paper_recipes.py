@@ -12,11 +12,11 @@ import math
 import pytest
 from typer.testing import CliRunner
 
+from aas_dataset.analysis.metrics.core import Cell
+from aas_dataset.analysis.report import build_report
 from aas_dataset.catalog import differences, resolve
 from aas_dataset.cli import app
-from aas_dataset.metrics.core import Cell
-from aas_dataset.recipe import load_recipe
-from aas_dataset.report import build_report
+from aas_dataset.spec.recipe import load_recipe
 
 from .conftest import ROOT
 from .test_import import published  # noqa: F401  (fixture)
@@ -83,7 +83,7 @@ def test_paper_tiny_fills_every_paper_table_like_the_published_data(tmp_path, pu
 
 
 def test_the_paper_recipe_scores_with_every_paper_scorer_and_lists_its_differences():
-    from aas_dataset.stages.card import card_info
+    from aas_dataset.release.card import card_info
 
     rr = load_recipe(ROOT / "builders" / "aas_benchmark.yaml")
     assert {s.name for s in rr.scorers} == PAPER_SCORERS | {"rater_j"}

@@ -8,7 +8,7 @@ import yaml
 from typer.testing import CliRunner
 
 from aas_dataset.cli import app
-from aas_dataset.recipe import RecipeError, load_recipe, parse_recipe
+from aas_dataset.spec.recipe import RecipeError, load_recipe, parse_recipe
 
 from .conftest import ROOT, SMOKE, mini_recipe
 
@@ -81,14 +81,14 @@ def test_jsonl_captions_with_line_numbers(tmp_path):
     (tmp_path / "c.jsonl").write_text('{"text": "a cat"}\n{"txt": "oops"}\n')
     data = {**_base(), "captions": {"file": "c.jsonl", "column": "text"}}
     rr = parse_recipe(data, "r.yaml", tmp_path / "r.yaml")
-    from aas_dataset.build import Builder
+    from aas_dataset.engine.build import Builder
 
     with pytest.raises(RecipeError, match=r"c\.jsonl:2: column 'text' is missing"):
         Builder(rr, tmp_path / "o").captions()
 
 
 def test_caption_sampling_is_seeded(tmp_path):
-    from aas_dataset.build import Builder
+    from aas_dataset.engine.build import Builder
 
     data = {**_base(), "captions": {"file": "captions/coco_style.txt", "count": 5, "seed": 7}}
     a = Builder(parse_recipe(data, "r", SMOKE), tmp_path / "a").captions()
@@ -99,7 +99,7 @@ def test_caption_sampling_is_seeded(tmp_path):
 
 
 def test_dimension_sampling_two_to_four_distinct():
-    from aas_dataset.stages.prompts import sample_dimensions
+    from aas_dataset.engine.stages.prompts import sample_dimensions
 
     draws = [sample_dimensions(1, i, 2, 4) for i in range(200)]
     assert {len(d) for d in draws} == {2, 3, 4}

@@ -10,9 +10,9 @@ import tempfile
 import pytest
 from typer.testing import CliRunner
 
+from aas_dataset.analysis.report import build_report
 from aas_dataset.cli import app
-from aas_dataset.report import build_report
-from aas_dataset.stages.manifest import verify
+from aas_dataset.release.manifest import verify
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 

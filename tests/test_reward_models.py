@@ -11,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from aas_dataset.catalog import resolve  # noqa: E402
-from aas_dataset.recipe import Entry  # noqa: E402
+from aas_dataset.spec.recipe import Entry  # noqa: E402
 
 from .conftest import registry_unreachable  # noqa: E402
 
@@ -59,8 +59,8 @@ def test_hps_architecture_table_equals_open_clips_model_configs(env_dir):
     import json
     import subprocess
 
-    from aas_dataset.backends.hps import ARCHITECTURES
-    from aas_dataset.backends.isolated import IsolatedEnv
+    from aas_dataset.backends.isolated.env import IsolatedEnv
+    from aas_dataset.backends.scorers.hps import ARCHITECTURES
 
     python = IsolatedEnv(OFFICIAL_ENV, root=__import__("pathlib").Path(env_dir)).ensure()
     names = ["ViT-H-14", "ViT-L-14-quickgelu"]
@@ -96,7 +96,7 @@ def test_hps_port_equals_open_clip_on_shared_random_weights(
 ):
     """Weights made by open_clip's own init, saved as HPS checkpoints are; pixels made by
     torchvision's transforms; our port must give the same pixels and the same cosine."""
-    from aas_dataset.backends.hps import hpsv2_pixels, openai_pixels
+    from aas_dataset.backends.scorers.hps import hpsv2_pixels, openai_pixels
 
     monkeypatch.setenv("AAS_ENV_DIR", env_dir)
     ckpt, tok = tmp_path / "hps.pt", tmp_path / "tok"
@@ -139,7 +139,7 @@ def test_hps_port_equals_open_clip_on_shared_random_weights(
         }
     )
     port = resolve("scorer", "port", extra={"port": port_entry}).instantiate()
-    from aas_dataset.backends import hps
+    from aas_dataset.backends.scorers import hps
 
     monkeypatch.setitem(hps.ARCHITECTURES, "tiny", {**hps.ARCHITECTURES["tiny"], "act": act})
     port.load()
@@ -152,7 +152,7 @@ def test_hps_port_equals_open_clip_on_shared_random_weights(
 def test_hpsv2_transform_pads_centred_and_keeps_224_untouched():
     from PIL import Image
 
-    from aas_dataset.backends.hps import MEAN, STD, hpsv2_pixels
+    from aas_dataset.backends.scorers.hps import MEAN, STD, hpsv2_pixels
 
     x = hpsv2_pixels(Image.new("RGB", (100, 50), (255, 255, 255)), size=20)
     # 100x50 -> 20x10, padded 5 rows above and 5 below with black (normalised)
@@ -167,7 +167,7 @@ def test_hpsv2_transform_pads_centred_and_keeps_224_untouched():
 def test_openclip_keys_convert_to_transformers_clip():
     from transformers import CLIPModel
 
-    from aas_dataset.backends.hps import clip_config, openclip_to_hf
+    from aas_dataset.backends.scorers.hps import clip_config, openclip_to_hf
 
     hf = CLIPModel(clip_config("tiny"))
     width, layers = 32, 2
@@ -211,7 +211,7 @@ def test_openclip_keys_convert_to_transformers_clip():
 
 
 def test_checkpoints_load_without_unpickling_code(tmp_path):
-    from aas_dataset.backends.weights import load_checkpoint
+    from aas_dataset.backends.scorers.weights import load_checkpoint
 
     class Evil:
         def __reduce__(self):
@@ -285,7 +285,7 @@ def _scorer(kind_or_name: str, **settings):
 
 
 def test_image_reward_formula_batching_and_35_token_cut():
-    from aas_dataset.backends.image_reward import REWARD_MEAN, REWARD_STD
+    from aas_dataset.backends.scorers.image_reward import REWARD_MEAN, REWARD_STD
 
     s = _scorer("image_reward", tiny=True)
     ims, prompts = images(), PROMPTS
@@ -305,7 +305,7 @@ def test_image_reward_formula_batching_and_35_token_cut():
 
 
 def test_image_reward_original_names_load_strictly(tmp_path):
-    from aas_dataset.backends.image_reward import imagereward_to_hf
+    from aas_dataset.backends.scorers.image_reward import imagereward_to_hf
 
     s = _scorer("image_reward", tiny=True)
     ours = s.model.state_dict()
@@ -348,7 +348,7 @@ def test_image_reward_original_names_load_strictly(tmp_path):
 @pytest.fixture(scope="session")
 def hpsv3_wheel(tmp_path_factory):
     """The official hpsv3 wheel (downloaded, never installed): the source of its texts."""
-    from aas_dataset.official_texts import HPSV3_PACKAGE, OfficialTextError, fetch_wheel
+    from aas_dataset.spec.official_texts import HPSV3_PACKAGE, OfficialTextError, fetch_wheel
 
     cache = os.environ.get("AAS_TEST_WHEEL_DIR") or tmp_path_factory.mktemp("wheels")
     try:
@@ -420,7 +420,7 @@ def test_hpsv3_runs_its_head_in_fp32_on_a_bf16_backbone():
 def test_hpsv3_texts_must_be_the_official_ones(hpsv3_wheel, tmp_path):
     import zipfile
 
-    from aas_dataset.official_texts import HPSV3_MODULE, OfficialTextError, hpsv3_texts
+    from aas_dataset.spec.official_texts import HPSV3_MODULE, OfficialTextError, hpsv3_texts
 
     instruction, suffix = hpsv3_texts(str(hpsv3_wheel), tmp_path)
     assert "{text_prompt}" in instruction and "<|Reward|>" in suffix
@@ -430,13 +430,13 @@ def test_hpsv3_texts_must_be_the_official_ones(hpsv3_wheel, tmp_path):
     with pytest.raises(OfficialTextError, match="not the official text"):
         hpsv3_texts(str(fork), tmp_path)
     with pytest.raises(OfficialTextError, match="could not download"):
-        from aas_dataset.official_texts import fetch_wheel
+        from aas_dataset.spec.official_texts import fetch_wheel
 
         fetch_wheel("aas-no-such-package-xyz==1.0", tmp_path / "none")
 
 
 def test_hpsv3_legacy_key_layout_loads_strictly(hpsv3_wheel):
-    from aas_dataset.backends.hpsv3 import remap_hpsv3_keys
+    from aas_dataset.backends.scorers.hpsv3 import remap_hpsv3_keys
 
     s = _hpsv3(hpsv3_wheel)
     legacy = {}
@@ -495,8 +495,8 @@ def synth_rules() -> str:
 def rater_files(tmp_path, monkeypatch):
     import hashlib
 
-    from aas_dataset.backends import rater
-    from aas_dataset.official_texts import Recorded
+    from aas_dataset.backends.scorers import rater
+    from aas_dataset.spec.official_texts import Recorded
 
     (tmp_path / "infer.py").write_text(SYNTH_INFER)
     (tmp_path / "rules.csv").write_text(synth_rules())
@@ -508,8 +508,8 @@ def rater_files(tmp_path, monkeypatch):
 
 
 def test_rater_reads_template_and_guidelines_from_the_official_files(rater_files):
-    from aas_dataset.backends.rater import guidelines, template_from_source
-    from aas_dataset.taxonomy import DIMENSION_KEYS
+    from aas_dataset.backends.scorers.rater import guidelines, template_from_source
+    from aas_dataset.spec.taxonomy import DIMENSION_KEYS
 
     t = template_from_source(SYNTH_INFER, "infer.py")
     assert t.startswith("Judge this picture for {dim}.") and "{guide[dim]}" in t
@@ -525,8 +525,8 @@ def test_rater_reads_template_and_guidelines_from_the_official_files(rater_files
 
 
 def test_rater_refuses_a_template_that_is_not_the_official_one(tmp_path):
-    from aas_dataset.backends.rater import template_from_source
-    from aas_dataset.official_texts import OfficialTextError
+    from aas_dataset.backends.scorers.rater import template_from_source
+    from aas_dataset.spec.official_texts import OfficialTextError
 
     with pytest.raises(OfficialTextError, match="not the official text"):
         template_from_source(SYNTH_INFER, "infer.py")  # the recorded hash is the real file's
@@ -535,9 +535,9 @@ def test_rater_refuses_a_template_that_is_not_the_official_one(tmp_path):
 def test_rater_through_a_build_fills_the_rater_columns(rater_files, tmp_path):
     from datasets import load_dataset
 
-    from aas_dataset.build import Builder
-    from aas_dataset.recipe import load_recipe
-    from aas_dataset.taxonomy import DIMENSION_KEYS
+    from aas_dataset.engine.build import Builder
+    from aas_dataset.spec.recipe import load_recipe
+    from aas_dataset.spec.taxonomy import DIMENSION_KEYS
 
     from .conftest import mini_recipe
 
@@ -592,8 +592,8 @@ def infer_one_sample(image, prompt, condition=None):
 def mps_condition(tmp_path, monkeypatch):
     import hashlib
 
-    from aas_dataset.backends import mps
-    from aas_dataset.official_texts import Recorded
+    from aas_dataset.backends.scorers import mps
+    from aas_dataset.spec.official_texts import Recorded
 
     text = "glow, hue, sharpness, mood, texture, layout."
     monkeypatch.setattr(
@@ -625,8 +625,8 @@ def test_mps_normalises_per_sample_so_batching_changes_nothing(mps_condition):
 
 
 def test_mps_condition_must_be_the_official_one(tmp_path):
-    from aas_dataset.backends.mps import condition_from_source
-    from aas_dataset.official_texts import OfficialTextError
+    from aas_dataset.backends.scorers.mps import condition_from_source
+    from aas_dataset.spec.official_texts import OfficialTextError
 
     with pytest.raises(OfficialTextError, match="not the official text"):
         condition_from_source(SYNTH_EVAL, "eval.py")
@@ -696,9 +696,9 @@ def test_a_build_with_every_scorer_on_tiny_weights_completes_offline(tmp_path, h
     from datasets import load_dataset
     from typer.testing import CliRunner
 
-    from aas_dataset.build import Builder
     from aas_dataset.cli import app
-    from aas_dataset.recipe import load_recipe
+    from aas_dataset.engine.build import Builder
+    from aas_dataset.spec.recipe import load_recipe
 
     from .conftest import mini_recipe
 
@@ -787,8 +787,8 @@ def test_hpsv3_port_equals_the_official_model_class_on_shared_random_weights(
     from safetensors.torch import load_file
     from tokenizers.pre_tokenizers import ByteLevel
 
-    from aas_dataset.backends.hpsv3 import TINY_QWEN2VL_VISION, remap_hpsv3_keys
-    from aas_dataset.backends.qwen_vl import QWEN_SPECIALS, TINY_CHAT_TEMPLATE
+    from aas_dataset.backends.scorers.hpsv3 import TINY_QWEN2VL_VISION, remap_hpsv3_keys
+    from aas_dataset.backends.scorers.qwen_vl import QWEN_SPECIALS, TINY_CHAT_TEMPLATE
 
     monkeypatch.setenv("AAS_ENV_DIR", env_dir)
     vocab_dir, weights = tmp_path / "tok", tmp_path / "HPSv3.safetensors"

@@ -4,7 +4,7 @@ import pyarrow as pa
 import pytest
 from datasets import Features
 
-from aas_dataset import schema, taxonomy
+from aas_dataset.spec import schema, taxonomy
 
 
 def test_eleven_dimensions_in_alphabetical_order():

@@ -10,9 +10,9 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from aas_dataset.build import Builder
-from aas_dataset.recipe import RecipeError, parse_recipe
-from aas_dataset.store import Store
+from aas_dataset.engine.build import Builder
+from aas_dataset.engine.store import Store
+from aas_dataset.spec.recipe import RecipeError, parse_recipe
 
 from .conftest import SMOKE
 

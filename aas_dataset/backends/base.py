@@ -99,7 +99,7 @@ class Rewriter(Backend):
 
     def effects_text(self, dims: list[str]) -> str:
         """The effect descriptions this rewriter works from, one per line (the `effects` column)."""
-        from ..taxonomy import dimension
+        from aas_dataset.spec.taxonomy import dimension
 
         return "\n".join(dimension(d).anti_pole for d in dims)
 
@@ -166,7 +166,7 @@ class JudgeItem:
 
     @classmethod
     def from_images(cls, image_original, image_distorted, prompt_original: str, prompt_distorted: str, dims=()):
-        from ..util import png_bytes
+        from aas_dataset.util import png_bytes
 
         return cls(
             prompt_original, prompt_distorted, tuple(dims), png_bytes(image_original), png_bytes(image_distorted)

@@ -17,8 +17,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from scipy import ndimage
 
-from ..taxonomy import dimension
-from .base import Judge, JudgeItem, Scorer, Verdict
+from aas_dataset.backends.base import Judge, JudgeItem, Scorer, Verdict
+from aas_dataset.spec.taxonomy import dimension
 
 STATS = ("brightness", "contrast", "colorfulness", "sharpness", "saturation")
 

@@ -1,0 +1,159 @@
+"""Table cells with bootstrap intervals, tables and their renderings, and reading a config.
+
+Every cell's interval comes from a seeded percentile bootstrap over rows (scipy), with the
+seed derived from (seed, table, row, column) so a cell does not depend on evaluation order.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from aas_dataset.util import derive_seed
+
+N_BOOT = 1000
+LEVEL = 0.95
+
+
+@dataclass(frozen=True)
+class Cell:
+    value: float
+    lo: float | None = None
+    hi: float | None = None
+
+    def fmt(self, digits: int = 3) -> str:
+        if self.value is None or (isinstance(self.value, float) and math.isnan(self.value)):
+            return "–"
+        s = f"{self.value:.{digits}f}"
+        if self.lo is not None and self.hi is not None and not math.isnan(self.lo):
+            s += f" [{self.lo:.{digits}f}, {self.hi:.{digits}f}]"
+        return s
+
+
+def bootstrap_cell(
+    stat: Callable[[np.ndarray], float], n: int, *, n_boot: int = N_BOOT, seed: int = 0, key: tuple = ()
+) -> Cell:
+    """`stat(row_indices) -> float`, evaluated on all rows and on bootstrap resamples of them."""
+    from scipy.stats import bootstrap
+
+    idx = np.arange(n)
+    value = float(stat(idx)) if n else float("nan")
+    if n < 2 or n_boot <= 0 or math.isnan(value):
+        return Cell(value)
+
+    def many(sample: np.ndarray, axis: int = -1) -> np.ndarray:
+        flat = np.asarray(sample, dtype=np.int64).reshape(-1, n)
+        return np.array([stat(row) for row in flat]).reshape(np.asarray(sample).shape[:-1])
+
+    rng = np.random.default_rng(derive_seed(seed, *key))
+    with np.errstate(all="ignore"):
+        res = bootstrap(
+            (idx,),
+            many,
+            vectorized=True,
+            n_resamples=n_boot,
+            method="percentile",
+            confidence_level=LEVEL,
+            rng=rng,
+        )
+    lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
+    return Cell(value, lo, hi)
+
+
+@dataclass
+class Table:
+    name: str  # file stem: generators, reward_models, ...
+    title: str
+    key: list[str]  # label columns
+    rows: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def columns(self) -> list[str]:
+        cols: list[str] = []
+        for r in self.rows:
+            cols += [c for c in r if c not in cols]
+        return cols
+
+    def to_markdown(self, digits: int = 3) -> str:
+        cols = self.columns
+        lines = [f"### {self.title}", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        for r in self.rows:
+            cells = [r[c].fmt(digits) if isinstance(r.get(c), Cell) else _plain(r.get(c)) for c in cols]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines += [""] + [f"- {n}" for n in self.notes]
+        return "\n".join(lines).rstrip() + "\n"
+
+    def records(self) -> list[dict]:
+        """Flat rows: a cell becomes `col`, `col_lo`, `col_hi`."""
+        out = []
+        for r in self.rows:
+            flat = {}
+            for c in self.columns:
+                v = r.get(c)
+                if isinstance(v, Cell):
+                    flat[c], flat[f"{c}_lo"], flat[f"{c}_hi"] = v.value, v.lo, v.hi
+                else:
+                    flat[c] = v
+            out.append(flat)
+        return out
+
+    def to_csv(self) -> str:
+        recs = self.records()
+        buf = io.StringIO()
+        if recs:
+            w = csv.DictWriter(buf, fieldnames=list(recs[0]), lineterminator="\n")
+            w.writeheader()
+            w.writerows(recs)
+        return buf.getvalue()
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"name": self.name, "title": self.title, "notes": self.notes, "rows": self.records()},
+            indent=2,
+            allow_nan=True,
+            default=_json_default,
+        )
+
+    def cell(self, row_key: str, column: str) -> Cell:
+        for r in self.rows:
+            if r[self.key[0]] == row_key:
+                return r[column]
+        raise KeyError(row_key)
+
+
+def _plain(v) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return "–" if math.isnan(v) else f"{v:.3g}" if abs(v) < 1e-3 and v != 0 else f"{v:.3f}"
+    return str(v)
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    raise TypeError(type(o))
+
+
+def read_frame(folder: Path, config: str = "scores"):
+    """A release config as a flat pandas DataFrame (`score_x.oiop`, `rater_j.original`, ...)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from aas_dataset.release.manifest import read_manifest
+
+    m = read_manifest(folder)
+    files = sorted(p for p, f in m["files"].items() if f.get("config") == config)
+    if not files:
+        raise FileNotFoundError(f"{folder}: the release has no {config!r} config")
+    tables = [pq.read_table(Path(folder) / p) for p in files]
+    table = pa.concat_tables(tables).flatten()
+    return table.to_pandas()

@@ -1,0 +1,244 @@
+"""The paper's tables as plain functions of a flat `scores` DataFrame (see `core.read_frame`).
+
+Conventions (docs/paper_fidelity.md, "Metric conventions"): labels 0 = I_o, 1 = I_a, -1 = tie. A generator "succeeds"
+on a row when the ground-truth judge chose I_a (ties and I_o are failures; rows without a
+label are left out). Reward-model classification drops ties; it predicts I_a iff
+r(I_a, p_a) > r(I_o, p_a) (equal scores predict I_o); AUROC uses the two-way softmax,
+sigma(r_didp - r_oidp). A verifier judge predicts I_a iff it chose I_a (its tie -> I_o).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from aas_dataset.analysis.metrics.core import N_BOOT, Table, bootstrap_cell
+
+AUX_SUFFIXES = ("_neg", "_sigma")  # secondary outputs: BLIP's negative ITM logit, HPSv3's sigma
+NEG_EMOTION_COLUMNS = {"angry": "anger", "fearful": "fear", "sad": "sadness"}
+
+
+def score_names(df: pd.DataFrame) -> list[str]:
+    """Primary score columns (`score_x`), in column order."""
+    names = []
+    for c in df.columns:
+        if c.startswith("score_") and c.endswith(".didp"):
+            base = c[: -len(".didp")]
+            if not base.endswith(AUX_SUFFIXES):
+                names.append(base)
+    return names
+
+
+def label_names(df: pd.DataFrame) -> list[str]:
+    return [c[len("label_") :] for c in df.columns if c.startswith("label_")]
+
+
+def rater_names(df: pd.DataFrame) -> list[str]:
+    return [
+        c[len("rater_") : -len(".original")]
+        for c in df.columns
+        if c.startswith("rater_") and c.endswith(".original") and not c.endswith("_pred.original")
+    ]
+
+
+def _sum_vectors(col: pd.Series) -> np.ndarray:
+    return np.array([np.sum(v) if v is not None else np.nan for v in col], dtype=np.float64)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    from scipy.special import expit
+
+    return expit(x)
+
+
+def generator_table(df: pd.DataFrame, ground_truth: str | None, *, n_boot: int = N_BOOT, seed: int = 0) -> Table:
+    """Per model: Δ = mean[r(I_a,p_o) - r(I_o,p_o)] and AA = mean r(I_a,p_o) for every scorer;
+    match probability for scorers with a `_neg` logit (BLIP ITM); ΔJ and J AA (sums over all
+    11 dimensions) for every rater; success = share of rows the ground truth judged I_a."""
+    t = Table("generators", "Generators: shift away from conventional quality, and compliance", ["model"])
+    scores, raters = score_names(df), rater_names(df)
+    for model in dict.fromkeys(df["model"]):
+        sub = df[df["model"] == model].reset_index(drop=True)
+        row: dict = {"model": model, "n": len(sub)}
+
+        def cell(col, values, model=model):
+            v = values[~np.isnan(values)]
+            return bootstrap_cell(lambda i: v[i].mean(), len(v), n_boot=n_boot, seed=seed, key=("gen", model, col))
+
+        for s in scores:
+            name = s[len("score_") :]
+            oiop, diop = sub[f"{s}.oiop"].to_numpy(float), sub[f"{s}.diop"].to_numpy(float)
+            if not (np.isnan(oiop).all() or np.isnan(diop).all()):
+                row[f"Δ {name}"] = cell(f"d{name}", diop - oiop)
+                row[f"{name} AA"] = cell(f"aa{name}", diop)
+            if f"{s}_neg.didp" in sub:
+                pos, neg = sub[f"{s}.didp"].to_numpy(float), sub[f"{s}_neg.didp"].to_numpy(float)
+                row[f"{name} match"] = cell(f"m{name}", _sigmoid(pos - neg))
+        for r in raters:
+            orig, dist = _sum_vectors(sub[f"rater_{r}.original"]), _sum_vectors(sub[f"rater_{r}.distorted"])
+            row[f"ΔJ {r}"] = cell(f"dj{r}", dist - orig)
+            row[f"J AA {r}"] = cell(f"ja{r}", dist)
+        if ground_truth and f"label_{ground_truth}" in sub:
+            lab = sub[f"label_{ground_truth}"].to_numpy(float)
+            row["success"] = cell("success", np.where(np.isnan(lab), np.nan, (lab == 1).astype(float)))
+        t.rows.append(row)
+    t.notes.append("Δ = mean[r(I_a, p_o) − r(I_o, p_o)]; AA = mean r(I_a, p_o); 95% bootstrap intervals.")
+    if ground_truth:
+        t.notes.append(f"success: share of rows where judge `{ground_truth}` chose I_a (ties and I_o fail).")
+    return t
+
+
+def _classify(
+    y: np.ndarray, yhat: np.ndarray, score: np.ndarray | None, name: str, kind: str, n_boot: int, seed: int
+) -> dict:
+    from sklearn.metrics import f1_score, roc_auc_score
+
+    def acc(i):
+        return float(np.mean(yhat[i] == y[i]))
+
+    def f1(i):
+        return float(f1_score(y[i], yhat[i], pos_label=1, zero_division=0))
+
+    def auroc(i):
+        yi = y[i]
+        if yi.min() == yi.max():
+            return float("nan")
+        return float(roc_auc_score(yi, _sigmoid(score[i])))
+
+    n = len(y)
+    row = {"model": name, "kind": kind, "n": n}
+    row["accuracy"] = bootstrap_cell(acc, n, n_boot=n_boot, seed=seed, key=("rm", name, "acc"))
+    row["F1"] = bootstrap_cell(f1, n, n_boot=n_boot, seed=seed, key=("rm", name, "f1"))
+    row["AUROC"] = (
+        bootstrap_cell(auroc, n, n_boot=n_boot, seed=seed, key=("rm", name, "auc")) if score is not None else None
+    )
+    return row
+
+
+def classification_table(df: pd.DataFrame, ground_truth: str, *, n_boot: int = N_BOOT, seed: int = 0) -> Table:
+    col = f"label_{ground_truth}"
+    if col not in df:
+        raise KeyError(f"no label column {col!r}; labels present: {', '.join(label_names(df)) or 'none'}")
+    t = Table(
+        "reward_models", f"Reward models: does r(I_a, p_a) > r(I_o, p_a)? (ground truth: {ground_truth})", ["model"]
+    )
+    keep = df[df[col].isin([0, 1])].reset_index(drop=True)
+    y_all = keep[col].to_numpy(int)
+    for s in score_names(keep):
+        o, d = keep[f"{s}.oidp"].to_numpy(float), keep[f"{s}.didp"].to_numpy(float)
+        ok = ~(np.isnan(o) | np.isnan(d))
+        if not ok.any():
+            continue
+        y, diff = y_all[ok], (d - o)[ok]
+        t.rows.append(_classify(y, (diff > 0).astype(int), diff, s[len("score_") :], "scorer", n_boot, seed))
+    for j in label_names(keep):
+        if j == ground_truth:
+            continue
+        v = keep[f"label_{j}"].to_numpy(float)
+        ok = ~np.isnan(v)
+        if ok.any():
+            t.rows.append(_classify(y_all[ok], (v[ok] == 1).astype(int), None, j, "verifier", n_boot, seed))
+    dropped = len(df) - len(keep)
+    t.notes.append(f"{len(keep)} rows with a {ground_truth} label of 0 or 1; {dropped} ties or unlabeled rows removed.")
+    t.notes.append("F1: binary, positive class = the anti-aesthetic image. AUROC from σ(r_didp − r_oidp).")
+    return t
+
+
+def emotion_bias_table(df: pd.DataFrame, *, n_boot: int = N_BOOT, seed: int = 0) -> Table:
+    """Share of rows where a scorer ranks the edited negative face strictly above the happy face,
+    both under the prompt filled with the negative emotion."""
+    t = Table("emotion_bias", "Emotion bias: edited (negative) face preferred over the happy one", ["model"])
+    for c in [c[: -len(".sad")] for c in df.columns if c.startswith("score_") and c.endswith(".sad")]:
+        row: dict = {"model": c[len("score_") :], "n": len(df)}
+        for e, label in NEG_EMOTION_COLUMNS.items():
+            hit = (df[f"{c}.{e}"].to_numpy(float) > df[f"{c}.{e}_happy"].to_numpy(float)).astype(float)
+            row[label] = bootstrap_cell(
+                lambda i, h=hit: h[i].mean(), len(hit), n_boot=n_boot, seed=seed, key=("emo", c, e)
+            )
+        t.rows.append(row)
+    t.notes.append("Correct iff r(negative face) > r(happy face), strictly.")
+    return t
+
+
+def emotion_generation_table(df: pd.DataFrame, *, n_boot: int = N_BOOT, seed: int = 0) -> Table:
+    """Mean score per (model, target emotion); `df` has columns model, emotion, score."""
+    t = Table("emotion_generation", "Emotion generation: mean score of the target expression", ["model"])
+    for model in dict.fromkeys(df["model"]):
+        row: dict = {"model": model}
+        for e in dict.fromkeys(df["emotion"]):
+            v = df[(df["model"] == model) & (df["emotion"] == e)]["score"].to_numpy(float)
+            row[e] = bootstrap_cell(
+                lambda i, v=v: v[i].mean(), len(v), n_boot=n_boot, seed=seed, key=("emogen", model, e)
+            )
+        t.rows.append(row)
+    return t
+
+
+def real_photo_bias_table(
+    df: pd.DataFrame, *, clean: str, anti: str, by: str = "class", n_boot: int = N_BOOT, seed: int = 0
+) -> Table:
+    """bias = r(clean counterpart, anti caption) − r(real anti-aesthetic photo, anti caption);
+    positive = the reward model prefers the conventional image the caption contradicts."""
+    t = Table("real_photo_bias", "Real photographs: clean − anti-aesthetic under the anti-aesthetic caption", [by])
+    d = df[clean].to_numpy(float) - df[anti].to_numpy(float)
+    groups = [("overall", d)] + [(g, d[(df[by] == g).to_numpy()]) for g in dict.fromkeys(df[by])]
+    for g, v in groups:
+        t.rows.append(
+            {
+                by: g,
+                "n": len(v),
+                "bias": bootstrap_cell(lambda i, v=v: v[i].mean(), len(v), n_boot=n_boot, seed=seed, key=("real", g)),
+            }
+        )
+    return t
+
+
+def lapis_relative_score(scores: np.ndarray, r_min: float, r_max: float, *, n_boot: int = N_BOOT, seed: int = 0):
+    """s = (mean r_art − r_min) / (r_max − r_min)."""
+    scores = np.asarray(scores, dtype=float)
+    if r_max <= r_min:
+        raise ValueError("r_max must be greater than r_min")
+    return bootstrap_cell(
+        lambda i: (scores[i].mean() - r_min) / (r_max - r_min), len(scores), n_boot=n_boot, seed=seed, key=("lapis",)
+    )
+
+
+def judge_agreement_table(df: pd.DataFrame, reference: str, *, n_boot: int = N_BOOT, seed: int = 0) -> Table:
+    """Agreement of every other pairwise judge with `reference`, on rows both labelled:
+    exact accuracy (ties included), quadratic Cohen's κ and MAE on the ordinal coding
+    tie -> 1, original -> 0, anti-aesthetic -> 2 (so a tie sits between the two choices)."""
+    from sklearn.metrics import cohen_kappa_score
+
+    code = {-1: 1, 0: 0, 1: 2}
+    t = Table("judge_agreement", f"Judge agreement with {reference}", ["judge"])
+    ref = df[f"label_{reference}"].to_numpy(float)
+    for j in label_names(df):
+        if j == reference:
+            continue
+        other = df[f"label_{j}"].to_numpy(float)
+        ok = ~(np.isnan(ref) | np.isnan(other))
+        a = np.array([code[int(v)] for v in ref[ok]])
+        b = np.array([code[int(v)] for v in other[ok]])
+
+        def kappa(i, a=a, b=b):
+            if len(set(a[i]) | set(b[i])) < 2:
+                return float("nan")
+            return float(cohen_kappa_score(a[i], b[i], weights="quadratic", labels=[0, 1, 2]))
+
+        row = {"judge": j, "n": int(ok.sum())}
+        row["accuracy"] = bootstrap_cell(
+            lambda i, a=a, b=b: float(np.mean(a[i] == b[i])), len(a), n_boot=n_boot, seed=seed, key=("agree", j, "acc")
+        )
+        row["quadratic κ"] = bootstrap_cell(kappa, len(a), n_boot=n_boot, seed=seed, key=("agree", j, "kappa"))
+        row["MAE"] = bootstrap_cell(
+            lambda i, a=a, b=b: float(np.mean(np.abs(a[i] - b[i]))),
+            len(a),
+            n_boot=n_boot,
+            seed=seed,
+            key=("agree", j, "mae"),
+        )
+        t.rows.append(row)
+    t.notes.append(
+        "Labels coded original 0, tie 1, anti-aesthetic 2; rows where either judge has no label are left out."
+    )
+    return t

@@ -1,0 +1,243 @@
+"""`aas report DIR`: the paper's tables (Markdown, CSV, JSON), plots (PNG) and a
+self-contained HTML gallery, from a release folder. Written to DIR/report/ (never part of the
+release: verify and release ignore it)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from aas_dataset.analysis.metrics import (
+    classification_table,
+    comparison_table,
+    emotion_bias_table,
+    generator_table,
+    judge_agreement_table,
+    read_frame,
+)
+from aas_dataset.analysis.metrics.core import N_BOOT, Cell, Table
+from aas_dataset.analysis.metrics.tables import score_names
+from aas_dataset.release.manifest import read_manifest
+from aas_dataset.util import write_bytes_atomic
+
+REPORT_DIR = "report"
+
+
+@dataclass
+class ReportResult:
+    out: Path
+    tables: list[Table] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+
+def build_report(
+    folder: Path, out: Path | None = None, *, n_boot: int = N_BOOT, seed: int = 0, gallery_limit: int = 200
+) -> ReportResult:
+    folder = Path(folder)
+    m = read_manifest(folder)
+    recipe = m.get("recipe", {})
+    out = Path(out) if out else folder / REPORT_DIR
+    res = ReportResult(out)
+    configs = {f.get("config") for f in m["files"].values()}
+    gt = recipe.get("ground_truth")
+    if "scores" in configs:
+        df = read_frame(folder, "scores")
+        if gt is None:
+            labels = [c[len("label_") :] for c in df.columns if c.startswith("label_")]
+            gt = labels[0] if labels else None
+        res.tables.append(generator_table(df, gt, n_boot=n_boot, seed=seed))
+        if gt:
+            res.tables.append(classification_table(df, gt, n_boot=n_boot, seed=seed))
+            if sum(c.startswith("label_") for c in df.columns) > 1:
+                res.tables.append(judge_agreement_table(df, gt, n_boot=n_boot, seed=seed))
+        comps = [(c["aligned"], c["base"]) for c in recipe.get("comparisons", [])]
+        if comps:
+            res.tables.append(comparison_table(df, comps, gt, n_boot=n_boot, seed=seed))
+    if "emotion_bias" in configs:
+        res.tables.append(emotion_bias_table(read_frame(folder, "emotion_bias"), n_boot=n_boot, seed=seed))
+
+    def write(rel: str, data: bytes | str) -> None:
+        write_bytes_atomic(out / rel, data.encode() if isinstance(data, str) else data)
+        res.files.append(rel)
+
+    for t in res.tables:
+        write(f"tables/{t.name}.md", t.to_markdown())
+        write(f"tables/{t.name}.csv", t.to_csv())
+        write(f"tables/{t.name}.json", t.to_json())
+    head = (
+        f"# Report: {m['name']} v{m['version']}\n\nRecipe `{m.get('recipe_hash', '')[:12]}`; ground truth: `{gt}`.\n\n"
+    )
+    write("report.md", head + "\n".join(t.to_markdown() for t in res.tables))
+    if "scores" in configs:
+        for name, png in _plots(res.tables, df):
+            write(f"plots/{name}.png", png)
+    if "pairs" in configs:
+        write("gallery.html", gallery_html(folder, m, limit=gallery_limit))
+    return res
+
+
+# --- plots -------------------------------------------------------------------------------
+
+
+def _fig_png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
+    return buf.getvalue()
+
+
+def _bars(ax, labels, cells: list[Cell], title: str):
+    vals = np.array([c.value for c in cells], dtype=float)
+    lo = np.array([c.value - c.lo if c.lo is not None else 0 for c in cells], dtype=float)
+    hi = np.array([c.hi - c.value if c.hi is not None else 0 for c in cells], dtype=float)
+    ax.bar(range(len(vals)), vals, yerr=np.vstack([np.nan_to_num(lo), np.nan_to_num(hi)]), capsize=3, color="#6a7f99")
+    ax.set_xticks(range(len(vals)), labels, rotation=30, ha="right", fontsize=8)
+    ax.axhline(0, color="black", lw=0.6)
+    ax.set_title(title, fontsize=9)
+
+
+def _plots(tables: list[Table], df):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    by = {t.name: t for t in tables}
+    out = []
+    gen = by.get("generators")
+    if gen and gen.rows:
+        deltas = [c for c in gen.columns if c.startswith("Δ")] + (["success"] if "success" in gen.columns else [])
+        fig, axes = plt.subplots(1, len(deltas), figsize=(3.2 * len(deltas), 3.2), squeeze=False)
+        for ax, col in zip(axes[0], deltas, strict=True):
+            rows = [r for r in gen.rows if isinstance(r.get(col), Cell)]
+            _bars(ax, [r["model"] for r in rows], [r[col] for r in rows], col)
+        fig.suptitle("Per-model shift I_a vs I_o under p_o (95% bootstrap intervals)", fontsize=10)
+        out.append(("generator_deltas", _fig_png(fig)))
+        plt.close(fig)
+    rm = by.get("reward_models")
+    if rm and rm.rows:
+        fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), squeeze=False)
+        for ax, col in zip(axes[0], ("accuracy", "AUROC"), strict=True):
+            rows = [r for r in rm.rows if isinstance(r.get(col), Cell)]
+            _bars(ax, [r["model"] for r in rows], [r[col] for r in rows], col)
+            ax.axhline(0.5, color="#aa3333", lw=0.6, ls="--")
+        fig.suptitle(rm.title, fontsize=10)
+        out.append(("reward_models", _fig_png(fig)))
+        plt.close(fig)
+    scores = score_names(df)
+    if scores:
+        fig, axes = plt.subplots(1, len(scores), figsize=(3.2 * len(scores), 3.0), squeeze=False)
+        for ax, s in zip(axes[0], scores, strict=True):
+            o, d = df[f"{s}.oidp"].to_numpy(float), df[f"{s}.didp"].to_numpy(float)
+            o, d = o[~np.isnan(o)], d[~np.isnan(d)]
+            if len(o) and len(d):
+                bins = np.histogram_bin_edges(np.concatenate([o, d]), bins=20)
+                ax.hist(o, bins=bins, alpha=0.6, label="r(I_o, p_a)", color="#4477aa")
+                ax.hist(d, bins=bins, alpha=0.6, label="r(I_a, p_a)", color="#cc6644")
+            ax.set_title(s[len("score_") :], fontsize=9)
+            ax.tick_params(labelsize=7)
+        axes[0][0].legend(fontsize=7)
+        fig.suptitle("Score distributions under the anti-aesthetic prompt", fontsize=10)
+        out.append(("score_distributions", _fig_png(fig)))
+        plt.close(fig)
+    return out
+
+
+# --- gallery -----------------------------------------------------------------------------
+
+
+def _thumb(png: bytes, size: int = 256) -> str:
+    from PIL import Image
+
+    im = Image.open(io.BytesIO(png)).convert("RGB")
+    im.thumbnail((size, size))
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG", quality=85)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+_GALLERY_HEAD = """<!doctype html><html><head><meta charset="utf-8"><title>gallery</title>
+<style>
+body{font-family:system-ui,sans-serif;margin:1em;background:#f6f6f4;color:#222}
+.card{display:inline-block;vertical-align:top;width:540px;margin:6px;padding:8px;background:#fff;border:1px solid #ddd}
+.card img{width:260px;height:auto;margin-right:4px;background:#ccc}
+.p{font-size:12px;margin:4px 0}
+.b{display:inline-block;font-size:11px;padding:1px 5px;margin:1px;border-radius:3px;background:#eee}
+.up{background:#d6ecd2}.down{background:#f3d6d2}.hidden{display:none}
+</style></head><body>
+"""
+
+_GALLERY_JS = """<script>
+function applyFilters(){
+  const m=document.getElementById('fm').value, d=document.getElementById('fd').value;
+  let shown=0;
+  for(const c of document.querySelectorAll('.card')){
+    const ok=(!m||c.dataset.model===m)&&(!d||c.dataset.dims.split('|').includes(d));
+    c.classList.toggle('hidden',!ok); if(ok) shown++;
+  }
+  document.getElementById('count').textContent=shown+' pairs shown';
+}
+window.addEventListener('load',()=>{
+  const imgs=[...document.images], ok=imgs.filter(i=>i.complete&&i.naturalWidth>0).length;
+  document.title='gallery: '+ok+'/'+imgs.length+' images loaded';
+  document.body.dataset.loaded=ok; applyFilters();
+});
+</script></body></html>"""
+
+
+def gallery_html(folder: Path, manifest: dict, limit: int = 200) -> str:
+    import pyarrow.parquet as pq
+
+    files = sorted((p, f) for p, f in manifest["files"].items() if f.get("config") == "pairs")
+    n = sum(f["rows"] for _, f in files)
+    pick = set(np.linspace(0, n - 1, min(n, limit)).round().astype(int).tolist()) if n else set()
+    # Stream the shards and keep only the picked rows: a full release holds gigabytes of images.
+    rows, seen = [], 0
+    for rel, _ in files:
+        for batch in pq.ParquetFile(Path(folder) / rel).iter_batches(batch_size=64):
+            wanted = [i for i in range(batch.num_rows) if seen + i in pick]
+            if wanted:
+                rows += batch.take(wanted).to_pylist()
+            seen += batch.num_rows
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    dims = sorted({d for r in rows for d in r["selected_dims"]})
+    opt = lambda vals: "".join(f'<option value="{html.escape(v)}">{html.escape(v)}</option>' for v in vals)  # noqa: E731
+    parts = [
+        _GALLERY_HEAD,
+        f"<h1>{html.escape(manifest['name'])} v{html.escape(manifest['version'])}: {len(rows)} of {n} pairs</h1>",
+        f'<p>model <select id="fm" onchange="applyFilters()"><option value="">all</option>{opt(models)}</select> '
+        f'dimension <select id="fd" onchange="applyFilters()"><option value="">all</option>{opt(dims)}</select> '
+        '<span id="count"></span></p>',
+        "<p class=p>Left: I_o from p_o. Right: I_a from p_a. Badges: judge labels (1 = I_a chosen), and per scorer "
+        "r(I_a,p_a) − r(I_o,p_a) (green: the scorer prefers the image that follows p_a).</p>",
+    ]
+    for r in rows:
+        badges = []
+        for k, v in r.items():
+            if k.startswith("label_"):
+                badges.append(f'<span class="b">{html.escape(k[6:])}: {v if v is not None else "–"}</span>')
+            elif (
+                k.startswith("score_")
+                and isinstance(v, dict)
+                and v.get("didp") is not None
+                and v.get("oidp") is not None
+            ):
+                d = v["didp"] - v["oidp"]
+                badges.append(f'<span class="b {"up" if d > 0 else "down"}">{html.escape(k[6:])} {d:+.3g}</span>')
+        esc = html.escape
+        dims = r["selected_dims"]
+        parts.append(
+            f'<div class="card" data-model="{esc(r["model"])}" data-dims="{esc("|".join(dims))}">'
+            f'<img alt="I_o" src="{_thumb(r["image_original"]["bytes"])}">'
+            f'<img alt="I_a" src="{_thumb(r["image_distorted"]["bytes"])}">'
+            f'<div class="p"><b>{esc(r["model"])} #{r["index"]}</b> · {esc(", ".join(dims))}</div>'
+            f'<div class="p">p_o: {esc(r["prompt_original"])}</div>'
+            f'<div class="p">p_a: {esc(r["prompt_distorted"])}</div>'
+            f"<div>{''.join(badges)}</div></div>"
+        )
+    parts.append(_GALLERY_JS)
+    return "\n".join(parts)

@@ -1,0 +1,336 @@
+"""Stage `assemble`: artifacts -> Parquet shards of every config, the card, MANIFEST.json.
+
+Everything is written into a staging folder first; the old MANIFEST is removed before the
+new files move in and the new MANIFEST is written last, so a folder with a MANIFEST is
+always complete. Output bytes depend only on the artifacts and the recipe (sorted rows,
+fixed encoder settings, no timestamps), so two builds of one recipe are identical.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from aas_dataset import __version__
+from aas_dataset.backends import backend_class
+from aas_dataset.release.manifest import MANIFEST, build_manifest, read_manifest
+from aas_dataset.spec.schema import (
+    ALL_CONFIGS,
+    COMBOS,
+    CONFIGS,
+    SPLIT,
+    Column,
+    arrow_schema,
+    config_columns,
+    label_column,
+    rater_columns,
+    score_column,
+)
+from aas_dataset.spec.taxonomy import DIMENSION_KEYS
+from aas_dataset.util import crash_point, digest, write_json_atomic
+
+if TYPE_CHECKING:
+    from aas_dataset.engine.build import Builder, BuildReport, StagePlan
+
+VERSION = 1
+SCORES_SHARD_ROWS = 100_000  # the image-free configs stay one file until they are large
+
+
+def score_columns_for(scorers) -> list[tuple[str, str, str]]:
+    """(column, scorer name, output) for every output of every scorer, in recipe order."""
+
+    cols = []
+    for s in scorers:
+        if getattr(backend_class("scorer", s.entry.kind), "rater", False):
+            continue  # per-dimension raters fill rater_<name> columns instead
+        for out in backend_class("scorer", s.entry.kind).outputs:
+            cols.append((score_column(s.name, out or None), s.name, out))
+    return cols
+
+
+def shard_paths(config: str, n_rows: int, per_shard: int) -> list[str]:
+    n = max(1, math.ceil(n_rows / per_shard))
+    return [f"{config}/{SPLIT}-{i:05d}-of-{n:05d}.parquet" for i in range(n)]
+
+
+class _Rows:
+    """Reads rows for each config lazily from the store, in a fixed order."""
+
+    def __init__(self, builder: Builder, plan: list[StagePlan]):
+        self.b = builder
+        self.store = builder.store
+        by = {sp.stage.name: sp for sp in plan}
+        self.prompt_units = [u for u in by["prompts"].units if self.store.has("prompts", u.key)]
+        self.gen_units = [u for u in by["generate"].units if self.store.has("generate", u.key)]
+        self.judge_key = {(u.group, u.payload["gen_key"]): u.key for u in by["judge"].units}
+        self.score_key = {(u.group, u.payload["gen_key"]): u.key for u in by["score"].units}
+        self.neg_key = {u.payload["prompt_key"]: u.key for u in by["negatives"].units}
+        self.judges = [j.name for j in builder.recipe.pairwise_judges]
+        self.absolute_judges = [j.name for j in builder.recipe.absolute_judges]
+        self.plan = by
+        self.score_cols = score_columns_for(builder.recipe.scorers)
+        self.raters = {
+            sc.name: backend_class("scorer", sc.entry.kind).outputs
+            for sc in builder.recipe.scorers
+            if getattr(backend_class("scorer", sc.entry.kind), "rater", False)
+        }
+        self.generators = {g.name: g for g in builder.recipe.generators}
+
+    def keys(self) -> list[str]:
+        """Every artifact the release is made of (its identity, with the recipe)."""
+        keys = [u.key for u in self.prompt_units] + [u.key for u in self.gen_units]
+        for table, stage in ((self.neg_key, "negatives"), (self.judge_key, "judge"), (self.score_key, "score")):
+            keys += sorted(k for k in table.values() if self.store.has(stage, k))
+        return keys
+
+    def usage(self) -> dict:
+        """Tokens and estimated cost per stage and backend, summed over the release's artifacts."""
+        models = {
+            m.name: m for m in (self.b.recipe.rewriter, self.b.recipe.negative_writer, *self.b.recipe.judges) if m
+        }
+        out: dict = {}
+        for stage in ("prompts", "negatives", "judge"):
+            for u in self.plan[stage].units:
+                if not self.store.has(stage, u.key):
+                    continue
+                meta = self.store.read_json(stage, u.key)
+                used = meta.get("usage") or meta.get("detail", {}).get("usage")
+                if not used:
+                    continue
+                agg = out.setdefault(stage, {}).setdefault(
+                    u.group, {"requests": 0, "prompt_tokens": 0, "completion_tokens": 0}
+                )
+                for k in agg:
+                    agg[k] += int(used.get(k, 0))
+        for backends in out.values():
+            for name, agg in backends.items():
+                st = models[name].spec["settings"] if name in models else {}
+                cost = (
+                    agg["prompt_tokens"] * st.get("price_in_per_mtok", 0)
+                    + agg["completion_tokens"] * st.get("price_out_per_mtok", 0)
+                ) / 1e6
+                agg["cost_usd"] = round(cost, 6)
+        return out
+
+    def prompts(self) -> Iterator[dict]:
+        keys = ("index", "prompt_original", "prompt_distorted", "selected_dims", "effects", "rewriter")
+        for u in self.prompt_units:
+            m = self.store.read_json("prompts", u.key)
+            row = {k: m[k] for k in keys}
+            nk = self.neg_key.get(u.key)
+            has = nk is not None and self.store.has("negatives", nk)
+            row["negative_prompt"] = self.store.read_json("negatives", nk)["negative_prompt"] if has else None
+            yield row
+
+    def pairs(self, with_images: bool) -> Iterator[dict]:
+        for u in self.gen_units:
+            g = self.generators[u.payload["model"]]
+            p = self.store.read_json("prompts", u.payload["prompt_key"])
+            seeds = u.payload["seeds"] if backend_class("generator", g.entry.kind).is_seeded(g.settings) else {}
+            row = {
+                "model": g.name,
+                "index": u.payload["index"],
+                "prompt_original": p["prompt_original"],
+                "prompt_distorted": p["prompt_distorted"],
+                "selected_dims": p["selected_dims"],
+                "seed_original": seeds.get("original"),
+                "seed_distorted": seeds.get("distorted"),
+                "generator_kind": g.entry.kind,
+                "generator_id": g.entry.model_id or "random-init",
+                "generator_revision": g.entry.revision or "",
+                "generator_settings": json.dumps(g.spec["settings"], sort_keys=True),
+            }
+            if with_images:
+                for v in ("original", "distorted"):
+                    row[f"image_{v}"] = {
+                        "bytes": self.store.read("generate", u.key, f"{v}.png"),
+                        "path": None,
+                    }
+            for j in self.absolute_judges:
+                k = self.judge_key.get((j, u.key))
+                row[f"judge100_{j}"] = (
+                    self.store.read_json("judge", k)["scores"] if k and self.store.has("judge", k) else None
+                )
+            for j in self.judges:
+                k = self.judge_key.get((j, u.key))
+                row[label_column(j)] = (
+                    self.store.read_json("judge", k)["label"] if k and self.store.has("judge", k) else None
+                )
+            cache: dict[str, dict] = {}
+            for col, scorer, out in self.score_cols:
+                if scorer not in cache:
+                    k = self.score_key.get((scorer, u.key))
+                    cache[scorer] = (
+                        self.store.read_json("score", k)["scores"] if k and self.store.has("score", k) else {}
+                    )
+                vals = cache[scorer].get(out)
+                row[col] = {c: vals[c] for c in COMBOS} if vals else None
+            for r, outs in self.raters.items():
+                k = self.score_key.get((r, u.key))
+                sc = self.store.read_json("score", k)["scores"] if k and self.store.has("score", k) else None
+                n = len(DIMENSION_KEYS)  # outputs: the expected scores, then the predictions
+                # image-only: oiop holds J(I_o), diop holds J(I_a)
+                arms = (("original", "oiop"), ("distorted", "diop"))
+                row[f"rater_{r}"] = {v: [sc[o][c] for o in outs[:n]] for v, c in arms} if sc else None
+                row[f"rater_{r}_pred"] = {v: [int(sc[o][c]) for o in outs[n:]] for v, c in arms} if sc else None
+            yield row
+
+
+def _write_config(
+    staging: Path,
+    config: str,
+    columns: tuple[Column, ...],
+    rows: Iterator[dict],
+    n_rows: int,
+    per_shard: int,
+    row_group: int,
+) -> list[dict]:
+    schema = arrow_schema(columns)
+    images = [c.name for c in columns if c.kind == "image"]
+    dict_cols = [c.name for c in columns if c.kind not in ("image", "score")]
+    files = []
+    for rel in shard_paths(config, n_rows, per_shard):
+        batch = [r for _, r in zip(range(per_shard), rows, strict=False)]
+        table = pa.Table.from_pylist(batch, schema=schema)
+        path = staging / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(
+            table,
+            path,
+            row_group_size=row_group,
+            compression="zstd",
+            use_dictionary=dict_cols,
+            write_statistics=[c for c in dict_cols if c not in images],
+        )
+        files.append({"path": rel, "config": config, "rows": table.num_rows, "num_bytes": table.nbytes})
+    return files
+
+
+def _up_to_date(out: Path, build_key: str) -> dict | None:
+    try:
+        manifest = read_manifest(out)
+    except (FileNotFoundError, ValueError):
+        return None
+    if manifest.get("build_key") != build_key:
+        return None
+    for rel, f in manifest["files"].items():
+        p = out / rel
+        if not p.is_file() or p.stat().st_size != f["bytes"]:
+            return None
+    return manifest
+
+
+def assemble(builder: Builder, plan: list[StagePlan], report: BuildReport, force: bool = False):
+    from aas_dataset.release.card import card_info
+
+    recipe = builder.recipe
+    rows = _Rows(builder, plan)
+    failures = sorted(report.failures, key=lambda f: (f["stage"], f.get("model", ""), f.get("index", -1), f["backend"]))
+    build_key = digest(
+        {
+            "assemble": VERSION,
+            "package": __version__,
+            "recipe": recipe.hash,
+            "artifacts": rows.keys(),
+            "failures": failures,
+        }
+    )
+    out = builder.out
+    if not force and (manifest := _up_to_date(out, build_key)):
+        return manifest, False
+
+    score_names = [c for c, _, _ in rows.score_cols]
+    extra = [
+        Column(f"judge100_{j}", "judge100", f"0-100 judge {j}: main concepts, special effects, reasoning per image")
+        for j in rows.absolute_judges
+    ]
+    extra += [c for r in rows.raters for c in rater_columns(r)]
+    columns = {c: config_columns(c, score_names, rows.judges, extra if c != "prompts" else ()) for c in CONFIGS}
+    n_pairs = len(rows.gen_units)
+    r = recipe.recipe
+    parts = [
+        ConfigPart("prompts", columns["prompts"], rows.prompts(), len(rows.prompt_units), SCORES_SHARD_ROWS),
+        ConfigPart("pairs", columns["pairs"], rows.pairs(True), n_pairs, r.shard_rows),
+        ConfigPart("scores", columns["scores"], rows.pairs(False), n_pairs, SCORES_SHARD_ROWS),
+    ]
+    counts = {
+        "prompts": len(rows.prompt_units),
+        "prompts_planned": len(rows.plan["prompts"].units),
+        "generators": len(recipe.generators),
+        "pairs": n_pairs,
+        "pairs_planned": len(rows.plan["generate"].units),
+        "failures": {s.stage: s.failed + s.blocked for s in report.stats},
+    }
+    manifest = write_release(
+        out,
+        builder.store.mkdtemp("assemble"),
+        parts,
+        r.row_group_rows,
+        card_info(recipe, counts, failures),
+        {
+            "name": r.name,
+            "version": r.version,
+            "build_key": build_key,
+            "recipe": recipe.resolved_dict(),
+            "recipe_hash": recipe.hash,
+            "counts": counts,
+            "failures": failures,
+            "usage": rows.usage(),
+        },
+    )
+    return manifest, True
+
+
+@dataclass
+class ConfigPart:
+    config: str
+    columns: tuple[Column, ...]
+    rows: Iterator[dict]
+    n_rows: int
+    per_shard: int
+
+
+def write_release(out: Path, staging: Path, parts: list[ConfigPart], row_group: int, card: dict, meta: dict) -> dict:
+    """Write configs, card and MANIFEST into `staging`, then swap them into `out` (MANIFEST last).
+
+    Shared by builds and imports, so every release folder has one shape."""
+    from aas_dataset.release.card import render_card
+
+    try:
+        files = []
+        for p in parts:
+            files += _write_config(staging, p.config, p.columns, p.rows, p.n_rows, p.per_shard, row_group)
+        columns = {p.config: p.columns for p in parts}
+        (staging / "README.md").write_text(render_card(card, columns, files, staging), encoding="utf-8")
+        manifest = build_manifest(staging, files, **meta)
+        crash_point("assemble:staged")
+        _swap_in(staging, out, [p.config for p in parts])
+        write_json_atomic(out / MANIFEST, manifest)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return manifest
+
+
+def _swap_in(staging: Path, out: Path, configs: list[str]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MANIFEST).unlink(missing_ok=True)  # from here until the end, the folder is "incomplete"
+    for stale in out.glob(".*.tmp"):  # an atomic write (MANIFEST, README) of a killed assembly
+        stale.unlink(missing_ok=True)
+    for config in ALL_CONFIGS:  # configs of an earlier release that this one lacks go too
+        dest = out / config
+        if dest.exists():
+            shutil.rmtree(dest)
+        if config in configs:
+            (staging / config).rename(dest)
+            crash_point(f"assemble:swap:{config}")
+    (staging / "README.md").replace(out / "README.md")
+    # A previous WebDataset export no longer matches the new shards.
+    shutil.rmtree(out / "webdataset", ignore_errors=True)

@@ -1,0 +1,106 @@
+"""A build: recipe -> units of every stage -> executor -> assemble (shards, card, MANIFEST)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aas_dataset.catalog import ResolvedModel
+from aas_dataset.engine.executors import LocalExecutor, ProcessExecutor, Progress, StageStats
+from aas_dataset.engine.stages.base import Stage, Unit
+from aas_dataset.engine.stages.generate import GenerateStage
+from aas_dataset.engine.stages.judge import JudgeStage
+from aas_dataset.engine.stages.prompts import NegativesStage, PromptsStage, sample_dimensions
+from aas_dataset.engine.stages.score import ScoreStage
+from aas_dataset.engine.store import Store
+from aas_dataset.spec.captions import hub_cached, resolve_captions
+from aas_dataset.spec.recipe import ResolvedRecipe
+
+STORE_DIR = ".aas"  # inside the output folder; never part of a release
+
+
+@dataclass
+class StagePlan:
+    stage: Stage
+    units: list[Unit]
+    models: dict[str, ResolvedModel]
+
+
+@dataclass
+class BuildReport:
+    stats: list[StageStats] = field(default_factory=list)
+    assembled: bool = False  # False: the release on disk was already up to date
+    manifest: dict | None = None
+
+    @property
+    def model_calls(self) -> int:
+        return sum(s.calls for s in self.stats)
+
+    @property
+    def failures(self) -> list[dict]:
+        return [f for s in self.stats for f in s.failures]
+
+
+class Builder:
+    def __init__(self, recipe: ResolvedRecipe, out: Path, store_dir: Path | None = None):
+        self.recipe = recipe
+        self.out = Path(out)
+        self.store = Store(Path(store_dir) if store_dir else self.out / STORE_DIR / "store")
+
+    @property
+    def captions_available(self) -> bool:
+        return hub_cached(self.recipe.recipe.captions, self.store.root / "captions")
+
+    def captions(self) -> list[str]:
+        return resolve_captions(self.recipe.recipe.captions, self.recipe.base_dir, self.store.root / "captions")
+
+    def plan(self, captions: list[str] | None = None) -> list[StagePlan]:
+        r = self.recipe
+        caps = self.captions() if captions is None else captions
+        dims = [
+            sample_dimensions(r.recipe.seed, i, r.recipe.dimensions.min, r.recipe.dimensions.max)
+            for i in range(len(caps))
+        ]
+        ps, ns, gs, js, ss = PromptsStage(), NegativesStage(), GenerateStage(), JudgeStage(), ScoreStage()
+        p_units = ps.units(caps, dims, r.rewriter)
+        nw = r.negative_writer
+        n_units = ns.units(p_units, nw)
+        g_units = gs.units(p_units, r.generators, r.recipe.seed, n_units)
+        return [
+            StagePlan(ps, p_units, {r.rewriter.name: r.rewriter}),
+            StagePlan(ns, n_units, {nw.name: nw} if nw else {}),
+            StagePlan(gs, g_units, {g.name: g for g in r.generators}),
+            StagePlan(js, js.units(g_units, r.judges), {j.name: j for j in r.judges}),
+            StagePlan(ss, ss.units(g_units, r.scorers), {s.name: s for s in r.scorers}),
+        ]
+
+    def status(self, plan: list[StagePlan]) -> list[dict]:
+        rows = []
+        for sp in plan:
+            cached = sum(self.store.has(sp.stage.name, u.key) for u in sp.units)
+            rows.append(
+                {
+                    "stage": sp.stage.name,
+                    "units": len(sp.units),
+                    "cached": cached,
+                    "todo": len(sp.units) - cached,
+                }
+            )
+        return rows
+
+    def run(self, progress: Progress | None = None, force_assemble: bool = False, workers: int = 1) -> BuildReport:
+        from aas_dataset.engine.assemble import assemble
+
+        self.store.clean_tmp()
+        plan = self.plan()
+        bs = self.recipe.recipe.batch_size
+        executor = (
+            ProcessExecutor(self.store, bs, workers, progress)
+            if workers > 1
+            else LocalExecutor(self.store, bs, progress)
+        )
+        report = BuildReport()
+        for sp in plan:
+            report.stats.append(executor.run(sp.stage, sp.units, sp.models))
+        report.manifest, report.assembled = assemble(self, plan, report, force=force_assemble)
+        return report

@@ -1,0 +1,75 @@
+"""`aas release`: verify a release folder, upload it to a Hub dataset repo and tag the commit.
+
+The token comes from the environment (`HF_TOKEN`) or the `hf auth login` cache, through
+huggingface_hub itself; it is never passed on the command line, printed or written. An
+existing tag is never moved.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aas_dataset.release.manifest import IGNORED_DIRS, read_manifest, verify
+
+TAG_RE = re.compile(r"^v\d+\.\d+\.\d+([.-][0-9A-Za-z.-]+)?$")
+
+
+class ReleaseError(RuntimeError):
+    pass
+
+
+@dataclass
+class ReleasePlan:
+    repo_id: str
+    tag: str
+    files: list[tuple[str, int]] = field(default_factory=list)
+    ignore_patterns: list[str] = field(default_factory=lambda: [f"{d}/**" for d in IGNORED_DIRS])
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(b for _, b in self.files)
+
+
+def plan_release(root: Path, repo_id: str, tag: str) -> ReleasePlan:
+    root = Path(root)
+    if not re.match(r"^[\w.-]+/[\w.-]+$", repo_id):
+        raise ReleaseError(f"repo id {repo_id!r} must look like ORG/NAME")
+    if not TAG_RE.match(tag):
+        raise ReleaseError(f"tag {tag!r} must look like vX.Y.Z")
+    result = verify(root)
+    if not result.ok:
+        raise ReleaseError("verify failed, nothing uploaded:\n  " + "\n  ".join(result.problems))
+    m = read_manifest(root)
+    files = [(rel, f["bytes"]) for rel, f in m["files"].items()] + [
+        ("MANIFEST.json", (root / "MANIFEST.json").stat().st_size)
+    ]
+    return ReleasePlan(repo_id, tag, sorted(files))
+
+
+def publish(root: Path, plan: ReleasePlan, api=None, private: bool = False) -> str:
+    """Create the repo if needed, upload the folder, tag the commit; returns the commit sha."""
+    from huggingface_hub import HfApi
+
+    api = api or HfApi()
+    api.create_repo(plan.repo_id, repo_type="dataset", exist_ok=True, private=private)
+    refs = api.list_repo_refs(plan.repo_id, repo_type="dataset")
+    if any(t.name == plan.tag for t in refs.tags):
+        raise ReleaseError(f"tag {plan.tag} already exists on {plan.repo_id}; a release tag is never moved")
+    commit = api.upload_folder(
+        repo_id=plan.repo_id,
+        repo_type="dataset",
+        folder_path=str(root),
+        ignore_patterns=plan.ignore_patterns,
+        commit_message=f"Release {plan.tag}",
+    )
+    sha = commit.oid
+    api.create_tag(
+        plan.repo_id,
+        tag=plan.tag,
+        revision=sha,
+        repo_type="dataset",
+        tag_message=f"aas_dataset release {plan.tag}",
+    )
+    return sha

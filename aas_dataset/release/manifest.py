@@ -1,0 +1,151 @@
+"""MANIFEST.json (every file's sha256, bytes and rows; the resolved recipe; software) and the
+`verify` stage that checks a release folder against it."""
+
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from aas_dataset.spec.schema import SchemaError, validate_table
+from aas_dataset.util import sha256_file, write_json_atomic
+
+MANIFEST = "MANIFEST.json"
+FORMAT = 1
+IGNORED_DIRS = (".aas", ".cache", ".git", "report")  # local state and derived reports
+_SOFTWARE = (
+    "aas_dataset",
+    "datasets",
+    "huggingface-hub",
+    "pyarrow",
+    "numpy",
+    "pillow",
+    "torch",
+    "diffusers",
+    "transformers",
+)
+
+
+def software_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in _SOFTWARE:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def file_entry(root: Path, rel: str, **extra) -> dict:
+    p = root / rel
+    return {"sha256": sha256_file(p), "bytes": p.stat().st_size, **extra}
+
+
+def build_manifest(
+    root: Path,
+    files: list[dict],
+    *,
+    name: str,
+    version: str,
+    build_key: str,
+    recipe: dict,
+    recipe_hash: str,
+    counts: dict,
+    failures: list[dict],
+    usage: dict | None = None,
+) -> dict:
+    entries = {f["path"]: file_entry(root, f["path"], config=f["config"], rows=f["rows"]) for f in files}
+    entries["README.md"] = file_entry(root, "README.md")
+    return {
+        "format": FORMAT,
+        "name": name,
+        "version": version,
+        "build_key": build_key,
+        "recipe_hash": recipe_hash,
+        "recipe": recipe,
+        "software": software_versions(),
+        "counts": counts,
+        "failures": failures,
+        "usage": usage or {},
+        "files": dict(sorted(entries.items())),
+    }
+
+
+def read_manifest(root: Path) -> dict:
+    p = Path(root) / MANIFEST
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: no MANIFEST.json (not a built release, or a build was interrupted)")
+    try:
+        m = json.loads(p.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{p}: not valid JSON ({e.msg})") from None
+    if not isinstance(m, dict) or m.get("format") != FORMAT or "files" not in m:
+        raise ValueError(f"{p}: not a MANIFEST of format {FORMAT}")
+    return m
+
+
+def add_files(root: Path, entries: dict[str, dict]) -> dict:
+    """Record extra files (e.g. a WebDataset export) in the MANIFEST, atomically."""
+    m = read_manifest(root)
+    m["files"] = dict(sorted({**m["files"], **entries}.items()))
+    write_json_atomic(Path(root) / MANIFEST, m)
+    return m
+
+
+@dataclass
+class VerifyResult:
+    problems: list[str] = field(default_factory=list)
+    checked: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify(root: Path, deep: bool = True) -> VerifyResult:
+    """Check every MANIFEST file's size and sha256, Parquet row counts and schemas, and that no
+    unlisted file sits in the release."""
+    root = Path(root)
+    res = VerifyResult()
+    try:
+        m = read_manifest(root)
+    except (FileNotFoundError, ValueError) as e:
+        res.problems.append(str(e))
+        return res
+    schemas: dict[str, tuple[str, object]] = {}  # config -> (first shard, its schema)
+    for rel, f in m["files"].items():
+        p = root / rel
+        res.checked += 1
+        if not p.is_file():
+            res.problems.append(f"{rel}: missing")
+            continue
+        if p.stat().st_size != f["bytes"]:
+            res.problems.append(f"{rel}: size {p.stat().st_size} bytes, MANIFEST says {f['bytes']}")
+            continue
+        if sha256_file(p) != f["sha256"]:
+            res.problems.append(f"{rel}: sha256 differs from MANIFEST (file changed or corrupt)")
+            continue
+        if deep and rel.endswith(".parquet") and "config" in f:
+            try:
+                table = pq.read_table(p)
+                validate_table(table, f["config"], rel)
+                if table.num_rows != f["rows"]:
+                    res.problems.append(f"{rel}: {table.num_rows} rows, MANIFEST says {f['rows']}")
+                # every shard of a config has one schema (families allow columns a shard must not add)
+                first, schema = schemas.setdefault(f["config"], (rel, table.schema.remove_metadata()))
+                if not table.schema.remove_metadata().equals(schema):
+                    res.problems.append(f"{rel}: columns {table.schema.names} differ from {first}'s")
+            except SchemaError as e:
+                res.problems.append(str(e))
+            except Exception as e:  # unreadable Parquet
+                res.problems.append(f"{rel}: cannot be read as Parquet ({e})")
+    listed = set(m["files"]) | {MANIFEST}
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root).as_posix()
+        if p.is_file() and rel.split("/")[0] not in IGNORED_DIRS and rel not in listed:
+            res.problems.append(f"{rel}: not listed in MANIFEST")
+    return res

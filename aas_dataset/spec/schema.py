@@ -1,0 +1,250 @@
+"""The one declaration of every config's columns.
+
+From `config_schema(...)` come the Arrow schema the Parquet writer uses (with the Hugging Face
+feature metadata embedded, so `datasets` decodes images), the `datasets.Features` the card's
+`dataset_info` is rendered from, and `validate_table`, which checks data on load and import.
+
+Fixed columns are declared in `_COLUMNS`. Two families depend on the recipe: one score
+column per scorer output (`score_<scorer>[_<output>]`, a struct of the four image/prompt
+combinations) and one label column per judge (`label_<judge>`: 0 = original image,
+1 = anti-aesthetic image, -1 = tie, null = no label).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from aas_dataset.spec.taxonomy import BY_KEY
+
+CONFIGS = ("prompts", "pairs", "scores")  # what a build writes
+ALL_CONFIGS = (*CONFIGS, "emotion_bias")  # + what imports and side studies write
+SPLIT = "test"
+# r(I, p) for (I_o, p_o), (I_o, p_a), (I_a, p_o), (I_a, p_a), in this order everywhere.
+COMBOS = ("oiop", "oidp", "diop", "didp")
+LABEL_TIE, LABEL_ORIGINAL, LABEL_DISTORTED = -1, 0, 1
+NEGATIVE_EMOTIONS = ("sad", "angry", "fearful")
+# score of the edited face under the prompt filled with e, and of the happy face under it
+EMOTION_FIELDS = tuple(f for e in NEGATIVE_EMOTIONS for f in (e, f"{e}_happy"))
+JUDGE100_FIELDS = tuple(
+    (f"{v}_{k}", t)
+    for v in ("original", "distorted")
+    for k, t in (("main_concepts", "int64"), ("special_effects", "int64"), ("reasoning", "string"))
+)
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_]*$")
+
+
+class SchemaError(ValueError):
+    """Data does not match the declared schema; the message names the file, row and column."""
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: str  # string | int64 | float64 | image | list<string> | score | dimvec | dimpred | judge100 | emotion
+    doc: str
+
+
+_FIXED: dict[str, tuple[Column, ...]] = {
+    "prompts": (
+        Column("index", "int64", "prompt index (stable across models)"),
+        Column("prompt_original", "string", "p_o: the original caption"),
+        Column("prompt_distorted", "string", "p_a: the anti-aesthetic rewrite of p_o"),
+        Column("selected_dims", "list<string>", "dimension keys p_a was asked to carry"),
+        Column("effects", "string", "the anti-pole descriptions given to the rewriter"),
+        Column("rewriter", "string", "catalog name of the rewriter"),
+        Column("negative_prompt", "string", "<= 5-word negative prompt for guidance-based mitigations (null: none)"),
+    ),
+    "pairs": (
+        Column("model", "string", "generator catalog name"),
+        Column("index", "int64", "prompt index"),
+        Column("prompt_original", "string", "p_o"),
+        Column("prompt_distorted", "string", "p_a"),
+        Column("selected_dims", "list<string>", "dimension keys of p_a"),
+        Column("image_original", "image", "I_o, generated from p_o (lossless PNG)"),
+        Column("image_distorted", "image", "I_a, generated from p_a (lossless PNG)"),
+        Column("seed_original", "int64", "seed of I_o's torch.Generator"),
+        Column("seed_distorted", "int64", "seed of I_a's torch.Generator"),
+        Column("generator_kind", "string", "backend kind"),
+        Column("generator_id", "string", "model id the weights came from"),
+        Column("generator_revision", "string", "model revision"),
+        Column("generator_settings", "string", "JSON of every generation setting"),
+    ),
+}
+_FIXED["scores"] = tuple(c for c in _FIXED["pairs"] if c.kind != "image")
+_FIXED["emotion_bias"] = (
+    Column("index", "int64", "row index"),
+    Column("prompt", "string", "caption with an [emotion] placeholder"),
+    *(Column(f"image_{e}", "image", f"the {e} face") for e in ("happy", *NEGATIVE_EMOTIONS)),
+)
+
+# Optional column families: (config group, prefix, suffix, kind). First match wins.
+_FAMILIES = (
+    ("pairs", "score_", "", "score"),
+    ("pairs", "label_", "", "int64"),
+    ("pairs", "rater_", "_pred", "dimpred"),
+    ("pairs", "rater_", "", "dimvec"),
+    ("pairs", "judge100_", "", "judge100"),
+    ("emotion_bias", "score_", "", "emotion"),
+)
+
+
+def _family_kind(config: str, name: str) -> str | None:
+    group = "pairs" if config in ("pairs", "scores") else config
+    for g, prefix, suffix, kind in _FAMILIES:
+        if g == group and name.startswith(prefix) and name.endswith(suffix) and len(name) > len(prefix + suffix):
+            return kind
+    return None
+
+
+def rater_columns(rater: str) -> tuple[Column, Column]:
+    """Per-dimension judge J: expected scores in [0, 2] and predicted classes, 11 per image."""
+    return (
+        Column(f"rater_{rater}", "dimvec", f"J({rater}) expected score per dimension, alphabetical order"),
+        Column(f"rater_{rater}_pred", "dimpred", f"J({rater}) predicted class per dimension"),
+    )
+
+
+def fixed_columns(config: str) -> tuple[Column, ...]:
+    if config not in _FIXED:
+        raise SchemaError(f"unknown config {config!r}; known: {', '.join(ALL_CONFIGS)}")
+    return _FIXED[config]
+
+
+def score_column(scorer: str, output: str | None = None) -> str:
+    return f"score_{scorer}" if not output else f"score_{scorer}_{output}"
+
+
+def label_column(judge: str) -> str:
+    return f"label_{judge}"
+
+
+def config_columns(
+    config: str, score_columns: Sequence[str] = (), judges: Sequence[str] = (), extra: Sequence[Column] = ()
+) -> tuple[Column, ...]:
+    """All columns of a config for these score columns, judges and extra family columns."""
+    cols = list(fixed_columns(config))
+    if config in ("pairs", "scores"):
+        cols += [Column(label_column(j), "int64", f"label of judge {j}") for j in judges]
+        cols += [Column(s, "score", "reward r(I, p) for the four combinations") for s in score_columns]
+    if config == "emotion_bias":
+        cols += [Column(s, "emotion", "r(edited face) and r(happy face) per emotion") for s in score_columns]
+    cols += list(extra)
+    for c in cols:
+        if config != "prompts" and c not in fixed_columns(config) and _family_kind(config, c.name) != c.kind:
+            raise SchemaError(f"column {c.name!r} of kind {c.kind} is not a declared family of config {config!r}")
+        if not NAME_RE.match(c.name):
+            raise SchemaError(f"column name {c.name!r} must match {NAME_RE.pattern}")
+    return tuple(cols)
+
+
+# --- one type declaration, three renderings (Arrow, HF features JSON, datasets.Features) ---
+
+
+_SCALARS = {"string": pa.string(), "int64": pa.int64(), "float64": pa.float64()}
+
+
+def _arrow_type(kind: str) -> pa.DataType:
+    if kind in _SCALARS:
+        return _SCALARS[kind]
+    return {
+        "image": pa.struct([("bytes", pa.binary()), ("path", pa.string())]),
+        "list<string>": pa.list_(pa.string()),
+        "score": pa.struct([(c, pa.float64()) for c in COMBOS]),
+        "dimvec": pa.struct([(v, pa.list_(pa.float64())) for v in ("original", "distorted")]),
+        "dimpred": pa.struct([(v, pa.list_(pa.int64())) for v in ("original", "distorted")]),
+        "judge100": pa.struct([(n, _SCALARS[t]) for n, t in JUDGE100_FIELDS]),
+        "emotion": pa.struct([(f, pa.float64()) for f in EMOTION_FIELDS]),
+    }[kind]
+
+
+def _feature_json(kind: str) -> dict:
+    if kind in ("string", "int64", "float64"):
+        return {"dtype": kind, "_type": "Value"}
+    if kind == "image":
+        return {"_type": "Image"}
+    if kind == "list<string>":
+        return {"feature": {"dtype": "string", "_type": "Value"}, "_type": "List"}
+    if kind == "score":
+        return {c: {"dtype": "float64", "_type": "Value"} for c in COMBOS}
+    if kind in ("dimvec", "dimpred"):
+        item = {"dtype": "float64" if kind == "dimvec" else "int64", "_type": "Value"}
+        return {v: {"feature": item, "_type": "List"} for v in ("original", "distorted")}
+    if kind == "judge100":
+        return {n: _feature_json(t) for n, t in JUDGE100_FIELDS}
+    if kind == "emotion":
+        return {f: {"dtype": "float64", "_type": "Value"} for f in EMOTION_FIELDS}
+    raise SchemaError(f"unknown column kind {kind!r}")
+
+
+def features_dict(columns: Iterable[Column]) -> dict:
+    """The `datasets.Features.to_dict()` form, built without importing `datasets`."""
+    return {c.name: _feature_json(c.kind) for c in columns}
+
+
+def arrow_schema(columns: Sequence[Column]) -> pa.Schema:
+    meta = {"huggingface": json.dumps({"info": {"features": features_dict(columns)}})}
+    return pa.schema([pa.field(c.name, _arrow_type(c.kind)) for c in columns], metadata=meta)
+
+
+def hf_features(columns: Sequence[Column]):
+    from datasets import Features
+
+    return Features.from_dict(features_dict(columns))
+
+
+# --- validation -------------------------------------------------------------------------
+
+
+def columns_from_arrow(schema: pa.Schema, config: str, where: str) -> tuple[Column, ...]:
+    """Recover a config's declared columns from a file's schema, checking every type."""
+    fixed = {c.name: c for c in fixed_columns(config)}
+    out: list[Column] = []
+    for field in schema:
+        if field.name in fixed:
+            col = fixed[field.name]
+        elif kind := _family_kind(config, field.name):
+            col = Column(field.name, kind, "")
+        else:
+            raise SchemaError(f"{where}: unexpected column {field.name!r} in config {config!r}")
+        if not field.type.equals(_arrow_type(col.kind)):
+            raise SchemaError(f"{where}: column {field.name!r} has type {field.type}, expected {col.kind}")
+        out.append(col)
+    missing = [n for n in fixed if n not in {c.name for c in out}]
+    if missing:
+        raise SchemaError(f"{where}: missing column(s) {', '.join(missing)} for config {config!r}")
+    return tuple(out)
+
+
+def validate_table(table: pa.Table, config: str, where: str, row_offset: int = 0) -> None:
+    """Check types and the values a user relies on; errors name the file, row and column."""
+    columns_from_arrow(table.schema, config, where)
+    data = table.to_pydict() if table.num_rows else {}
+
+    def fail(i: int, col: str, msg: str):
+        raise SchemaError(f"{where}: row {row_offset + i}, column {col!r}: {msg}")
+
+    for i, idx in enumerate(data.get("index", [])):
+        if idx is None or idx < 0:
+            fail(i, "index", f"must be a non-negative integer, got {idx!r}")
+    for i, dims in enumerate(data.get("selected_dims", [])):
+        for d in dims or []:
+            if d not in BY_KEY:
+                fail(i, "selected_dims", f"unknown dimension {d!r}")
+    for name, values in data.items():
+        if name.startswith("label_"):
+            for i, v in enumerate(values):
+                if v not in (None, LABEL_TIE, LABEL_ORIGINAL, LABEL_DISTORTED):
+                    fail(i, name, f"label must be -1, 0, 1 or null, got {v!r}")
+        elif name.startswith("image_"):
+            for i, v in enumerate(values):
+                if v is None or not v.get("bytes"):
+                    fail(i, name, "image bytes are missing")
+        elif name.startswith("prompt_"):
+            for i, v in enumerate(values):
+                if not v:
+                    fail(i, name, "prompt is empty")
