@@ -28,3 +28,14 @@ class PromptLengthScorer(Scorer):
     def score(self, images, prompts):
         CALLS["score"] += 1
         return np.array([len(p) + np.asarray(im)[..., 0].mean() for im, p in zip(images, prompts, strict=False)])
+
+
+class NotABackend:
+    """A class of the right shape that does not declare its role."""
+
+    def generate(self, prompts, seeds):
+        return []
+
+
+class IncompleteGenerator(Generator):
+    """A generator that implements neither generate nor generate_pairs."""

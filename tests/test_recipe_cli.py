@@ -127,3 +127,24 @@ def test_models_lists_the_catalog_with_licenses_and_cache_state():
     table = runner.invoke(app, ["models", "--role", "scorer"])
     assert table.exit_code == 0 and "pickscore" in table.output
     assert runner.invoke(app, ["models", "--role", "painter"]).exit_code == 2
+
+
+@pytest.mark.parametrize(
+    "kind, message",
+    [
+        ("tests.helpers_backends:NotABackend", "NotABackend is not a Generator"),
+        (
+            "tests.helpers_backends:IncompleteGenerator",
+            "IncompleteGenerator implements none of generate / generate_pairs",
+        ),
+        ("tests.helpers_backends:PromptLengthScorer", "PromptLengthScorer is not a Generator"),
+    ],
+)
+def test_a_user_backend_of_the_wrong_role_is_a_one_line_recipe_error(tmp_path, kind, message):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        yaml.safe_dump({**_base(), "catalog": {"generators": {"mine": {"kind": kind}}}, "generators": ["mine"]})
+    )
+    res = runner.invoke(app, ["build", str(recipe), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and message in res.output, res.output
+    assert not (tmp_path / "o").exists()

@@ -1,14 +1,21 @@
-"""The contracts every backend implements.
+"""The contracts: one base class per role, with the methods the stages call.
 
-- Rewriter: `rewrite(caption, dims) -> p_a`.
-- Generator: `generate(prompts, seeds) -> list[PIL.Image]`, batched; image i depends only on
-  (prompts[i], seeds[i]).
-- Scorer: `score(images, prompts) -> np.ndarray` of shape (n,) or (n, len(outputs)), batched,
-  model loaded once.
-- Judge: `judge(items) -> list[Verdict]`, one verdict per (I_o, I_a, p_o, p_a, dims) item.
+- Rewriter: `rewrite_many([(caption, dims)]) -> [p_a or error]` (default: `rewrite` per item)
+  and `effects_text(dims)`, the effect descriptions it was given.
+- NegativeWriter: `negative_many([p_a], [dims]) -> [negative or error]` (default: `negative`).
+- Generator: `generate_pairs(p_o, p_a, seeds_o, seeds_a, negatives) -> (I_o list, I_a list)`
+  (default: one interleaved `generate(prompts, seeds)` call); image i depends only on its own
+  prompt and seed.
+- Judge: `judge(items, emit=None) -> [Verdict or error]`; `emit(i, verdict)` is called as a
+  verdict arrives by judges that stream (`streams`).
+- Scorer: `score(images, prompts) -> array (n,) or (n, len(outputs))`; a Rater is a Scorer of
+  the 11 dimensions (image only).
 
-Each backend declares a pydantic `Settings` model (unknown keys are errors) and a `VERSION`
-that is part of every unit key: bump it when a code change alters outputs.
+Each backend declares a pydantic `Settings` model (unknown keys are errors), a `VERSION` that is
+part of every unit key (bump it, with the reason beside it, when a code change alters outputs),
+and traits the engine reads from the resolved model (`traits`), never from the instance.
+`catalog.resolve` checks that a kind's class is the role's base and implements its method, so a
+wrong or incomplete user class is a one-line recipe error.
 """
 
 from __future__ import annotations
@@ -61,17 +68,26 @@ class Backend:
     # bytes. False for backends that treat each unit alone (APIs, LLMs behind a response
     # cache, per-image statistics): a rerun sends only the missing units.
     exact_batches: ClassVar[bool] = True
-    # Set by the executor before load(): a folder for caches that outlive one run.
-    cache_dir: Any = None
+    # The method a class of this role must implement (one of them), for the role check.
+    REQUIRED: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, name: str, model_id: str | None, revision: str | None, settings: BaseModel):
+    def __init__(self, name: str, model_id: str | None, revision: str | None, settings: BaseModel, cache_dir=None):
         self.name = name
         self.model_id = model_id
         self.revision = revision
         self.settings = settings
+        self.cache_dir = cache_dir  # a folder for caches that outlive one run (LLM replies, official texts)
 
     def load(self) -> None:
         """Load weights/clients once; called only when the backend has work to do."""
+
+    def close(self) -> None:
+        """Release weights, clients and memory; called once the backend's units are done."""
+
+    @classmethod
+    def traits(cls, settings) -> dict:
+        """What the engine needs to know of this backend without loading it."""
+        return {"exact_batches": cls.exact_batches}
 
     @classmethod
     def text_sources(cls, settings) -> list[dict]:
@@ -93,9 +109,25 @@ class Backend:
         return None
 
 
+def _per_item(fn, items) -> list:
+    out = []
+    for it in items:
+        try:
+            out.append(fn(*it))
+        except Exception as e:  # one item's failure is that unit's failure
+            out.append(e)
+    return out
+
+
 class Rewriter(Backend):
+    REQUIRED = ("rewrite", "rewrite_many")
+
     def rewrite(self, caption: str, dims: list[str]) -> str:
         raise NotImplementedError
+
+    def rewrite_many(self, items: list[tuple[str, list[str]]]) -> list:
+        """p_a (a string, or a text with its usage) or the error, per (caption, dims)."""
+        return _per_item(self.rewrite, items)
 
     def effects_text(self, dims: list[str]) -> str:
         """The effect descriptions this rewriter works from, one per line (the `effects` column)."""
@@ -104,7 +136,19 @@ class Rewriter(Backend):
         return "\n".join(dimension(d).anti_pole for d in dims)
 
 
+class NegativeWriter(Backend):
+    REQUIRED = ("negative", "negative_many")
+
+    def negative(self, prompt: str, dims: list[str]) -> str:
+        raise NotImplementedError
+
+    def negative_many(self, prompts: list[str], dims: list[list[str]]) -> list:
+        """A <= 5-word negative prompt or the error, per p_a."""
+        return _per_item(self.negative, list(zip(prompts, dims, strict=True)))
+
+
 class Generator(Backend):
+    REQUIRED = ("generate", "generate_pairs")
     # False for models that take no seed (image APIs): their rows record no seeds.
     seeded: ClassVar[bool] = True
 
@@ -114,13 +158,23 @@ class Generator(Backend):
         return cls.seeded
 
     @classmethod
+    def needs_negatives(cls, settings) -> bool:
+        """Whether I_a is guided away from the recipe's negative prompt (VSF / NAG)."""
+        return False
+
+    @classmethod
+    def traits(cls, settings) -> dict:
+        return {
+            **super().traits(settings),
+            "seeded": cls.is_seeded(settings),
+            "needs_negatives": cls.needs_negatives(settings),
+        }
+
+    @classmethod
     def paper_differences(cls, settings) -> list[str]:
         if cls.is_seeded(settings):
             return ["each image is generated from its own recorded seed (the paper's runs set none)"]
         return []
-
-    # True when the distorted image is guided away from the recipe's negative prompt (VSF/NAG).
-    uses_negatives: bool = False
 
     def generate(self, prompts: list[str], seeds: list[int]) -> list[Any]:
         """One image per prompt; an exception in place of an image fails only its own unit."""
@@ -144,13 +198,32 @@ class Generator(Backend):
 
 
 class Scorer(Backend):
+    REQUIRED = ("score",)
     # Names of the score outputs; ("",) means one unnamed score.
     outputs: ClassVar[tuple[str, ...]] = ("",)
     # False: the score ignores the prompt, so only I_o and I_a are scored.
     prompt_dependent: ClassVar[bool] = True
+    rater: ClassVar[bool] = False
+
+    @classmethod
+    def traits(cls, settings) -> dict:
+        return {
+            **super().traits(settings),
+            "outputs": tuple(cls.outputs),
+            "prompt_dependent": cls.prompt_dependent,
+            "rater": cls.rater,
+        }
 
     def score(self, images: list[Any], prompts: list[str]):
         raise NotImplementedError
+
+
+class Rater(Scorer):
+    """A per-dimension judge of images: expected scores then predicted classes, 11 each, in
+    the taxonomy's order; written to `rater_<name>` columns, not to the reward-model table."""
+
+    prompt_dependent = False
+    rater = True
 
 
 @dataclass
@@ -200,9 +273,38 @@ class Verdict:
 
 
 class Judge(Backend):
+    REQUIRED = ("judge",)
     # True: grades each image (judge100_<name> column) instead of choosing one (label_<name>)
     absolute: ClassVar[bool] = False
+    # True: calls `emit(i, verdict)` as verdicts arrive, so the stage stores each at once
+    streams: ClassVar[bool] = False
 
-    def judge(self, items: list[JudgeItem]) -> list[Verdict | BaseException]:
+    @classmethod
+    def traits(cls, settings) -> dict:
+        return {**super().traits(settings), "absolute": cls.absolute, "streams": cls.streams}
+
+    def judge(self, items: list[JudgeItem], emit=None) -> list[Verdict | BaseException]:
         """One verdict per item, or the exception that item failed with."""
         raise NotImplementedError
+
+
+ROLE_BASES: dict[str, type[Backend]] = {
+    "rewriter": Rewriter,
+    "negative_writer": NegativeWriter,
+    "generator": Generator,
+    "scorer": Scorer,
+    "judge": Judge,
+}
+
+
+def check_role(role: str, cls: type) -> str | None:
+    """Why `cls` cannot serve as a `role` backend, or None."""
+    base = ROLE_BASES[role]
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        name = getattr(cls, "__qualname__", cls)
+        return f"{name} is not a {base.__name__} (subclass aas_dataset.backends.base.{base.__name__})"
+    if not any(getattr(cls, m) is not getattr(base, m) for m in base.REQUIRED):
+        return f"{cls.__qualname__} implements none of {' / '.join(base.REQUIRED)}"
+    if not (isinstance(cls.Settings, type) and issubclass(cls.Settings, BaseModel)):
+        return f"{cls.__qualname__}.Settings must be a pydantic model"
+    return None

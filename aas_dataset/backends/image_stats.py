@@ -60,7 +60,7 @@ class ImageStatsJudge(Judge):
     Settings = JudgeSettings
     exact_batches = False
 
-    def judge(self, items: list[JudgeItem]) -> list[Verdict]:
+    def judge(self, items: list[JudgeItem], emit=None) -> list[Verdict]:
         if self.settings.rule == "dullness":
             return [self._dullness(it) for it in items]
         out = []

@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from aas_dataset.backends import backend_class
+from aas_dataset.backends.base import check_role
 from aas_dataset.util import digest
 
 ROLES = ("rewriter", "negative_writer", "generator", "scorer", "judge")
@@ -54,14 +55,16 @@ class ResolvedModel:
     settings: BaseModel
     version: int
     spec: dict = field(hash=False)
+    # what the engine needs to know of the backend, copied from its class at resolve time
+    traits: dict = field(hash=False, default_factory=dict)
 
     @property
     def spec_hash(self) -> str:
         return digest(self.spec)
 
-    def instantiate(self):
+    def instantiate(self, cache_dir=None):
         cls = backend_class(self.role, self.entry.kind)
-        return cls(self.name, self.entry.model_id, self.entry.revision, self.settings)
+        return cls(self.name, self.entry.model_id, self.entry.revision, self.settings, cache_dir=cache_dir)
 
 
 @functools.lru_cache(maxsize=8)
@@ -103,6 +106,8 @@ def resolve(
         cls = backend_class(role, entry.kind)
     except KeyError as e:
         raise CatalogError(f"{role} {name!r}: {e.args[0]}") from None
+    if problem := check_role(role, cls):
+        raise CatalogError(f"{role} {name!r}: kind {entry.kind!r}: {problem}")
     merged = {**entry.settings, **(overrides or {})}
     try:
         settings = cls.Settings.model_validate(merged)
@@ -119,10 +124,9 @@ def resolve(
         "settings": settings.model_dump(mode="json"),
         "backend_version": cls.VERSION,
     }
-    # editing a defining text makes a new model: new unit keys (user classes may lack the hook)
-    if texts := getattr(cls, "text_sources", lambda _s: [])(settings):
+    if texts := cls.text_sources(settings):  # editing a defining text makes a new model: new unit keys
         spec["texts"] = texts
-    return ResolvedModel(role, name, entry, settings, cls.VERSION, spec)
+    return ResolvedModel(role, name, entry, settings, cls.VERSION, spec, cls.traits(settings))
 
 
 def differences(m: ResolvedModel) -> list[str]:
@@ -133,8 +137,7 @@ def differences(m: ResolvedModel) -> list[str]:
     if e.paper_run == "none":
         return ["not a model of the authors' runs"]
     out = [e.paper_settings] if e.paper_settings else []
-    cls = backend_class(m.role, e.kind)
-    out += getattr(cls, "paper_differences", lambda _s: [])(m.settings)
+    out += backend_class(m.role, e.kind).paper_differences(m.settings)
     if getattr(m.settings, "tiny", False):
         out.append("tiny random weights in place of the released ones")
     for t in m.spec.get("texts", []):

@@ -20,7 +20,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from aas_dataset import __version__
-from aas_dataset.backends import backend_class
 from aas_dataset.release.manifest import MANIFEST, build_manifest, read_manifest
 from aas_dataset.spec.schema import (
     ALL_CONFIGS,
@@ -49,9 +48,9 @@ def score_columns_for(scorers) -> list[tuple[str, str, str]]:
 
     cols = []
     for s in scorers:
-        if getattr(backend_class("scorer", s.entry.kind), "rater", False):
+        if s.traits["rater"]:
             continue  # per-dimension raters fill rater_<name> columns instead
-        for out in backend_class("scorer", s.entry.kind).outputs:
+        for out in s.traits["outputs"]:
             cols.append((score_column(s.name, out or None), s.name, out))
     return cols
 
@@ -77,11 +76,7 @@ class _Rows:
         self.absolute_judges = [j.name for j in builder.recipe.absolute_judges]
         self.plan = by
         self.score_cols = score_columns_for(builder.recipe.scorers)
-        self.raters = {
-            sc.name: backend_class("scorer", sc.entry.kind).outputs
-            for sc in builder.recipe.scorers
-            if getattr(backend_class("scorer", sc.entry.kind), "rater", False)
-        }
+        self.raters = {sc.name: sc.traits["outputs"] for sc in builder.recipe.scorers if sc.traits["rater"]}
         self.generators = {g.name: g for g in builder.recipe.generators}
 
     def keys(self) -> list[str]:
@@ -134,7 +129,7 @@ class _Rows:
         for u in self.gen_units:
             g = self.generators[u.payload["model"]]
             p = self.store.read_json("prompts", u.payload["prompt_key"])
-            seeds = u.payload["seeds"] if backend_class("generator", g.entry.kind).is_seeded(g.settings) else {}
+            seeds = u.payload["seeds"] if g.traits["seeded"] else {}
             row = {
                 "model": g.name,
                 "index": u.payload["index"],

@@ -97,9 +97,9 @@ class LocalExecutor:
                 # must equal an uninterrupted one byte for byte. A batch with nothing to do is
                 # skipped; in one with some, the cached units are recomputed and their results
                 # dropped. Other backends get only the missing units.
-                backend = models[group].instantiate()
-                size = max(self.batch_size, backend.preferred_batch_size or 0)
-                pool = runnable if getattr(backend, "exact_batches", True) else [u for u in runnable if u.key in todo]
+                model = models[group]
+                size = max(self.batch_size, model.instantiate().preferred_batch_size or 0)
+                pool = runnable if model.traits["exact_batches"] else [u for u in runnable if u.key in todo]
                 batches = [b for b in _chunks(pool, size) if any(u.key in todo for u in b)]
                 self.run_group(stage, models[group], batches, todo, stats)
         self.progress.finish(stage.name)
@@ -109,8 +109,7 @@ class LocalExecutor:
         self, stage: Stage, model: ResolvedModel, batches: list[list[Unit]], todo: set[str], stats: StageStats
     ) -> None:
         try:
-            backend = model.instantiate()
-            backend.cache_dir = self.store.root / "cache"
+            backend = model.instantiate(cache_dir=self.store.root / "cache")
             backend.load()
             stats.loads += 1
         except Exception as e:
@@ -128,8 +127,7 @@ class LocalExecutor:
                     self._run_batch(stage, backend, batch, todo, stats)
         finally:
             self._writer = None  # the `with` above waited for every write
-            if hasattr(backend, "close"):
-                backend.close()
+            backend.close()
 
     def _run_batch(self, stage: Stage, backend, batch: list[Unit], todo: set[str], stats: StageStats) -> None:
         try:

@@ -178,9 +178,7 @@ class ResolvedRecipe:
 
     @staticmethod
     def _absolute(model: ResolvedModel) -> bool:
-        from aas_dataset.backends import backend_class
-
-        return getattr(backend_class("judge", model.entry.kind), "absolute", False)
+        return model.traits["absolute"]
 
     @property
     def pairwise_judges(self) -> list[ResolvedModel]:

@@ -115,9 +115,9 @@ class PipelineGenerator(Generator):
     device: str = "cpu"
     compel: Any = None
 
-    @property
-    def uses_negatives(self) -> bool:
-        return getattr(self.settings, "mitigation", None) is not None
+    @classmethod
+    def needs_negatives(cls, settings) -> bool:
+        return getattr(settings, "mitigation", None) is not None
 
     def generate(
         self, prompts: list[str], seeds: list[int], negatives: list[str | None] | None = None, arm: str | None = None

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
-from aas_dataset.backends.base import Scorer, TextDefinedSettings, resolve_device
+from aas_dataset.backends.base import Rater, TextDefinedSettings, resolve_device
 from aas_dataset.backends.scorers.qwen_vl import QWEN_SPECIALS, TINY_CHAT_TEMPLATE, expand_image_pads, vl_token_ids
 from aas_dataset.backends.tiny_parts import byte_level_qwen_tokenizer, seeded_init
 from aas_dataset.spec.official_texts import OfficialTextError, Recorded, check, fetch_text, official_cache
@@ -115,11 +115,9 @@ class Settings(TextDefinedSettings):
     device: str = "auto"
 
 
-class DimensionRater(Scorer):
+class DimensionRater(Rater):
     Settings = Settings
     VERSION = 1
-    prompt_dependent = False
-    rater = True
     # first the 11 expected scores, then the 11 predictions, in taxonomy order
     outputs = tuple(f"score_{d.replace(' ', '_')}" for d in DIMENSION_KEYS) + tuple(
         f"pred_{d.replace(' ', '_')}" for d in DIMENSION_KEYS

@@ -16,7 +16,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from aas_dataset.backends.base import Judge, JudgeItem, Rewriter, Verdict
+from aas_dataset.backends.base import Judge, JudgeItem, NegativeWriter, Rewriter, Verdict
 from aas_dataset.backends.llm.client import LLMClient, LLMSettings, Request, describe_error
 from aas_dataset.spec.instructions import TextsMode, describe, describe_effects, effects, instruction
 from aas_dataset.spec.official_texts import fill
@@ -171,7 +171,7 @@ class NegativeReply(BaseModel):
     negative_prompt: str = Field(min_length=1)
 
 
-class OpenAINegativeWriter(_LLMBackend, Rewriter):
+class OpenAINegativeWriter(_LLMBackend, NegativeWriter):
     Settings = LLMSettings
     VERSION = 1
     TAG = "negative-v1"
@@ -181,7 +181,7 @@ class OpenAINegativeWriter(_LLMBackend, Rewriter):
         sha = hashlib.sha256((NEGATIVE_SYSTEM + NEGATIVE).encode()).hexdigest()[:16]
         return [{"text": "negative-prompt instruction", "source": "ours (no published original)", "sha256": sha}]
 
-    def negative_many(self, prompts: list[str]) -> list:
+    def negative_many(self, prompts: list[str], dims: list[list[str]] | None = None) -> list:
         reqs = [Request(NEGATIVE_SYSTEM, NEGATIVE.format(prompt=p), (), NegativeReply, self.TAG) for p in prompts]
         return _texts(self.client, reqs, "negative_prompt", 5, "negative prompt")
 
@@ -221,6 +221,7 @@ class LLMPairwiseJudge(_LLMBackend, Judge):
     VERSION = 2
     ROLE = "pairwise_judge"
     TAG = "pairwise"
+    streams = True
 
     @classmethod
     def paper_differences(cls, settings) -> list[str]:
@@ -281,7 +282,7 @@ class LLMAbsoluteJudge(_LLMBackend, Judge):
     TAG = "absolute"
     absolute = True
 
-    def judge(self, items: list[JudgeItem]) -> list[Verdict | BaseException]:
+    def judge(self, items: list[JudgeItem], emit=None) -> list[Verdict | BaseException]:
         reqs = []
         for it in items:
             text = fill(self.instr.user, p_o=it.prompt_original, p_a=it.prompt_distorted)

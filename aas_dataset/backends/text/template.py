@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aas_dataset.backends.base import Rewriter
+from aas_dataset.backends.base import NegativeWriter, Rewriter
 from aas_dataset.spec.taxonomy import dimension
 
 # The conventional look each dimension's anti-pole pushes away from, in a word or two.
@@ -33,7 +33,7 @@ class TemplateRewriter(Rewriter):
         return "\n".join(dimension(d).phrase for d in dims)
 
 
-class TemplateNegativeWriter(Rewriter):
+class TemplateNegativeWriter(NegativeWriter):
     exact_batches = False
 
     """Offline negative prompt: the conventional look of the chosen dimensions, at most 5 words."""

@@ -27,7 +27,7 @@ class GenerateStage(Stage):
         neg_by_prompt = {u.payload["prompt_key"]: u.key for u in negative_units}
         out = []
         for g in generators:
-            mitigated = getattr(g.settings, "mitigation", None) is not None
+            mitigated = g.traits["needs_negatives"]
             if mitigated and not neg_by_prompt:
                 raise ValueError(f"generator {g.name!r} uses VSF/NAG: the recipe needs a negative_writer")
             for pu in prompt_units:
@@ -46,7 +46,7 @@ class GenerateStage(Stage):
     def run_batch(self, backend, units, store):
         metas = [store.read_json("prompts", u.payload["prompt_key"]) for u in units]
         negatives = None
-        if getattr(backend, "uses_negatives", False):
+        if backend.needs_negatives(backend.settings):
             negatives = [store.read_json("negatives", u.payload["negative_key"])["negative_prompt"] for u in units]
         originals, distorted = backend.generate_pairs(
             [m["prompt_original"] for m in metas],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from concurrent.futures import ThreadPoolExecutor
 
 from aas_dataset.backends.base import JudgeItem
@@ -49,7 +48,7 @@ class JudgeStage(Stage):
             o_png, a_png = store.read("generate", gen, "original.png"), store.read("generate", gen, "distorted.png")
             dims = tuple(meta["selected_dims"])
             items.append(JudgeItem(meta["prompt_original"], meta["prompt_distorted"], dims, o_png, a_png))
-        if "emit" in inspect.signature(backend.judge).parameters:
+        if backend.streams:
             # Verdicts are stored as they arrive, by a writer thread, so disk writes overlap the
             # requests still in flight instead of following the whole batch.
             with ThreadPoolExecutor(1, thread_name_prefix="aas-judge-writer") as writer:

@@ -33,15 +33,7 @@ class PromptsStage(Stage):
         ]
 
     def run_batch(self, backend, units, store):
-        if hasattr(backend, "rewrite_many"):  # concurrent requests (LLM rewriters)
-            texts = backend.rewrite_many([(u.payload["caption"], list(u.payload["dims"])) for u in units])
-        else:
-            texts = []
-            for u in units:
-                try:
-                    texts.append(backend.rewrite(u.payload["caption"], list(u.payload["dims"])))
-                except Exception as e:  # recorded per unit; the stage goes on
-                    texts.append(e)
+        texts = backend.rewrite_many([(u.payload["caption"], list(u.payload["dims"])) for u in units])
         out = []
         for u, text in zip(units, texts, strict=True):
             p = u.payload
@@ -90,10 +82,7 @@ class NegativesStage(Stage):
 
     def run_batch(self, backend, units, store):
         metas = [store.read_json("prompts", u.payload["prompt_key"]) for u in units]
-        if hasattr(backend, "negative_many"):
-            texts = backend.negative_many([m["prompt_distorted"] for m in metas])
-        else:
-            texts = [backend.negative(m["prompt_distorted"], m["selected_dims"]) for m in metas]
+        texts = backend.negative_many([m["prompt_distorted"] for m in metas], [m["selected_dims"] for m in metas])
         out = []
         for t in texts:
             if isinstance(t, BaseException):
