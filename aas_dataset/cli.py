@@ -88,8 +88,9 @@ def build(
     workers: Annotated[int, typer.Option(min=1, help="worker processes per backend (e.g. one per GPU)")] = 1,
 ):
     """Build a release folder from a recipe; rerunning resumes and skips finished units."""
+    from aas_dataset.catalog.recipes import load_recipe
     from aas_dataset.engine.build import Builder
-    from aas_dataset.spec.recipe import RecipeError, load_recipe
+    from aas_dataset.spec.recipe import RecipeError
 
     try:
         rr = load_recipe(recipe)

@@ -36,6 +36,15 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def owned_tmpdir(parent: Path, label: str) -> Path:
+    """A new temp folder in `parent` whose name carries this host and pid, so a later run can
+    tell a crashed process's leftovers from a live one's (`Store.clean_tmp`)."""
+    import socket
+
+    parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f"{socket.gethostname()}.{os.getpid()}.{label}-", dir=parent))
+
+
 def crash_point(name: str) -> None:
     """Test hook for the crash tests: with `AAS_CRASH_AT=<name>` in the environment, the process
     kills itself here with SIGKILL, so a test can interrupt a build at a chosen moment of its

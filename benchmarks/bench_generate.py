@@ -28,9 +28,9 @@ sys.path.insert(0, str(ROOT))
 
 import yaml  # noqa: E402
 
+from aas_dataset.catalog.recipes import load_recipe  # noqa: E402
 from aas_dataset.engine.build import Builder  # noqa: E402
 from aas_dataset.engine.executors import LocalExecutor  # noqa: E402
-from aas_dataset.spec.recipe import load_recipe  # noqa: E402
 from tests.tiny_pipelines import save_tiny_pipeline  # noqa: E402
 
 

@@ -25,9 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from aas_dataset import catalog  # noqa: E402
+from aas_dataset.catalog.recipes import load_recipe  # noqa: E402
 from aas_dataset.engine.build import Builder  # noqa: E402
 from aas_dataset.engine.stages.generate import image_seed  # noqa: E402
-from aas_dataset.spec.recipe import load_recipe  # noqa: E402
 
 
 def make_recipe(folder: Path, n: int, batch: int) -> Path:

@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from aas_dataset.analysis.report import build_report  # noqa: E402
+from aas_dataset.catalog.recipes import load_recipe  # noqa: E402
 from aas_dataset.engine.build import Builder  # noqa: E402
-from aas_dataset.spec.recipe import load_recipe  # noqa: E402
 
 
 def main() -> None:

@@ -66,8 +66,8 @@ def mini_recipe(path: Path, n: int = 4, **changes) -> Path:
 @pytest.fixture(scope="session")
 def smoke_release(tmp_path_factory) -> Path:
     """The smoke recipe built once per session with the Python API."""
+    from aas_dataset.catalog.recipes import load_recipe
     from aas_dataset.engine.build import Builder
-    from aas_dataset.spec.recipe import load_recipe
 
     out = tmp_path_factory.mktemp("smoke") / "aas_benchmark"
     report = Builder(load_recipe(SMOKE), out).run()

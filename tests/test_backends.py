@@ -92,7 +92,8 @@ def test_image_stats_judge_labels():
 
 
 def test_unknown_kind_is_a_clear_error(tmp_path):
-    from aas_dataset.spec.recipe import RecipeError, load_recipe
+    from aas_dataset.catalog.recipes import load_recipe
+    from aas_dataset.spec.recipe import RecipeError
 
     r = mini_recipe(tmp_path / "r.yaml", catalog={"generators": {"x": {"kind": "warp_drive"}}}, generators=["x"])
     with pytest.raises(RecipeError, match="no generator backend of kind 'warp_drive'"):
@@ -155,8 +156,8 @@ def test_openai_chat_rewriter_needs_its_key(chat_server, tmp_path, monkeypatch):
         scorers=[],
         judges=[],
     )
+    from aas_dataset.catalog.recipes import load_recipe
     from aas_dataset.engine.build import Builder
-    from aas_dataset.spec.recipe import load_recipe
 
     report = Builder(load_recipe(recipe), tmp_path / "o").run()
     reasons = {f["reason"] for f in report.failures if f["stage"] == "prompts"}
@@ -171,7 +172,7 @@ def test_diffusers_kind_loads_a_saved_pipeline_like_a_hub_checkpoint(tmp_path):
     same pixels as the tiny backend: only the catalog entry differs."""
     tiny = _backend("generator", "tiny_sd")
     tiny.pipe.save_pretrained(tmp_path / "ckpt")
-    from aas_dataset.catalog import Entry
+    from aas_dataset.spec.recipe import Entry
 
     entry = Entry(
         kind="diffusers",
@@ -194,7 +195,7 @@ def test_diffusers_kind_loads_a_saved_pipeline_like_a_hub_checkpoint(tmp_path):
 
 
 def test_diffusers_kind_rejects_unknown_pipeline(tmp_path):
-    from aas_dataset.catalog import Entry
+    from aas_dataset.spec.recipe import Entry
 
     entry = Entry(
         kind="diffusers",

@@ -13,9 +13,9 @@ import yaml
 from datasets import load_dataset
 
 import aas_dataset
+from aas_dataset.catalog.recipes import load_recipe
 from aas_dataset.engine.build import Builder
 from aas_dataset.release.manifest import read_manifest, verify
-from aas_dataset.spec.recipe import load_recipe
 
 from .conftest import ROOT, SMOKE, mini_recipe
 
@@ -264,8 +264,8 @@ def test_the_light_core_imports_no_torch():
     code = (
         "import sys, aas_dataset, aas_dataset.spec.schema, aas_dataset.spec.recipe, aas_dataset.engine.store, "
         "aas_dataset.engine.assemble, aas_dataset.release.card, aas_dataset.release.loader, "
-        "aas_dataset.release.manifest, aas_dataset.catalog; "
-        "aas_dataset.spec.recipe.load_recipe(sys.argv[1]); "
+        "aas_dataset.release.manifest, aas_dataset.catalog.recipes; "
+        "aas_dataset.catalog.recipes.load_recipe(sys.argv[1]); "
         "heavy = [m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules]; "
         "print(','.join(heavy))"
     )

@@ -17,9 +17,9 @@ pytest.importorskip("diffusers")
 torch = pytest.importorskip("torch")
 
 from aas_dataset.catalog import CATALOG_PATH  # noqa: E402
+from aas_dataset.catalog.recipes import load_recipe  # noqa: E402
 from aas_dataset.engine.build import Builder  # noqa: E402
 from aas_dataset.engine.executors import LocalExecutor  # noqa: E402
-from aas_dataset.spec.recipe import load_recipe  # noqa: E402
 from tests.tiny_pipelines import BUILDERS, save_tiny_pipeline  # noqa: E402
 
 from .conftest import mini_recipe  # noqa: E402

@@ -17,9 +17,9 @@ from typer.testing import CliRunner
 
 from aas_dataset import catalog
 from aas_dataset.backends.base import JudgeItem
+from aas_dataset.catalog.recipes import load_recipe
 from aas_dataset.cli import app
 from aas_dataset.engine.build import Builder
-from aas_dataset.spec.recipe import load_recipe
 from aas_dataset.testing.fake_openai import Behaviour, FakeOpenAIServer
 
 from .conftest import ROOT, mini_recipe

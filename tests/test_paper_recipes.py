@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from aas_dataset.analysis.metrics.core import Cell
 from aas_dataset.analysis.report import build_report
 from aas_dataset.catalog import differences, resolve
+from aas_dataset.catalog.recipes import load_recipe
 from aas_dataset.cli import app
-from aas_dataset.spec.recipe import load_recipe
 
 from .conftest import ROOT
 from .test_import import published  # noqa: F401  (fixture)

@@ -7,8 +7,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from aas_dataset.catalog.recipes import load_recipe, parse_recipe
 from aas_dataset.cli import app
-from aas_dataset.spec.recipe import RecipeError, load_recipe, parse_recipe
+from aas_dataset.spec.recipe import RecipeError
 
 from .conftest import ROOT, SMOKE, mini_recipe
 

@@ -535,8 +535,8 @@ def test_rater_refuses_a_template_that_is_not_the_official_one(tmp_path):
 def test_rater_through_a_build_fills_the_rater_columns(rater_files, tmp_path):
     from datasets import load_dataset
 
+    from aas_dataset.catalog.recipes import load_recipe
     from aas_dataset.engine.build import Builder
-    from aas_dataset.spec.recipe import load_recipe
     from aas_dataset.spec.taxonomy import DIMENSION_KEYS
 
     from .conftest import mini_recipe
@@ -696,9 +696,9 @@ def test_a_build_with_every_scorer_on_tiny_weights_completes_offline(tmp_path, h
     from datasets import load_dataset
     from typer.testing import CliRunner
 
+    from aas_dataset.catalog.recipes import load_recipe
     from aas_dataset.cli import app
     from aas_dataset.engine.build import Builder
-    from aas_dataset.spec.recipe import load_recipe
 
     from .conftest import mini_recipe
 

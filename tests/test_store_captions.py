@@ -10,9 +10,10 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from aas_dataset.catalog.recipes import parse_recipe
 from aas_dataset.engine.build import Builder
 from aas_dataset.engine.store import Store
-from aas_dataset.spec.recipe import RecipeError, parse_recipe
+from aas_dataset.spec.recipe import RecipeError
 
 from .conftest import SMOKE
 

@@ -25,16 +25,17 @@ def resolve_scorer(spec, settings: dict | None = None):
     (constructed without arguments)."""
     if hasattr(spec, "score"):
         return spec, getattr(spec, "name", type(spec).__name__)
+    from aas_dataset.catalog import resolve, role_problem
+    from aas_dataset.spec.recipe import Entry
+
     if ":" in spec:
         module, _, attr = spec.partition(":")
-        cls = getattr(importlib.import_module(module), attr)
-        from aas_dataset.backends.base import Backend
-
-        obj = cls(attr, None, None, cls.Settings()) if isinstance(cls, type) and issubclass(cls, Backend) else cls()
+        if role_problem("scorer", spec) is None:  # a Scorer of the user's: its settings apply
+            obj = resolve("scorer", attr, settings, extra={attr: Entry(kind=spec)}).instantiate()
+        else:  # any object with score(images, prompts)
+            obj = getattr(importlib.import_module(module), attr)()
         name = attr
     else:
-        from aas_dataset.catalog import resolve
-
         obj = resolve("scorer", spec, settings).instantiate()
         name = spec
     if getattr(obj, "rater", False):

@@ -11,13 +11,14 @@ import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from aas_dataset.backends import backend_class
 from aas_dataset.backends.base import check_role
+from aas_dataset.spec.recipe import Entry
 from aas_dataset.util import digest
 
 ROLES = ("rewriter", "negative_writer", "generator", "scorer", "judge")
@@ -27,24 +28,6 @@ CATALOG_PATH = Path(__file__).with_name("catalog.yaml")
 
 class CatalogError(ValueError):
     pass
-
-
-class Entry(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    kind: str
-    model_id: str | None = None
-    revision: str | None = None
-    description: str = ""
-    display_name: str = ""
-    # The paper's data key where it differs from ours (ours carry no dots: they are file keys).
-    paper_key: str | None = None
-    # Which of the authors' runs the entry reproduces: the paper's, their follow-up (post-paper)
-    # runs, or none (tiny, local and offline models of ours).
-    paper_run: Literal["paper", "follow-up", "none"] = "none"
-    # Where our settings differ from those of that run, and why.
-    paper_settings: str = ""
-    license: str = "unknown"
-    settings: dict[str, Any] = {}
 
 
 @dataclass(frozen=True)
@@ -127,6 +110,11 @@ def resolve(
     if texts := cls.text_sources(settings):  # editing a defining text makes a new model: new unit keys
         spec["texts"] = texts
     return ResolvedModel(role, name, entry, settings, cls.VERSION, spec, cls.traits(settings))
+
+
+def role_problem(role: str, kind: str) -> str | None:
+    """Why the class behind `kind` cannot serve as a `role` backend, or None."""
+    return check_role(role, backend_class(role, kind))
 
 
 def differences(m: ResolvedModel) -> list[str]:

@@ -1,46 +1,36 @@
-"""Stage `assemble`: artifacts -> Parquet shards of every config, the card, MANIFEST.json.
+"""Assembly: a build's artifacts -> the rows of every config, handed to the release writer.
 
-Everything is written into a staging folder first; the old MANIFEST is removed before the
-new files move in and the new MANIFEST is written last, so a folder with a MANIFEST is
-always complete. Output bytes depend only on the artifacts and the recipe (sorted rows,
-fixed encoder settings, no timestamps), so two builds of one recipe are identical.
+Rows come in a fixed order (recipe generator order, index) and hold only what the artifacts
+say, so two builds of one recipe give identical files. If the recipe and the set of artifacts
+are unchanged (the `build_key` in MANIFEST), nothing is rewritten.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from aas_dataset import __version__
-from aas_dataset.release.manifest import MANIFEST, build_manifest, read_manifest
+from aas_dataset.release.manifest import read_manifest
+from aas_dataset.release.writer import SCORES_SHARD_ROWS, ConfigPart, write_release
 from aas_dataset.spec.schema import (
-    ALL_CONFIGS,
     COMBOS,
     CONFIGS,
-    SPLIT,
     Column,
-    arrow_schema,
     config_columns,
     label_column,
     rater_columns,
     score_column,
 )
 from aas_dataset.spec.taxonomy import DIMENSION_KEYS
-from aas_dataset.util import crash_point, digest, write_json_atomic
+from aas_dataset.util import digest
 
 if TYPE_CHECKING:
     from aas_dataset.engine.build import Builder, BuildReport, StagePlan
 
 VERSION = 1
-SCORES_SHARD_ROWS = 100_000  # the image-free configs stay one file until they are large
 
 
 def score_columns_for(scorers) -> list[tuple[str, str, str]]:
@@ -53,11 +43,6 @@ def score_columns_for(scorers) -> list[tuple[str, str, str]]:
         for out in s.traits["outputs"]:
             cols.append((score_column(s.name, out or None), s.name, out))
     return cols
-
-
-def shard_paths(config: str, n_rows: int, per_shard: int) -> list[str]:
-    n = max(1, math.ceil(n_rows / per_shard))
-    return [f"{config}/{SPLIT}-{i:05d}-of-{n:05d}.parquet" for i in range(n)]
 
 
 class _Rows:
@@ -179,36 +164,6 @@ class _Rows:
             yield row
 
 
-def _write_config(
-    staging: Path,
-    config: str,
-    columns: tuple[Column, ...],
-    rows: Iterator[dict],
-    n_rows: int,
-    per_shard: int,
-    row_group: int,
-) -> list[dict]:
-    schema = arrow_schema(columns)
-    images = [c.name for c in columns if c.kind == "image"]
-    dict_cols = [c.name for c in columns if c.kind not in ("image", "score")]
-    files = []
-    for rel in shard_paths(config, n_rows, per_shard):
-        batch = [r for _, r in zip(range(per_shard), rows, strict=False)]
-        table = pa.Table.from_pylist(batch, schema=schema)
-        path = staging / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(
-            table,
-            path,
-            row_group_size=row_group,
-            compression="zstd",
-            use_dictionary=dict_cols,
-            write_statistics=[c for c in dict_cols if c not in images],
-        )
-        files.append({"path": rel, "config": config, "rows": table.num_rows, "num_bytes": table.nbytes})
-    return files
-
-
 def _up_to_date(out: Path, build_key: str) -> dict | None:
     try:
         manifest = read_manifest(out)
@@ -284,48 +239,3 @@ def assemble(builder: Builder, plan: list[StagePlan], report: BuildReport, force
     return manifest, True
 
 
-@dataclass
-class ConfigPart:
-    config: str
-    columns: tuple[Column, ...]
-    rows: Iterator[dict]
-    n_rows: int
-    per_shard: int
-
-
-def write_release(out: Path, staging: Path, parts: list[ConfigPart], row_group: int, card: dict, meta: dict) -> dict:
-    """Write configs, card and MANIFEST into `staging`, then swap them into `out` (MANIFEST last).
-
-    Shared by builds and imports, so every release folder has one shape."""
-    from aas_dataset.release.card import render_card
-
-    try:
-        files = []
-        for p in parts:
-            files += _write_config(staging, p.config, p.columns, p.rows, p.n_rows, p.per_shard, row_group)
-        columns = {p.config: p.columns for p in parts}
-        (staging / "README.md").write_text(render_card(card, columns, files, staging), encoding="utf-8")
-        manifest = build_manifest(staging, files, **meta)
-        crash_point("assemble:staged")
-        _swap_in(staging, out, [p.config for p in parts])
-        write_json_atomic(out / MANIFEST, manifest)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return manifest
-
-
-def _swap_in(staging: Path, out: Path, configs: list[str]) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    (out / MANIFEST).unlink(missing_ok=True)  # from here until the end, the folder is "incomplete"
-    for stale in out.glob(".*.tmp"):  # an atomic write (MANIFEST, README) of a killed assembly
-        stale.unlink(missing_ok=True)
-    for config in ALL_CONFIGS:  # configs of an earlier release that this one lacks go too
-        dest = out / config
-        if dest.exists():
-            shutil.rmtree(dest)
-        if config in configs:
-            (staging / config).rename(dest)
-            crash_point(f"assemble:swap:{config}")
-    (staging / "README.md").replace(out / "README.md")
-    # A previous WebDataset export no longer matches the new shards.
-    shutil.rmtree(out / "webdataset", ignore_errors=True)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aas_dataset.catalog import ResolvedModel
+from aas_dataset.catalog.recipes import ResolvedRecipe
 from aas_dataset.engine.executors import LocalExecutor, ProcessExecutor, Progress, StageStats
 from aas_dataset.engine.stages.base import Stage, Unit
 from aas_dataset.engine.stages.generate import GenerateStage
@@ -14,7 +15,6 @@ from aas_dataset.engine.stages.prompts import NegativesStage, PromptsStage, samp
 from aas_dataset.engine.stages.score import ScoreStage
 from aas_dataset.engine.store import Store
 from aas_dataset.spec.captions import hub_cached, resolve_captions
-from aas_dataset.spec.recipe import ResolvedRecipe
 
 STORE_DIR = ".aas"  # inside the output folder; never part of a release
 

@@ -12,11 +12,10 @@ import json
 import os
 import shutil
 import socket
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from aas_dataset.util import crash_point, write_json_atomic
+from aas_dataset.util import crash_point, owned_tmpdir, write_json_atomic
 
 
 def _alive(pid: int) -> bool:
@@ -36,10 +35,6 @@ class Store:
         self.tmp.mkdir(parents=True, exist_ok=True)
         self._writes: dict[str, int] = {}  # artifacts written per stage by this process (crash tests)
 
-    @property
-    def _owner(self) -> str:
-        return f"{socket.gethostname()}.{os.getpid()}."
-
     def clean_tmp(self) -> None:
         """Remove half-written artifacts of crashed processes on this host.
 
@@ -55,8 +50,7 @@ class Store:
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
 
     def mkdtemp(self, label: str) -> Path:
-        self.tmp.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=f"{self._owner}{label}-", dir=self.tmp))
+        return owned_tmpdir(self.tmp, label)
 
     def path(self, stage: str, key: str) -> Path:
         return self.root / stage / key[:2] / key

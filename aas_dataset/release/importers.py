@@ -26,8 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from aas_dataset import __version__
-from aas_dataset.engine.assemble import SCORES_SHARD_ROWS, ConfigPart, write_release
-from aas_dataset.engine.store import Store
+from aas_dataset.release.writer import SCORES_SHARD_ROWS, ConfigPart, write_release
 from aas_dataset.spec.official_texts import OfficialTextError
 from aas_dataset.spec.schema import (
     COMBOS,
@@ -40,7 +39,7 @@ from aas_dataset.spec.schema import (
     validate_table,
 )
 from aas_dataset.spec.taxonomy import DIMENSION_KEYS
-from aas_dataset.util import digest
+from aas_dataset.util import digest, owned_tmpdir
 
 # The paper's aligned-vs-base comparisons, kept when both models are present.
 PAPER_COMPARISONS = [
@@ -231,7 +230,7 @@ def import_hf(source: str, out: Path, revision: str | None = None, official_dir:
             raise ImportFormatError(f"{f}: columns differ from {files[0].name}")
     layout = detect_layout(names)
     out = Path(out)
-    store = Store(out / ".aas" / "store")
+    store = out / ".aas" / "store"  # the same place a build keeps its cache and temp folders
     if layout == "benchmark":
         return _import_benchmark(files, names, where, out, store, official_dir)
     return _import_emotion(files, names, where, out, store)
@@ -288,11 +287,11 @@ def paper_generators() -> dict[str, tuple[str, str]]:
     return out
 
 
-def _paper_effects(official_dir: str | None, store: Store) -> dict[str, str]:
+def _paper_effects(official_dir: str | None, store: Path) -> dict[str, str]:
     from aas_dataset.spec.instructions import effects
 
     try:
-        return effects("official", official_dir, store.root / "cache")
+        return effects("official", official_dir, store / "cache")
     except OfficialTextError as e:
         raise ImportFormatError(f"the authors' effect texts fill the prompts config's `effects`: {e}") from None
 
@@ -384,7 +383,7 @@ def _import_benchmark(files, names, where, out, store, official_dir) -> dict:
     recipe = {"ground_truth": gt, "comparisons": comparisons}
     meta = _release_meta("aas_benchmark_import", where, "benchmark", recipe, counts, files)
     card = _card("aas_benchmark_import", where, "benchmark", counts, judge_info, scorer_info, gen_info, gt, notes)
-    return write_release(out, store.mkdtemp("import"), parts, 100, card, meta)
+    return write_release(out, owned_tmpdir(store / "tmp", "import"), parts, 100, card, meta)
 
 
 def _iter_rows_light(files):
@@ -468,4 +467,4 @@ def _import_emotion(files, names, where, out, store) -> dict:
     ]
     card = _card("emotion_bias_import", where, "emotion_bias", counts, [], scorer_info, [], None, "")
     parts = [ConfigPart("emotion_bias", cols, rows(), n, 100)]
-    return write_release(out, store.mkdtemp("import"), parts, 100, card, meta)
+    return write_release(out, owned_tmpdir(store / "tmp", "import"), parts, 100, card, meta)

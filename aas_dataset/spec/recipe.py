@@ -1,21 +1,31 @@
-"""Build recipes: YAML validated with pydantic, resolved against the catalog.
-
-Every problem becomes one `RecipeError` line naming the file and the key, before anything is
-written.
-"""
+"""What a recipe and a catalog entry may say: pydantic models, strict (an unknown key is an
+error). Resolving a recipe against the catalog is `aas_dataset.catalog.recipes`."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from aas_dataset import catalog
-from aas_dataset.catalog import CatalogError, Entry, ResolvedModel
-from aas_dataset.spec.schema import NAME_RE
-from aas_dataset.util import digest
+
+class Entry(BaseModel):
+    """A catalog entry: a backend kind, its weights and settings, and how it relates to the paper."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: str
+    model_id: str | None = None
+    revision: str | None = None
+    description: str = ""
+    display_name: str = ""
+    # The paper's data key where it differs from ours (ours carry no dots: they are file keys).
+    paper_key: str | None = None
+    # Which of the authors' runs the entry reproduces: the paper's, their follow-up (post-paper)
+    # runs, or none (tiny, local and offline models of ours).
+    paper_run: Literal["paper", "follow-up", "none"] = "none"
+    # Where our settings differ from those of that run, and why.
+    paper_settings: str = ""
+    license: str = "unknown"
+    settings: dict[str, Any] = {}
 
 
 class RecipeError(ValueError):
@@ -144,122 +154,3 @@ class Recipe(_Strict):
                 if isinstance(data.get(key), list):
                     data[key] = [_ref(v) for v in data[key]]
         return data
-
-
-class ResolvedRecipe:
-    """A recipe whose model references are resolved and whose settings are validated."""
-
-    def __init__(self, recipe: Recipe, path: Path | None):
-        self.recipe = recipe
-        self.path = path
-        self.base_dir = path.parent if path else Path.cwd()
-        self.rewriter = self._resolve("rewriter", recipe.rewriter, "rewriter")
-        self.negative_writer = (
-            self._resolve("negative_writer", recipe.negative_writer, "negative_writer")
-            if recipe.negative_writer
-            else None
-        )
-        self.generators = self._resolve_list("generator", recipe.generators, "generators")
-        self.judges = self._resolve_list("judge", recipe.judges, "judges")
-        self.scorers = self._resolve_list("scorer", recipe.scorers, "scorers")
-        for key, models in (("judges", self.judges), ("scorers", self.scorers)):
-            for i, m in enumerate(models):
-                if not NAME_RE.match(m.name):
-                    raise RecipeError(f"{self._where}: {key}.{i}: name {m.name!r} must match {NAME_RE.pattern}")
-
-        judges = [j.name for j in self.judges if not self._absolute(j)]
-        if recipe.ground_truth is not None and recipe.ground_truth not in judges:
-            raise RecipeError(f"{self._where}: ground_truth: {recipe.ground_truth!r} is not one of the judges {judges}")
-        gens = {g.name for g in self.generators}
-        for i, c in enumerate(recipe.comparisons):
-            for side in ("aligned", "base"):
-                if getattr(c, side) not in gens:
-                    raise RecipeError(f"{self._where}: comparisons.{i}.{side}: {getattr(c, side)!r} is not a generator")
-
-    @staticmethod
-    def _absolute(model: ResolvedModel) -> bool:
-        return model.traits["absolute"]
-
-    @property
-    def pairwise_judges(self) -> list[ResolvedModel]:
-        return [j for j in self.judges if not self._absolute(j)]
-
-    @property
-    def absolute_judges(self) -> list[ResolvedModel]:
-        return [j for j in self.judges if self._absolute(j)]
-
-    @property
-    def ground_truth(self) -> str | None:
-        pairwise = self.pairwise_judges
-        return self.recipe.ground_truth or (pairwise[0].name if pairwise else None)
-
-    @property
-    def _where(self) -> str:
-        return str(self.path) if self.path else "recipe"
-
-    def _resolve(self, role: str, ref: ModelRef, key: str) -> ResolvedModel:
-        overrides = dict(ref.settings)
-        ep = self.recipe.llm_endpoint
-        entry = {**catalog.entries(role), **self.recipe.catalog.for_role(role)}.get(ref.name)
-        if ep and entry is not None and "base_url" in entry.settings:  # an LLM-backed entry
-            overrides = {
-                "base_url": ep.base_url,
-                **({"api_key_env": ep.api_key_env} if ep.api_key_env else {}),
-                **overrides,
-            }
-        try:
-            return catalog.resolve(role, ref.name, overrides, self.recipe.catalog.for_role(role))
-        except CatalogError as e:
-            raise RecipeError(f"{self._where}: {key}: {e}") from None
-
-    def _resolve_list(self, role: str, refs: list[ModelRef], key: str) -> list[ResolvedModel]:
-        names = [r.name for r in refs]
-        dup = sorted({n for n in names if names.count(n) > 1})
-        if dup:
-            raise RecipeError(f"{self._where}: {key}: {', '.join(dup)} listed more than once")
-        return [self._resolve(role, r, f"{key}.{i}") for i, r in enumerate(refs)]
-
-    def resolved_dict(self) -> dict:
-        """The recipe with every model's full spec: what MANIFEST records and hashes."""
-        d = self.recipe.model_dump(mode="json")
-        d["rewriter"] = self.rewriter.spec
-        d["negative_writer"] = self.negative_writer.spec if self.negative_writer else None
-        d["generators"] = [g.spec for g in self.generators]
-        d["judges"] = [j.spec for j in self.judges]
-        d["scorers"] = [s.spec for s in self.scorers]
-        d["ground_truth"] = self.ground_truth
-        return d
-
-    @property
-    def hash(self) -> str:
-        return digest(self.resolved_dict())
-
-
-def _format_error(path: str, e: ValidationError) -> str:
-    err = e.errors()[0]
-    loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
-    msg = err["msg"]
-    if err["type"] == "extra_forbidden":
-        msg = "unknown key"
-    return f"{path}: {loc}: {msg}"
-
-
-def parse_recipe(data: Any, where: str = "recipe", path: Path | None = None) -> ResolvedRecipe:
-    if not isinstance(data, dict):
-        raise RecipeError(f"{where}: a recipe must be a mapping, got {type(data).__name__}")
-    try:
-        recipe = Recipe.model_validate(data)
-    except ValidationError as e:
-        raise RecipeError(_format_error(where, e)) from None
-    return ResolvedRecipe(recipe, path)
-
-
-def load_recipe(path: str | Path) -> ResolvedRecipe:
-    path = Path(path)
-    if not path.is_file():
-        raise RecipeError(f"{path}: recipe file not found")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise RecipeError(f"{path}: not valid YAML: {str(e).splitlines()[0]}") from None
-    return parse_recipe(data, str(path), path)
