@@ -155,6 +155,20 @@ MUTATIONS = (
         ("tests/test_import.py::test_import_benchmark_layout_and_recompute_tables",),
     ),
     Mutation(
+        "layers: the spec imports the engine",
+        "aas_dataset/spec/taxonomy.py",
+        "from dataclasses import dataclass\n",
+        "from dataclasses import dataclass\n\nfrom aas_dataset.engine import store  # noqa: F401\n",
+        ("tests/test_layers.py::test_no_layer_imports_a_layer_above_it",),
+    ),
+    Mutation(
+        "catalog: no role check",
+        "aas_dataset/catalog/__init__.py",
+        "    if problem := check_role(role, cls):",
+        "    if problem := None:",
+        ("tests/test_recipe_cli.py::test_a_user_backend_of_the_wrong_role_is_a_one_line_recipe_error",),
+    ),
+    Mutation(
         "judges: our wording sent by default",
         "aas_dataset/backends/openai_chat.py",
         '    texts: TextsMode = "official"',

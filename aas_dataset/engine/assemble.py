@@ -237,5 +237,3 @@ def assemble(builder: Builder, plan: list[StagePlan], report: BuildReport, force
         },
     )
     return manifest, True
-
-

@@ -65,6 +65,23 @@ def _lines(sdk, file_id: str | None) -> list[dict]:
     return [json.loads(ln) for ln in text.splitlines() if ln.strip()]
 
 
+class BatchClient(LLMClient):
+    """An `LLMClient` whose `run` sends the uncached requests as Batch API jobs."""
+
+    def run(self, reqs: Sequence[Request], on_result=None) -> list[Reply | BaseException]:
+        out = run_batch_api(self, reqs)
+        if on_result is not None:
+            for i, r in enumerate(out):
+                on_result(i, r)
+        return out
+
+
+def make_client(model: str, settings, cache_path, label: str = "llm") -> LLMClient:
+    """The client a backend's settings ask for: live requests, or Batch API jobs (`batch_api`)."""
+    cls = BatchClient if getattr(settings, "batch_api", False) else LLMClient
+    return cls(model, settings, cache_path, label=label)
+
+
 def run_batch_api(client: LLMClient, reqs: Sequence[Request]) -> list[Reply | BaseException]:
     from openai import OpenAI
 

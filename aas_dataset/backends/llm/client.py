@@ -322,14 +322,6 @@ class LLMClient:
 
         `on_result(i, reply_or_error)` is called as each request finishes, so a caller can
         store results while the others are still in flight."""
-        if self.settings.batch_api:
-            from aas_dataset.backends.llm.batch import run_batch_api
-
-            out = run_batch_api(self, reqs)
-            if on_result is not None:
-                for i, r in enumerate(out):
-                    on_result(i, r)
-            return out
         return self._loop.run_until_complete(self._gather(reqs, on_result))
 
     def _http(self):

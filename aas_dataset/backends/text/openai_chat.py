@@ -17,6 +17,7 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aas_dataset.backends.base import Judge, JudgeItem, NegativeWriter, Rewriter, Verdict
+from aas_dataset.backends.llm.batch import make_client
 from aas_dataset.backends.llm.client import LLMClient, LLMSettings, Request, describe_error
 from aas_dataset.spec.instructions import TextsMode, describe, describe_effects, effects, instruction
 from aas_dataset.spec.official_texts import fill
@@ -44,7 +45,7 @@ class _LLMBackend:
         if self.ROLE:
             s = self.settings
             self.instr = instruction(self.ROLE, s.texts, s.official_dir, self.cache_dir)
-        self.client = LLMClient(self.model_id, self.settings, cache, label=f"{type(self).__name__} {self.name!r}")
+        self.client = make_client(self.model_id, self.settings, cache, label=f"{type(self).__name__} {self.name!r}")
 
     @classmethod
     def text_sources(cls, settings) -> list[dict]:
