@@ -12,6 +12,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
+
+class Strict(BaseModel):
+    """The one base of every settings, recipe and reply model: an unknown key is an error."""
+
+    model_config = ConfigDict(extra="forbid")
+
 
 def canonical_json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

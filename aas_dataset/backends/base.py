@@ -24,7 +24,9 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, model_validator
+
+from aas_dataset.util import Strict
 
 
 def resolve_device(setting: str) -> str:
@@ -36,18 +38,25 @@ def resolve_device(setting: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-class NoSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class NoSettings(Strict):
+    """A backend without settings."""
 
 
-class TextDefinedSettings(BaseModel):
+class TorchSettings(Strict):
+    """What every torch model's settings share: tiny random weights built from a config (offline
+    runs and tests, on the model's real architecture) and where it runs."""
+
+    tiny: bool = False
+    weights_seed: int = 0  # tiny weights only: the seed they are drawn from
+    device: str = "auto"  # auto: cuda if torch sees a GPU, else cpu
+
+
+class TextDefinedSettings(TorchSettings):
     """Settings of a scorer defined partly by a text (HPSv3's instruction, MPS's condition, J's
     template): `texts: ours` gives stand-in texts of ours, accepted only on tiny random weights,
     where no text carries meaning; real weights always read their own texts."""
 
-    model_config = ConfigDict(extra="forbid")
     texts: Literal["official", "ours"] = "official"
-    tiny: bool = False
 
     def stand_in_sources(self, what: str) -> list[dict] | None:
         """The `text_sources` entry of stand-in texts, or None when the official ones are read."""
@@ -216,6 +225,35 @@ class Scorer(Backend):
 
     def score(self, images: list[Any], prompts: list[str]):
         raise NotImplementedError
+
+
+class TorchScorer(Scorer):
+    """A scorer on torch weights: `load` resolves the device, then builds the model
+    (`load_model`: tiny random weights or the released ones); `close` drops the model and
+    empties the CUDA cache before the next model loads."""
+
+    Settings = TorchSettings
+    device: str = "cpu"
+
+    def load(self) -> None:
+        self.device = resolve_device(self.settings.device)
+        self.load_model()
+
+    def load_model(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        import gc
+
+        self.model = None
+        gc.collect()
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        except ImportError:
+            pass
 
 
 class Rater(Scorer):

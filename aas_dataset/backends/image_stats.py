@@ -14,11 +14,12 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from scipy import ndimage
 
 from aas_dataset.backends.base import Judge, JudgeItem, Scorer, Verdict
 from aas_dataset.spec.taxonomy import dimension
+from aas_dataset.util import Strict
 
 STATS = ("brightness", "contrast", "colorfulness", "sharpness", "saturation")
 
@@ -50,8 +51,7 @@ class ImageStatsScorer(Scorer):
         return np.array([[image_statistics(im)[k] for k in STATS] for im in images], dtype=np.float64)
 
 
-class JudgeSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class JudgeSettings(Strict):
     rule: Literal["dimensions", "dullness"] = "dimensions"
     tie_margin: float = Field(default=0.02, ge=0)  # dullness: relative difference below which it is a tie
 

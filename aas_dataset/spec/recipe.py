@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from aas_dataset.util import Strict
 
 
-class Entry(BaseModel):
+class Entry(Strict):
     """A catalog entry: a backend kind, its weights and settings, and how it relates to the paper."""
 
-    model_config = ConfigDict(extra="forbid")
     kind: str
     model_id: str | None = None
     revision: str | None = None
@@ -32,11 +33,7 @@ class RecipeError(ValueError):
     pass
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-
-class HubCaptions(_Strict):
+class HubCaptions(Strict):
     id: str
     column: str = "text"
     split: str = "train"
@@ -44,7 +41,7 @@ class HubCaptions(_Strict):
     limit: int | None = Field(default=None, ge=1)  # the first N rows only (the paper read train[:300])
 
 
-class Captions(_Strict):
+class Captions(Strict):
     """Exactly one source: `inline`, `file` (text: one per line; .jsonl: needs `column`), `hub`.
 
     `count` + `seed` draw a seeded sample without replacement; without `count`, all are used.
@@ -67,7 +64,7 @@ class Captions(_Strict):
         return self
 
 
-class DimensionSampling(_Strict):
+class DimensionSampling(Strict):
     min: int = Field(default=2, ge=1, le=11)
     max: int = Field(default=4, ge=1, le=11)
 
@@ -78,7 +75,7 @@ class DimensionSampling(_Strict):
         return self
 
 
-class ModelRef(_Strict):
+class ModelRef(Strict):
     name: str
     settings: dict[str, Any] = {}
 
@@ -87,21 +84,21 @@ def _ref(v: Any) -> Any:
     return {"name": v} if isinstance(v, str) else v
 
 
-class Comparison(_Strict):
+class Comparison(Strict):
     """An aligned model and the base it was tuned from, for the paired statistical tests."""
 
     aligned: str
     base: str
 
 
-class LLMEndpoint(_Strict):
+class LLMEndpoint(Strict):
     """Points every LLM-backed model of the recipe at one OpenAI-compatible server."""
 
     base_url: str
     api_key_env: str | None = None
 
 
-class RecipeCatalog(_Strict):
+class RecipeCatalog(Strict):
     """Entries a recipe adds to (or shadows in) the packaged catalog."""
 
     rewriters: dict[str, Entry] = {}
@@ -114,7 +111,7 @@ class RecipeCatalog(_Strict):
         return getattr(self, role + "s")
 
 
-class Recipe(_Strict):
+class Recipe(Strict):
     name: str
     version: str = "0.1.0"
     description: str = ""

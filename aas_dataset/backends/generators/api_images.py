@@ -21,6 +21,7 @@ from pydantic import Field
 
 from aas_dataset.backends.base import Generator
 from aas_dataset.backends.llm.client import LLMClient, LLMSettings, ReplyInvalid, describe_error
+from aas_dataset.backends.remote import api_key, retry_policy
 from aas_dataset.spec.instructions import TextsMode, describe, instruction
 from aas_dataset.spec.official_texts import fill
 
@@ -108,7 +109,7 @@ class OpenRouterImageSettings(APIImageSettings):
 
 class OpenRouterImageGenerator(_APIGenerator):
     Settings = OpenRouterImageSettings
-    VERSION = 2
+    VERSION = 2  # 2: the authors' request message; no forced aspect ratio or output modalities
     PATH = "/chat/completions"
 
     @classmethod
@@ -175,7 +176,7 @@ class ReplicateGenerator(Generator):
     """
 
     Settings = ReplicateSettings
-    VERSION = 2
+    VERSION = 2  # 2: a negative prompt per arm
     exact_batches = False
 
     @classmethod
@@ -183,13 +184,9 @@ class ReplicateGenerator(Generator):
         return settings.seed_field is not None
 
     def load(self) -> None:
-        import os
-
         import httpx
 
-        key = os.environ.get(self.settings.api_key_env)
-        if not key:
-            raise RuntimeError(f"generator {self.name!r}: environment variable {self.settings.api_key_env} is not set")
+        key = api_key(self.settings.api_key_env, f"generator {self.name!r}")
         s = self.settings
         self.http = httpx.Client(
             base_url=s.base_url.rstrip("/"),
@@ -204,22 +201,9 @@ class ReplicateGenerator(Generator):
 
     def _request(self, method: str, url: str, **kw):
         import httpx
-        from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+        from tenacity import Retrying
 
-        s = self.settings
-
-        def wait(state):
-            e = state.outcome.exception()
-            if isinstance(e, _Retryable) and e.retry_after is not None:
-                return min(e.retry_after, s.backoff_max_s)
-            return wait_exponential_jitter(initial=s.backoff_base_s, max=s.backoff_max_s)(state)
-
-        for attempt in Retrying(
-            stop=stop_after_attempt(s.max_attempts),
-            wait=wait,
-            retry=retry_if_exception_type(_Retryable),
-            reraise=True,
-        ):
+        for attempt in Retrying(**retry_policy(self.settings, lambda e: isinstance(e, _Retryable))):
             with attempt:
                 try:
                     r = self.http.request(method, url, **kw)

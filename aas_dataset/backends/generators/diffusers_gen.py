@@ -16,24 +16,20 @@ from __future__ import annotations
 import gc
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from aas_dataset.backends.base import Generator, resolve_device
-from aas_dataset.util import run_grouped
+from aas_dataset.util import Strict, run_grouped
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ArmSettings(_Strict):
+class ArmSettings(Strict):
     """Steps/guidance for the p_o arm where they differ (the SD3 branch of the paper's later code)."""
 
     steps: int | None = Field(None, ge=1)
     guidance: float | None = Field(None, ge=0)
 
 
-class PipelineSettings(_Strict):
+class PipelineSettings(Strict):
     steps: int = Field(ge=1)
     guidance: float = Field(ge=0)
     width: int = Field(ge=8, multiple_of=8)
@@ -48,7 +44,7 @@ class PipelineSettings(_Strict):
     call_kwargs: dict[str, Any] = {}
 
 
-class LoraAdapter(_Strict):
+class LoraAdapter(Strict):
     """A PEFT adapter (adapter_config.json + adapter_model.safetensors) merged into a component
     with `merge_and_unload`, so its own lora_alpha / r scale applies (Flow-GRPO: 64/32 = 2)."""
 
@@ -58,7 +54,7 @@ class LoraAdapter(_Strict):
     component: str = "transformer"
 
 
-class SingleFileComponent(_Strict):
+class SingleFileComponent(Strict):
     """A component from one weights file plus a config folder (DanceFlux's transformer)."""
 
     path: str  # local file or https://huggingface.co/<repo>/blob/<rev>/<file>
@@ -69,13 +65,13 @@ class SingleFileComponent(_Strict):
     model_class: str = "FluxTransformer2DModel"
 
 
-class VSF(_Strict):
+class VSF(Strict):
     method: Literal["vsf"] = "vsf"
     scale: float = Field(2.0, ge=0)  # 0 = off
     offset: float = 0.0
 
 
-class NAG(_Strict):
+class NAG(Strict):
     method: Literal["nag"] = "nag"
     scale: float = Field(4.0, ge=0)  # the paper's phi; the official code's nag_scale is phi + 1
     tau: float = Field(5.0, ge=1)
@@ -223,7 +219,7 @@ class PipelineGenerator(Generator):
 
 class DiffusersGenerator(PipelineGenerator):
     Settings = DiffusersSettings
-    VERSION = 2
+    VERSION = 2  # 2: per-arm negatives, compel, adapters, single-file parts, VSF / NAG
 
     def load(self) -> None:
         import diffusers

@@ -21,10 +21,10 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from aas_dataset.backends.base import Scorer
-from aas_dataset.util import digest
+from aas_dataset.util import Strict, digest
 
 WORKER = Path(__file__).resolve().parent / "worker.py"
 RUNNERS = WORKER.parent / "runners"
@@ -81,8 +81,7 @@ class IsolatedEnv:
         return self.python
 
 
-class IsolatedSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class IsolatedSettings(Strict):
     # pip requirement strings of the environment (pins included); torch==2.13.0 comes from the local wheel
     requirements: list[str] = Field(min_length=1)
     # a file under aas_dataset/backends/isolated/runners (by name) or an absolute path

@@ -21,8 +21,6 @@ import base64
 import functools
 import hashlib
 import json
-import os
-import random
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -30,13 +28,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
-from aas_dataset.util import canonical_json
+from aas_dataset.backends.remote import api_key, retry_policy
+from aas_dataset.util import Strict, canonical_json
 
 
-class LLMSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class LLMSettings(Strict):
     base_url: str
     api_key_env: str
     temperature: float = Field(default=0.1, ge=0, le=2)
@@ -91,7 +89,7 @@ class Request:
     user: str
     images: Sequence[bytes] = ()
     schema: type[BaseModel] | None = None
-    tag: str = ""  # instruction name + version; part of the cache key
+    tag: str = ""  # what kind of request (rewriter, pairwise_judge, ...); the texts themselves are hashed
 
 
 @dataclass
@@ -141,15 +139,6 @@ def _retryable(e: BaseException) -> bool:
     return isinstance(e, openai.APIStatusError) and e.status_code >= 500
 
 
-def _retry_after(e: BaseException) -> float | None:
-    response = getattr(e, "response", None)
-    value = response.headers.get("retry-after") if response is not None else None
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
-
-
 def describe_error(e: BaseException) -> str:
     import openai
 
@@ -162,9 +151,7 @@ class LLMClient:
     def __init__(self, model: str, settings: LLMSettings, cache_path: Path | None, label: str = "llm"):
         import openai  # noqa: F401  (imported here, at load time, not inside the first batch)
 
-        key = os.environ.get(settings.api_key_env)
-        if not key:
-            raise RuntimeError(f"{label}: environment variable {settings.api_key_env} is not set")
+        key = api_key(settings.api_key_env, label)
         self.model = model
         self.settings = settings
         self.label = label
@@ -271,20 +258,9 @@ class LLMClient:
 
     async def _retrying(self, sem: asyncio.Semaphore, once):
         """Await `once()` under the concurrency limit, retrying what `_retryable` allows."""
-        from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
+        from tenacity import AsyncRetrying
 
-        s = self.settings
-
-        def wait(state) -> float:
-            # exponential backoff with full jitter, at least what the server asked for
-            exp = min(s.backoff_max_s, s.backoff_base_s * 2 ** (state.attempt_number - 1))
-            delay = random.uniform(0, exp)
-            hint = _retry_after(state.outcome.exception()) if state.outcome else None
-            return max(delay, min(hint, s.backoff_max_s)) if hint is not None else delay
-
-        async for attempt in AsyncRetrying(
-            stop=stop_after_attempt(s.max_attempts), wait=wait, retry=retry_if_exception(_retryable), reraise=True
-        ):
+        async for attempt in AsyncRetrying(**retry_policy(self.settings, _retryable)):
             with attempt:
                 async with sem:
                     result = await once()

@@ -11,31 +11,26 @@ processor's square size with PIL bicubic.
 from __future__ import annotations
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from aas_dataset.backends.base import Scorer, resolve_device
+from aas_dataset.backends.base import TorchScorer, TorchSettings
 from aas_dataset.backends.tiny_parts import TINY_VISION, seeded_init, tiny_bert_tokenizer, tiny_blip_text_config
 
 
-class Settings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    tiny: bool = False
-    weights_seed: int = 0
+class Settings(TorchSettings):
     max_length: int | None = Field(default=None, ge=1)  # None: no truncation (the paper's scoring)
-    device: str = "auto"
 
 
-class BlipItmScorer(Scorer):
+class BlipItmScorer(TorchScorer):
     Settings = Settings
-    VERSION = 2
+    VERSION = 2  # 2: text not truncated by default (the paper scored untruncated p_a)
     outputs = ("", "neg")
 
-    def load(self) -> None:
+    def load_model(self) -> None:
         import torch
         from transformers import BlipConfig, BlipForImageTextRetrieval, BlipImageProcessorPil, BlipProcessor
 
         s = self.settings
-        self.device = resolve_device(s.device)
         if s.tiny:
             self.tokenizer = tiny_bert_tokenizer()
             config = BlipConfig(

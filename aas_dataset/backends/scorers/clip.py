@@ -10,16 +10,12 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
 
-from aas_dataset.backends.base import Scorer, resolve_device
+from aas_dataset.backends.base import TorchScorer, TorchSettings
 from aas_dataset.backends.tiny_parts import TINY_VISION, byte_level_clip_tokenizer, seeded_init, tiny_clip_text_config
 
 
-class Settings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    tiny: bool = False
-    weights_seed: int = 0
+class Settings(TorchSettings):
     scale: Literal["cosine", "logit"] = "cosine"
     # where the tokenizer and image processor come from, when not the model's own repo
     processor_id: str | None = None
@@ -29,7 +25,6 @@ class Settings(BaseModel):
     center_crop: Literal["floor", "torchvision"] = "floor"
     # tiny models only: the activation of the checkpoint family they stand in for
     hidden_act: Literal["quick_gelu", "gelu"] = "quick_gelu"
-    device: str = "auto"
 
 
 def torchvision_resize_crop(image, shortest: int, crop: int):
@@ -53,11 +48,11 @@ def _embedding(out):
     return getattr(out, "pooler_output", out)
 
 
-class ClipScorer(Scorer):
+class ClipScorer(TorchScorer):
     Settings = Settings
     VERSION = 1
 
-    def load(self) -> None:
+    def load_model(self) -> None:
         import torch
         from transformers import CLIPConfig, CLIPModel, CLIPTokenizer
 
@@ -67,7 +62,6 @@ class ClipScorer(Scorer):
             from transformers import CLIPImageProcessor as ImageProcessor
 
         s = self.settings
-        self.device = resolve_device(s.device)
         if s.tiny:
             self.tokenizer = byte_level_clip_tokenizer()
             config = CLIPConfig(

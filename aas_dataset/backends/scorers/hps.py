@@ -22,9 +22,8 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
 
-from aas_dataset.backends.base import Scorer, resolve_device
+from aas_dataset.backends.base import TorchScorer, TorchSettings
 from aas_dataset.backends.scorers.clip import torchvision_resize_crop
 from aas_dataset.backends.scorers.weights import load_checkpoint, load_exactly, weights_file
 from aas_dataset.backends.tiny_parts import byte_level_clip_tokenizer, seeded_init
@@ -194,8 +193,7 @@ def openai_pixels(image, size: int = 224):
     return (x - torch.tensor(MEAN).view(3, 1, 1)) / torch.tensor(STD).view(3, 1, 1)
 
 
-class Settings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Settings(TorchSettings):
     architecture: Literal["ViT-H-14", "ViT-L-14-quickgelu", "tiny"]
     transform: Literal["hpsv2", "openai"]
     # "repo/id:filename" on the Hub, or a local path (.pt / .pth / .safetensors)
@@ -203,22 +201,18 @@ class Settings(BaseModel):
     # where the CLIP BPE tokenizer comes from (same vocabulary as open_clip's SimpleTokenizer)
     tokenizer_id: str = "openai/clip-vit-large-patch14"
     antialias: bool = True
-    tiny: bool = False
-    weights_seed: int = 0
-    device: str = "auto"
     batch_preprocess_threads: int = 0  # 0: preprocess in the calling thread
 
 
-class HPSScorer(Scorer):
+class HPSScorer(TorchScorer):
     Settings = Settings
     VERSION = 1
 
-    def load(self) -> None:
+    def load_model(self) -> None:
         import torch
         from transformers import CLIPModel, CLIPTokenizer
 
         s = self.settings
-        self.device = resolve_device(s.device)
         if s.tiny:
             self.tokenizer = byte_level_clip_tokenizer()
             vocab = self.tokenizer.get_vocab()

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from aas_dataset.backends.base import Scorer, TextDefinedSettings, resolve_device
+from aas_dataset.backends.base import TextDefinedSettings, TorchScorer
 from aas_dataset.backends.scorers.qwen_vl import QWEN_SPECIALS, TINY_CHAT_TEMPLATE, expand_image_pads, vl_token_ids
 from aas_dataset.backends.scorers.weights import load_checkpoint, load_exactly, weights_file
 from aas_dataset.backends.tiny_parts import byte_level_qwen_tokenizer, seeded_init
@@ -84,12 +84,9 @@ class Settings(TextDefinedSettings):
     text_source: str | None = Field(default=None, exclude=True)
     pixels: int = Field(default=PIXELS, ge=28 * 28)
     dtype: str = "bfloat16"
-    tiny: bool = False
-    weights_seed: int = 0
-    device: str = "auto"
 
 
-class HPSv3Scorer(Scorer):
+class HPSv3Scorer(TorchScorer):
     Settings = Settings
     VERSION = 1
     outputs = ("", "log_sigma")
@@ -104,12 +101,11 @@ class HPSv3Scorer(Scorer):
             for r in (HPSV3_INSTRUCTION, HPSV3_SUFFIX)
         ]
 
-    def load(self) -> None:
+    def load_model(self) -> None:
         import torch
         from transformers import Qwen2VLForConditionalGeneration, Qwen2VLImageProcessorPil
 
         s = self.settings
-        self.device = resolve_device(s.device)
         if s.texts == "ours":
             self.instruction, self.suffix = STAND_IN_INSTRUCTION, STAND_IN_SUFFIX
         else:

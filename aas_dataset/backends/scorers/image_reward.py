@@ -18,9 +18,9 @@ missed (the official loader used strict=False).
 from __future__ import annotations
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from aas_dataset.backends.base import Scorer, resolve_device
+from aas_dataset.backends.base import TorchScorer, TorchSettings
 from aas_dataset.backends.scorers.hps import openai_pixels
 from aas_dataset.backends.scorers.weights import load_checkpoint, load_exactly, weights_file
 from aas_dataset.backends.tiny_parts import seeded_init, tiny_bert_tokenizer, tiny_blip_text_config
@@ -78,28 +78,23 @@ def imagereward_to_hf(sd: dict) -> dict:
     return out
 
 
-class Settings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Settings(TorchSettings):
     checkpoint: str = "ImageReward.pt"  # file in model_id, or a local path
     tokenizer_id: str = "google-bert/bert-base-uncased"
     max_length: int = Field(default=35, ge=1)
-    tiny: bool = False
-    weights_seed: int = 0
-    device: str = "auto"
 
 
-class ImageRewardScorer(Scorer):
+class ImageRewardScorer(TorchScorer):
     Settings = Settings
     VERSION = 1
 
-    def load(self) -> None:
+    def load_model(self) -> None:
         import torch
         import torch.nn as nn
         from transformers import BertTokenizer, BlipTextConfig, BlipVisionConfig, BlipVisionModel
         from transformers.models.blip.modeling_blip_text import BlipTextModel
 
         s = self.settings
-        self.device = resolve_device(s.device)
         if s.tiny:
             tok = tiny_bert_tokenizer()
             vision = BlipVisionConfig(

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
-from aas_dataset.backends.base import Scorer, TextDefinedSettings, resolve_device
+from aas_dataset.backends.base import TextDefinedSettings, TorchScorer
 from aas_dataset.backends.scorers.weights import weights_file
 from aas_dataset.backends.tiny_parts import byte_level_clip_tokenizer, seeded_init
 from aas_dataset.spec.official_texts import OfficialTextError, Recorded, check, fetch_text, official_cache
@@ -171,12 +171,9 @@ class Settings(TextDefinedSettings):
     commit: str = MPS_COMMIT
     threshold: float = Field(default=0.3, gt=0, lt=1)
     dtype: str = "float16"
-    tiny: bool = False
-    weights_seed: int = 0
-    device: str = "auto"
 
 
-class MPSScorer(Scorer):
+class MPSScorer(TorchScorer):
     Settings = Settings
     VERSION = 1
 
@@ -189,12 +186,11 @@ class MPSScorer(Scorer):
             {"text": "MPS condition", "source": where, "length": CONDITION.length, "sha256": CONDITION.sha256_prefix}
         ]
 
-    def load(self) -> None:
+    def load_model(self) -> None:
         import torch
         from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel, CLIPTokenizer
 
         s = self.settings
-        self.device = resolve_device(s.device)
         self.condition = self._condition()
         CrossModel = _torch_modules()
         if s.tiny:

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
-from aas_dataset.backends.base import Rater, TextDefinedSettings, resolve_device
+from aas_dataset.backends.base import Rater, TextDefinedSettings, TorchScorer
 from aas_dataset.backends.scorers.qwen_vl import QWEN_SPECIALS, TINY_CHAT_TEMPLATE, expand_image_pads, vl_token_ids
 from aas_dataset.backends.tiny_parts import byte_level_qwen_tokenizer, seeded_init
 from aas_dataset.spec.official_texts import OfficialTextError, Recorded, check, fetch_text, official_cache
@@ -110,12 +110,9 @@ class Settings(TextDefinedSettings):
     commit: str = RATER_COMMIT
     image_size: int = 512
     dtype: str = "bfloat16"
-    tiny: bool = False
-    weights_seed: int = 0
-    device: str = "auto"
 
 
-class DimensionRater(Rater):
+class DimensionRater(Rater, TorchScorer):
     Settings = Settings
     VERSION = 1
     # first the 11 expected scores, then the 11 predictions, in taxonomy order
@@ -134,11 +131,10 @@ class DimensionRater(Rater):
             {"text": "J guidelines (VisionReward rules)", "source": where + "rules.csv", "sha256": "-"},
         ]  # fmt: skip
 
-    def load(self) -> None:
+    def load_model(self) -> None:
         import torch
 
         s = self.settings
-        self.device = resolve_device(s.device)
         if s.texts == "ours":
             self.template, self.guides = STAND_IN_TEMPLATE, stand_in_guidelines()
         else:

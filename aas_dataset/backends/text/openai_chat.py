@@ -14,14 +14,14 @@ import hashlib
 from dataclasses import dataclass
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from aas_dataset.backends.base import Judge, JudgeItem, NegativeWriter, Rewriter, Verdict
 from aas_dataset.backends.llm.batch import make_client
 from aas_dataset.backends.llm.client import LLMClient, LLMSettings, Request, describe_error
 from aas_dataset.spec.instructions import TextsMode, describe, describe_effects, effects, instruction
 from aas_dataset.spec.official_texts import fill
-from aas_dataset.util import derive_seed
+from aas_dataset.util import Strict, derive_seed
 
 
 class InstructedSettings(LLMSettings):
@@ -97,10 +97,9 @@ def _texts(client: LLMClient, reqs: list[Request], field: str, max_words: int | 
 # --- rewriter ----------------------------------------------------------------------------
 
 
-class Prompts(BaseModel):
+class Prompts(Strict):
     """The authors' reply schema for a rewrite (name and field as in their code)."""
 
-    model_config = ConfigDict(extra="forbid")
     long_description: str
 
 
@@ -112,9 +111,8 @@ class RewriterSettings(InstructedSettings):
 
 class OpenAIChatRewriter(_LLMBackend, Rewriter):
     Settings = RewriterSettings
-    VERSION = 3
+    VERSION = 3  # 3: the authors' instruction and effect texts, their reply schema
     ROLE = "rewriter"
-    TAG = "rewrite"
 
     def load(self) -> None:
         super().load()
@@ -137,7 +135,7 @@ class OpenAIChatRewriter(_LLMBackend, Rewriter):
                 fill(self.instr.user, caption=caption, effects=self.effects_text(dims)),
                 (),
                 Prompts,
-                self.TAG,
+                self.ROLE,
             )
             for caption, dims in items
         ]
@@ -167,15 +165,14 @@ NEGATIVE_SYSTEM = (
 )
 
 
-class NegativeReply(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class NegativeReply(Strict):
     negative_prompt: str = Field(min_length=1)
 
 
 class OpenAINegativeWriter(_LLMBackend, NegativeWriter):
     Settings = LLMSettings
     VERSION = 1
-    TAG = "negative-v1"
+    KIND = "negative"
 
     @classmethod
     def text_sources(cls, settings) -> list[dict]:
@@ -183,17 +180,16 @@ class OpenAINegativeWriter(_LLMBackend, NegativeWriter):
         return [{"text": "negative-prompt instruction", "source": "ours (no published original)", "sha256": sha}]
 
     def negative_many(self, prompts: list[str], dims: list[list[str]] | None = None) -> list:
-        reqs = [Request(NEGATIVE_SYSTEM, NEGATIVE.format(prompt=p), (), NegativeReply, self.TAG) for p in prompts]
+        reqs = [Request(NEGATIVE_SYSTEM, NEGATIVE.format(prompt=p), (), NegativeReply, self.KIND) for p in prompts]
         return _texts(self.client, reqs, "negative_prompt", 5, "negative prompt")
 
 
 # --- pairwise selection judge ------------------------------------------------------------
 
 
-class PreferenceSelection(BaseModel):
+class PreferenceSelection(Strict):
     """The authors' reply schema: an integer, checked after parsing (0 first image, 1 second, -1 tie)."""
 
-    model_config = ConfigDict(extra="forbid")
     selection: int
 
     @field_validator("selection")
@@ -219,9 +215,8 @@ class LLMPairwiseJudge(_LLMBackend, Judge):
     0 = I_o chosen, 1 = I_a chosen, -1 = tie."""
 
     Settings = PairwiseSettings
-    VERSION = 2
+    VERSION = 2  # 2: the authors' instruction, their reply schema
     ROLE = "pairwise_judge"
-    TAG = "pairwise"
     streams = True
 
     @classmethod
@@ -236,7 +231,7 @@ class LLMPairwiseJudge(_LLMBackend, Judge):
             shown = (it.distorted_png, it.original_png) if flip else (it.original_png, it.distorted_png)
             orders.append(flip)
             text = fill(self.instr.user, prompt=it.prompt_distorted)
-            reqs.append(Request(self.instr.system, text, shown, PreferenceSelection, self.TAG))
+            reqs.append(Request(self.instr.system, text, shown, PreferenceSelection, self.ROLE))
         return reqs, orders
 
     def judge(self, items: list[JudgeItem], emit=None) -> list[Verdict | BaseException]:
@@ -258,10 +253,9 @@ class LLMPairwiseJudge(_LLMBackend, Judge):
 # --- per-image 0-100 judge ---------------------------------------------------------------
 
 
-class JudgeResponse(BaseModel):
+class JudgeResponse(Strict):
     """The authors' reply schema; both scores must lie in 0-100 (checked after parsing)."""
 
-    model_config = ConfigDict(extra="forbid")
     reasoning: str
     main_concepts: int
     special_effects: int
@@ -278,9 +272,8 @@ class LLMAbsoluteJudge(_LLMBackend, Judge):
     """Each image of the pair graded on its own (given both prompts): judge100_<name> columns."""
 
     Settings = InstructedSettings
-    VERSION = 2
+    VERSION = 2  # 2: the authors' instruction, their reply schema
     ROLE = "absolute_judge"
-    TAG = "absolute"
     absolute = True
 
     def judge(self, items: list[JudgeItem], emit=None) -> list[Verdict | BaseException]:
@@ -288,7 +281,7 @@ class LLMAbsoluteJudge(_LLMBackend, Judge):
         for it in items:
             text = fill(self.instr.user, p_o=it.prompt_original, p_a=it.prompt_distorted)
             reqs += [
-                Request(self.instr.system, text, (png,), JudgeResponse, self.TAG)
+                Request(self.instr.system, text, (png,), JudgeResponse, self.ROLE)
                 for png in (it.original_png, it.distorted_png)
             ]
         replies = self.client.run(reqs)

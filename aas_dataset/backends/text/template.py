@@ -22,7 +22,7 @@ GOOD_POLE = {
 
 
 class TemplateRewriter(Rewriter):
-    VERSION = 2
+    VERSION = 2  # 2: clauses worded as the authors' effect descriptions
     exact_batches = False
 
     def rewrite(self, caption: str, dims: list[str]) -> str:
