@@ -25,6 +25,33 @@ class StagePlan:
     units: list[Unit]
     models: dict[str, ResolvedModel]
 
+    def key_of(self) -> dict[tuple[str, str], str]:
+        """(model, image-pair key) -> unit key, for the stages with one unit per pair and model."""
+        return {(u.group, u.payload["gen_key"]): u.key for u in self.units}
+
+
+class Plan:
+    """Every stage's units and models, in run order; `plan[ScoreStage]` is that stage's plan."""
+
+    def __init__(self, stages: list[StagePlan]):
+        self.stages = stages
+
+    def __iter__(self):
+        return iter(self.stages)
+
+    def __getitem__(self, stage_cls: type[Stage]) -> StagePlan:
+        if isinstance(stage_cls, int | slice):  # plan[0]: by position, in run order
+            return self.stages[stage_cls]
+        for sp in self.stages:
+            if isinstance(sp.stage, stage_cls):
+                return sp
+        raise KeyError(stage_cls.__name__)
+
+    @property
+    def per_pair(self) -> list[StagePlan]:
+        """The stages that add columns to each image pair's row (judges, scorers)."""
+        return [sp for sp in self.stages if isinstance(sp.stage, JudgeStage | ScoreStage)]
+
 
 @dataclass
 class BuildReport:
@@ -54,7 +81,7 @@ class Builder:
     def captions(self) -> list[str]:
         return resolve_captions(self.recipe.recipe.captions, self.recipe.base_dir, self.store.root / "captions")
 
-    def plan(self, captions: list[str] | None = None) -> list[StagePlan]:
+    def plan(self, captions: list[str] | None = None) -> Plan:
         r = self.recipe
         caps = self.captions() if captions is None else captions
         dims = [
@@ -66,15 +93,17 @@ class Builder:
         nw = r.negative_writer
         n_units = ns.units(p_units, nw)
         g_units = gs.units(p_units, r.generators, r.recipe.seed, n_units)
-        return [
-            StagePlan(ps, p_units, {r.rewriter.name: r.rewriter}),
-            StagePlan(ns, n_units, {nw.name: nw} if nw else {}),
-            StagePlan(gs, g_units, {g.name: g for g in r.generators}),
-            StagePlan(js, js.units(g_units, r.judges), {j.name: j for j in r.judges}),
-            StagePlan(ss, ss.units(g_units, r.scorers), {s.name: s for s in r.scorers}),
-        ]
+        return Plan(
+            [
+                StagePlan(ps, p_units, {r.rewriter.name: r.rewriter}),
+                StagePlan(ns, n_units, {nw.name: nw} if nw else {}),
+                StagePlan(gs, g_units, {g.name: g for g in r.generators}),
+                StagePlan(js, js.units(g_units, r.judges), {j.name: j for j in r.judges}),
+                StagePlan(ss, ss.units(g_units, r.scorers), {s.name: s for s in r.scorers}),
+            ]
+        )
 
-    def status(self, plan: list[StagePlan]) -> list[dict]:
+    def status(self, plan: Plan) -> list[dict]:
         rows = []
         for sp in plan:
             cached = sum(self.store.has(sp.stage.name, u.key) for u in sp.units)

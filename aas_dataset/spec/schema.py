@@ -93,6 +93,15 @@ _FAMILIES = (
 )
 
 
+# The order of the optional column families in a pairs / scores row, whatever stage adds them.
+_FAMILY_ORDER = ("label_", "score_", "judge100_", "rater_")
+
+
+def family_rank(name: str) -> int:
+    """A column's place among the optional families (stable sort keeps the recipe's order within)."""
+    return next((i for i, prefix in enumerate(_FAMILY_ORDER) if name.startswith(prefix)), len(_FAMILY_ORDER))
+
+
 def _family_kind(config: str, name: str) -> str | None:
     group = "pairs" if config in ("pairs", "scores") else config
     for g, prefix, suffix, kind in _FAMILIES:

@@ -44,7 +44,19 @@ def load_image(data: bytes):
 class Stage:
     name: ClassVar[str]
     VERSION: ClassVar[int] = 1
+    RECORD: ClassVar[type]  # what its artifact holds (`engine.records`)
 
     def run_batch(self, backend, units: list[Unit], store: Store) -> list[dict[str, bytes] | Exception]:
         """Run a batch; return the artifact files for each unit, or the exception it failed with."""
         raise NotImplementedError
+
+    # A stage that adds columns to the rows of `pairs` / `scores` (one unit per image pair and
+    # model) declares them here and fills them from its records: the assembly joins, it does
+    # not know what a stage writes.
+    def columns(self, model) -> tuple:
+        """The `spec.schema.Column`s `model` contributes to each pair row."""
+        return ()
+
+    def row_values(self, model, record) -> dict:
+        """Those columns' values for one pair (`record` is None when the unit has no artifact)."""
+        return {}

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from aas_dataset.catalog import ResolvedModel
-from aas_dataset.engine.stages.base import Stage, Unit, json_bytes, unit_key
+from aas_dataset.engine.records import NegativeRecord, PairRecord, PromptRecord
+from aas_dataset.engine.stages.base import Stage, Unit, unit_key
 from aas_dataset.util import derive_seed, png_bytes
 
 VARIANTS = ("original", "distorted")
@@ -15,6 +16,7 @@ def image_seed(recipe_seed: int, model: str, index: int, variant: str) -> int:
 
 class GenerateStage(Stage):
     name = "generate"
+    RECORD = PairRecord
     VERSION = 1
 
     def units(
@@ -44,13 +46,13 @@ class GenerateStage(Stage):
         return out
 
     def run_batch(self, backend, units, store):
-        metas = [store.read_json("prompts", u.payload["prompt_key"]) for u in units]
+        metas = [PromptRecord.read(store, u.payload["prompt_key"]) for u in units]
         negatives = None
         if backend.needs_negatives(backend.settings):
-            negatives = [store.read_json("negatives", u.payload["negative_key"])["negative_prompt"] for u in units]
+            negatives = [NegativeRecord.read(store, u.payload["negative_key"]).negative_prompt for u in units]
         originals, distorted = backend.generate_pairs(
-            [m["prompt_original"] for m in metas],
-            [m["prompt_distorted"] for m in metas],
+            [m.prompt_original for m in metas],
+            [m.prompt_distorted for m in metas],
             [u.payload["seeds"]["original"] for u in units],
             [u.payload["seeds"]["distorted"] for u in units],
             negatives,
@@ -64,19 +66,12 @@ class GenerateStage(Stage):
             if bad is not None:  # both images or none: a pair is the unit
                 out.append(bad)
                 continue
-            meta = {
-                "model": u.payload["model"],
-                "index": u.payload["index"],
-                "seeds": u.payload["seeds"] if backend.is_seeded(backend.settings) else None,
-                "size": [io_.width, io_.height],
-            }
-            if negatives is not None:
-                meta["negative_prompt"] = negatives[i]
-            out.append(
-                {
-                    "original.png": png_bytes(io_),
-                    "distorted.png": png_bytes(ia),
-                    "meta.json": json_bytes(meta),
-                }
+            record = PairRecord(
+                model=u.payload["model"],
+                index=u.payload["index"],
+                seeds=u.payload["seeds"] if backend.is_seeded(backend.settings) else None,
+                size=[io_.width, io_.height],
+                negative_prompt=negatives[i] if negatives is not None else None,
             )
+            out.append(record.files_with(png_bytes(io_), png_bytes(ia)))
         return out

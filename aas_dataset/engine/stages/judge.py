@@ -1,4 +1,5 @@
-"""Stage `judge`: one label per (judge, image pair), stored under the judge's own name."""
+"""Stage `judge`: one label (or 0-100 grades) per (judge, image pair), under the judge's own
+name: `label_<judge>` / `judge100_<judge>` columns."""
 
 from __future__ import annotations
 
@@ -6,15 +7,16 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aas_dataset.backends.base import JudgeItem
 from aas_dataset.catalog import ResolvedModel
-from aas_dataset.engine.stages.base import Stage, Unit, json_bytes, load_image, unit_key
-from aas_dataset.spec.schema import LABEL_DISTORTED, LABEL_ORIGINAL, LABEL_TIE
+from aas_dataset.engine.records import JudgeRecord, PairRecord, PromptRecord
+from aas_dataset.engine.stages.base import Stage, Unit, load_image, unit_key
+from aas_dataset.spec.schema import LABEL_DISTORTED, LABEL_ORIGINAL, LABEL_TIE, Column, label_column
 
 
 def pair_inputs(store, unit: Unit):
-    meta = store.read_json("prompts", unit.payload["prompt_key"])
+    """(I_o, I_a, the prompt record) of a downstream unit's image pair."""
     gen = unit.payload["gen_key"]
-    o, d = store.read("generate", gen, "original.png"), store.read("generate", gen, "distorted.png")
-    return load_image(o), load_image(d), meta
+    o, d = (load_image(PairRecord.image(store, gen, v)) for v in PairRecord.VARIANTS)
+    return o, d, PromptRecord.read(store, unit.payload["prompt_key"])
 
 
 def downstream_units(stage: str, version: int, gen_units: list[Unit], models: list[ResolvedModel]):
@@ -35,6 +37,7 @@ def downstream_units(stage: str, version: int, gen_units: list[Unit], models: li
 
 class JudgeStage(Stage):
     name = "judge"
+    RECORD = JudgeRecord
     VERSION = 1
 
     def units(self, gen_units: list[Unit], judges: list[ResolvedModel]) -> list[Unit]:
@@ -43,11 +46,9 @@ class JudgeStage(Stage):
     def run_batch(self, backend, units, store):
         items = []
         for u in units:
-            meta = store.read_json("prompts", u.payload["prompt_key"])
-            gen = u.payload["gen_key"]
-            o_png, a_png = store.read("generate", gen, "original.png"), store.read("generate", gen, "distorted.png")
-            dims = tuple(meta["selected_dims"])
-            items.append(JudgeItem(meta["prompt_original"], meta["prompt_distorted"], dims, o_png, a_png))
+            p = PromptRecord.read(store, u.payload["prompt_key"])
+            o_png, a_png = (PairRecord.image(store, u.payload["gen_key"], v) for v in PairRecord.VARIANTS)
+            items.append(JudgeItem(p.prompt_original, p.prompt_distorted, tuple(p.selected_dims), o_png, a_png))
         if backend.streams:
             # Verdicts are stored as they arrive, by a writer thread, so disk writes overlap the
             # requests still in flight instead of following the whole batch.
@@ -65,6 +66,17 @@ class JudgeStage(Stage):
             raise RuntimeError(f"judge returned {len(verdicts)} verdicts for {len(units)} pairs")
         return [_verdict_files(backend, v) for v in verdicts]
 
+    def columns(self, model) -> tuple[Column, ...]:
+        if model.traits["absolute"]:
+            doc = f"0-100 judge {model.name}: main concepts, special effects, reasoning per image"
+            return (Column(f"judge100_{model.name}", "judge100", doc),)
+        return (Column(label_column(model.name), "int64", f"label of judge {model.name}"),)
+
+    def row_values(self, model, record: JudgeRecord | None) -> dict:
+        if model.traits["absolute"]:
+            return {f"judge100_{model.name}": record.scores if record else None}
+        return {label_column(model.name): record.label if record else None}
+
 
 def _verdict_files(backend, v) -> dict[str, bytes] | BaseException:
     if isinstance(v, BaseException):
@@ -72,10 +84,7 @@ def _verdict_files(backend, v) -> dict[str, bytes] | BaseException:
     if backend.absolute:
         if not v.scores:
             return ValueError("absolute judge returned no scores")
-        return {"meta.json": json_bytes({"scores": v.scores, "detail": v.detail})}
+        return JudgeRecord(scores=v.scores, detail=v.detail).files()
     if v.label not in (LABEL_TIE, LABEL_ORIGINAL, LABEL_DISTORTED):
         return ValueError(f"judge label must be -1, 0 or 1, got {v.label!r}")
-    meta = {"label": int(v.label), "reason": v.reason}
-    if v.detail:
-        meta["detail"] = v.detail
-    return {"meta.json": json_bytes(meta)}
+    return JudgeRecord(label=int(v.label), reason=v.reason, detail=v.detail or None).files()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import random
 
 from aas_dataset.catalog import ResolvedModel
-from aas_dataset.engine.stages.base import Stage, Unit, json_bytes, unit_key
+from aas_dataset.engine.records import NegativeRecord, PromptRecord
+from aas_dataset.engine.stages.base import Stage, Unit, unit_key
 from aas_dataset.spec.taxonomy import DIMENSION_KEYS
 from aas_dataset.util import derive_seed
 
@@ -19,6 +20,7 @@ def sample_dimensions(seed: int, index: int, lo: int, hi: int) -> list[str]:
 
 class PromptsStage(Stage):
     name = "prompts"
+    RECORD = PromptRecord
     VERSION = 1
 
     def units(self, captions: list[str], dims: list[list[str]], rewriter: ResolvedModel) -> list[Unit]:
@@ -44,17 +46,16 @@ class PromptsStage(Stage):
                 text = getattr(text, "text", text)
                 if not text or not text.strip():
                     raise ValueError("rewriter returned an empty prompt")
-                meta = {
-                    "index": p["index"],
-                    "prompt_original": p["caption"],
-                    "prompt_distorted": text.strip(),
-                    "selected_dims": list(p["dims"]),
-                    "effects": backend.effects_text(list(p["dims"])),
-                    "rewriter": backend.name,
-                }
-                if usage:
-                    meta["usage"] = usage
-                out.append({"meta.json": json_bytes(meta)})
+                record = PromptRecord(
+                    index=p["index"],
+                    prompt_original=p["caption"],
+                    prompt_distorted=text.strip(),
+                    selected_dims=list(p["dims"]),
+                    effects=backend.effects_text(list(p["dims"])),
+                    rewriter=backend.name,
+                    usage=usage or None,
+                )
+                out.append(record.files())
             except Exception as e:  # recorded per unit; the stage goes on
                 out.append(e)
         return out
@@ -64,6 +65,7 @@ class NegativesStage(Stage):
     """Stage `negatives`: a <= 5-word negative prompt per p_a (only when the recipe asks)."""
 
     name = "negatives"
+    RECORD = NegativeRecord
     VERSION = 1
 
     def units(self, prompt_units: list[Unit], writer: ResolvedModel | None) -> list[Unit]:
@@ -81,8 +83,8 @@ class NegativesStage(Stage):
         ]
 
     def run_batch(self, backend, units, store):
-        metas = [store.read_json("prompts", u.payload["prompt_key"]) for u in units]
-        texts = backend.negative_many([m["prompt_distorted"] for m in metas], [m["selected_dims"] for m in metas])
+        metas = [PromptRecord.read(store, u.payload["prompt_key"]) for u in units]
+        texts = backend.negative_many([m.prompt_distorted for m in metas], [m.selected_dims for m in metas])
         out = []
         for t in texts:
             if isinstance(t, BaseException):
@@ -92,7 +94,5 @@ class NegativesStage(Stage):
             if not t.strip() or len(t.split()) > 5:
                 out.append(ValueError(f"negative prompt must have 1-5 words, got {t!r}"))
             else:
-                out.append(
-                    {"meta.json": json_bytes({"negative_prompt": t.strip(), **({"usage": usage} if usage else {})})}
-                )
+                out.append(NegativeRecord(t.strip(), usage or None).files())
         return out

@@ -1,17 +1,21 @@
-"""Stage `score`: r(I, p) for the four combinations oiop, oidp, diop, didp, for any scorer."""
+"""Stage `score`: r(I, p) for the four combinations oiop, oidp, diop, didp, for any scorer:
+`score_<scorer>[_<output>]` columns, or `rater_<name>[_pred]` for a per-dimension rater."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from aas_dataset.catalog import ResolvedModel
-from aas_dataset.engine.stages.base import Stage, Unit, json_bytes
+from aas_dataset.engine.records import ScoreRecord
+from aas_dataset.engine.stages.base import Stage, Unit
 from aas_dataset.engine.stages.judge import downstream_units, pair_inputs
-from aas_dataset.spec.schema import COMBOS
+from aas_dataset.spec.schema import COMBOS, Column, rater_columns, score_column
+from aas_dataset.spec.taxonomy import DIMENSION_KEYS
 
 
 class ScoreStage(Stage):
     name = "score"
+    RECORD = ScoreRecord
     VERSION = 1
 
     def units(self, gen_units: list[Unit], scorers: list[ResolvedModel]) -> list[Unit]:
@@ -21,8 +25,8 @@ class ScoreStage(Stage):
         images, prompts = [], []
         per = 4 if backend.prompt_dependent else 2
         for u in units:
-            io_, ia, meta = pair_inputs(store, u)
-            po, pa = meta["prompt_original"], meta["prompt_distorted"]
+            io_, ia, p = pair_inputs(store, u)
+            po, pa = p.prompt_original, p.prompt_distorted
             if backend.prompt_dependent:
                 images += [io_, io_, ia, ia]
                 prompts += [po, pa, po, pa]
@@ -44,5 +48,25 @@ class ScoreStage(Stage):
                 out.append(ValueError("scorer returned a non-finite score"))
                 continue
             scores = {o: {c: float(block[j, k]) for j, c in enumerate(COMBOS)} for k, o in enumerate(outputs)}
-            out.append({"meta.json": json_bytes({"scores": scores})})
+            out.append(ScoreRecord(scores).files())
         return out
+
+    def columns(self, model) -> tuple[Column, ...]:
+        if model.traits["rater"]:
+            return rater_columns(model.name)
+        doc = "reward r(I, p) for the four combinations"
+        return tuple(Column(score_column(model.name, o or None), "score", doc) for o in model.traits["outputs"])
+
+    def row_values(self, model, record: ScoreRecord | None) -> dict:
+        sc = record.scores if record else None
+        if model.traits["rater"]:  # outputs: the 11 expected scores, then the 11 predictions
+            n, outs = len(DIMENSION_KEYS), model.traits["outputs"]
+            arms = (("original", "oiop"), ("distorted", "diop"))  # image only: oiop holds J(I_o)
+            return {
+                f"rater_{model.name}": {v: [sc[o][c] for o in outs[:n]] for v, c in arms} if sc else None,
+                f"rater_{model.name}_pred": {v: [int(sc[o][c]) for o in outs[n:]] for v, c in arms} if sc else None,
+            }
+        return {
+            score_column(model.name, o or None): ({c: sc[o][c] for c in COMBOS} if sc and sc.get(o) else None)
+            for o in model.traits["outputs"]
+        }

@@ -1,0 +1,116 @@
+"""What each stage's artifact holds: one typed record per stage, one codec for the stage that
+writes it and for the assembly that reads it back.
+
+A record's `meta.json` holds its fields (optional ones only when set); images travel beside it
+as PNG files. The JSON is written with sorted keys, so a record's bytes depend only on its
+values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+from aas_dataset.engine.stages.base import json_bytes
+from aas_dataset.engine.store import Store
+
+
+@dataclass
+class Record:
+    STAGE: ClassVar[str]
+    OPTIONAL: ClassVar[tuple[str, ...]] = ()  # written only when not None
+
+    def meta(self) -> dict:
+        return {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if not (f.name in self.OPTIONAL and getattr(self, f.name) is None)
+        }
+
+    def files(self) -> dict[str, bytes]:
+        return {"meta.json": json_bytes(self.meta())}
+
+    @classmethod
+    def read(cls, store: Store, key: str | None):
+        """The record of `key`, or None when the unit has no artifact (failed or not run)."""
+        if key is None or not store.has(cls.STAGE, key):
+            return None
+        return cls(**store.read_json(cls.STAGE, key))
+
+    @property
+    def usage_of(self) -> dict | None:
+        """Tokens a model used to produce this record (LLM steps), for the cost summary."""
+        return getattr(self, "usage", None)
+
+
+@dataclass
+class PromptRecord(Record):
+    STAGE = "prompts"
+    OPTIONAL = ("usage",)
+    index: int
+    prompt_original: str
+    prompt_distorted: str
+    selected_dims: list[str]
+    effects: str  # the effect descriptions the rewriter was given, one per line
+    rewriter: str
+    usage: dict | None = None
+
+
+@dataclass
+class NegativeRecord(Record):
+    STAGE = "negatives"
+    OPTIONAL = ("usage",)
+    negative_prompt: str
+    usage: dict | None = None
+
+
+@dataclass
+class PairRecord(Record):
+    """I_o and I_a of one (model, index); the images are `original.png` / `distorted.png`."""
+
+    STAGE = "generate"
+    OPTIONAL = ("negative_prompt",)
+    VARIANTS: ClassVar[tuple[str, str]] = ("original", "distorted")
+    model: str
+    index: int
+    seeds: dict | None  # None: the model takes no seed (image APIs)
+    size: list[int]
+    negative_prompt: str | None = None
+
+    def files_with(self, original_png: bytes, distorted_png: bytes) -> dict[str, bytes]:
+        return {"original.png": original_png, "distorted.png": distorted_png, **self.files()}
+
+    @staticmethod
+    def image(store: Store, key: str, variant: str) -> bytes:
+        return store.read(PairRecord.STAGE, key, f"{variant}.png")
+
+
+@dataclass
+class JudgeRecord(Record):
+    """A pairwise label (0 I_o, 1 I_a, -1 tie) with its reason, or a 0-100 grade of each image."""
+
+    STAGE = "judge"
+    label: int | None = None
+    reason: str | None = None
+    detail: dict | None = None
+    scores: dict | None = None
+
+    def meta(self) -> dict:
+        if self.scores is not None:  # an absolute judge's grades
+            return {"scores": self.scores, "detail": self.detail or {}}
+        meta: dict[str, Any] = {"label": self.label, "reason": self.reason or ""}
+        if self.detail:
+            meta["detail"] = self.detail
+        return meta
+
+    @property
+    def usage_of(self) -> dict | None:
+        return (self.detail or {}).get("usage")
+
+
+@dataclass
+class ScoreRecord(Record):
+    """r(I, p) per scorer output for the four combinations oiop, oidp, diop, didp."""
+
+    STAGE = "score"
+    scores: dict
