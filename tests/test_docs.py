@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 import re
 
-from .conftest import ROOT
+from .helpers import ROOT
 
 
 def test_every_test_named_in_the_claims_exists():

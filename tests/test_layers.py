@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from .conftest import ROOT
+from .helpers import ROOT
 
 PACKAGE = ROOT / "aas_dataset"
 ORDER = ["util", "spec", "backends", "catalog", "release", "engine", "analysis", "cli"]
@@ -73,9 +73,7 @@ def test_no_layer_imports_a_layer_above_it():
 
 def test_no_import_circle_between_modules():
     modules = _modules()
-    graph = {
-        m: {i for i in _imports(p, top_level_only=True) if i in modules and i != m} for m, p in modules.items()
-    }
+    graph = {m: {i for i in _imports(p, top_level_only=True) if i in modules and i != m} for m, p in modules.items()}
     seen, stack, circles = set(), [], []
 
     def visit(m):

@@ -18,7 +18,7 @@ from aas_dataset.catalog import differences, resolve
 from aas_dataset.catalog.recipes import load_recipe
 from aas_dataset.cli import app
 
-from .conftest import ROOT
+from .helpers import ROOT
 from .test_import import published  # noqa: F401  (fixture)
 
 runner = CliRunner()

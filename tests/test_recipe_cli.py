@@ -11,7 +11,7 @@ from aas_dataset.catalog.recipes import load_recipe, parse_recipe
 from aas_dataset.cli import app
 from aas_dataset.spec.recipe import RecipeError
 
-from .conftest import ROOT, SMOKE, mini_recipe
+from .helpers import ROOT, SMOKE, mini_recipe
 
 runner = CliRunner()
 
@@ -133,12 +133,12 @@ def test_models_lists_the_catalog_with_licenses_and_cache_state():
 @pytest.mark.parametrize(
     "kind, message",
     [
-        ("tests.helpers_backends:NotABackend", "NotABackend is not a Generator"),
+        ("tests.helpers:NotABackend", "NotABackend is not a Generator"),
         (
-            "tests.helpers_backends:IncompleteGenerator",
+            "tests.helpers:IncompleteGenerator",
             "IncompleteGenerator implements none of generate / generate_pairs",
         ),
-        ("tests.helpers_backends:PromptLengthScorer", "PromptLengthScorer is not a Generator"),
+        ("tests.helpers:PromptLengthScorer", "PromptLengthScorer is not a Generator"),
     ],
 )
 def test_a_user_backend_of_the_wrong_role_is_a_one_line_recipe_error(tmp_path, kind, message):

@@ -1,0 +1,197 @@
+"""Helpers the tests share (recipes, paths, stand-ins for the authors' files, the registry
+policy) and the small backends tests build with; fixtures live in conftest.py."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from aas_dataset.backends.base import Generator, Scorer
+
+ROOT = Path(__file__).resolve().parent.parent
+SMOKE = ROOT / "builders" / "smoke.yaml"
+
+
+# Tests that need a package registry (the official reward-model packages, built into isolated
+# environments) fail when it cannot be reached, as CI must; AAS_TESTS_OFFLINE=1 skips them
+# instead, with the reason named, on a machine known to be offline.
+OFFLINE = os.environ.get("AAS_TESTS_OFFLINE") == "1"
+
+
+def needs_registry(what: str) -> None:
+    if OFFLINE:
+        pytest.skip(f"AAS_TESTS_OFFLINE=1: {what} needs a package registry")
+
+
+def registry_unreachable(what: str, error: Exception) -> None:
+    """The one policy for an unreachable registry: a named skip offline, a failure otherwise."""
+    if OFFLINE:
+        pytest.skip(f"AAS_TESTS_OFFLINE=1: {what}: {error}")
+    pytest.fail(f"{what}: {error} (set AAS_TESTS_OFFLINE=1 on a machine without a package registry)")
+
+
+def write_recipe(path: Path, **changes) -> Path:
+    """The smoke recipe with `changes` applied, captions made inline (path-independent)."""
+    data = yaml.safe_load(SMOKE.read_text())
+    captions = (SMOKE.parent / data["captions"]["file"]).read_text().splitlines()
+    data["captions"] = {"inline": [c for c in captions if c.strip()]}
+    # settings that name generators or judges follow them when a test replaces those lists
+    if "generators" in changes and "comparisons" not in changes:
+        data.pop("comparisons", None)
+    if "judges" in changes and "ground_truth" not in changes:
+        data.pop("ground_truth", None)
+    data.update(changes)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def mini_recipe(path: Path, n: int = 4, **changes) -> Path:
+    data = yaml.safe_load(SMOKE.read_text())
+    captions = (SMOKE.parent / data["captions"]["file"]).read_text().splitlines()[:n]
+    changes.setdefault("captions", {"inline": captions})
+    return write_recipe(path, **changes)
+
+
+# --- a stand-in for the authors' repository ------------------------------------------------
+# Files shaped like the authors' (the same functions, message structure and field names), in
+# our own words: the real texts are read at run time and never copied here. The fixture
+# records these texts' lengths and hashes in place of the real ones, so the same hash gate runs.
+AUTHORS_JUDGE = """
+import secrets
+
+def llm_select_preference(sample, i):
+    candidates = [("image_original", sample["image_original"]), ("image_distorted", sample["image_distorted"])]
+    messages = [
+        {"role": "system", "content": "Stand-in system line for the pairwise judge."},
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "text",
+                    "text": (
+                        "Stand-in judge text with a literal {\\"selection\\": <int>} example. "
+                        f"Prompt:\\n{sample['prompt_distorted']}"
+                    ),
+                },
+                {"type": "image_url", "image_url": {"url": "first"}},
+                {"type": "image_url", "image_url": {"url": "second"}},
+            ],
+        },
+    ]
+    return messages
+"""
+
+
+AUTHORS_REWRITER = """
+# def get_prompt(original_prompt, artifacts):
+#     messages = [{"role": "system", "content": "an older, commented-out variant"}]
+
+def get_prompt(original_prompt, artifacts):
+    messages = [
+        {"role": "system", "content": "Stand-in rewriter system line."},
+        {"role": "user", "content": f'Rewrite {original_prompt} so that it shows {artifacts}. Stand-in.'},
+    ]
+    return messages
+"""
+
+
+AUTHORS_API = """
+def nano_banana_generate(prompt: str):
+    messages = [{"role": "user", "content": [{"type": "text", "text": f"Stand-in request for: {prompt}"}]}]
+    return messages
+"""
+
+
+AUTHORS_GRADER_CELL = """
+def judge(image, original_prompt, distorted_prompt):
+    messages = [
+        {"role": "system", "content": "Stand-in grader system line."},
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "text",
+                    "text": (f"Original:\\n{original_prompt}\\n\\n" f"Distorted:\\n{distorted_prompt}\\n\\nGrade it."),
+                },
+                {"type": "image_url", "image_url": {"url": "img"}},
+            ],
+        },
+    ]
+    return messages
+"""
+
+
+# what each text is, with its replacement fields as the recorded text writes them
+AUTHORS_TEXTS = {
+    ("pairwise_judge", "system"): "Stand-in system line for the pairwise judge.",
+    ("pairwise_judge", "user"): (
+        "Stand-in judge text with a literal {\"selection\": <int>} example. Prompt:\n{sample['prompt_distorted']}"
+    ),
+    ("absolute_judge", "system"): "Stand-in grader system line.",
+    ("absolute_judge", "user"): "Original:\n{original_prompt}\n\nDistorted:\n{distorted_prompt}\n\nGrade it.",
+    ("rewriter", "system"): "Stand-in rewriter system line.",
+    ("rewriter", "user"): "Rewrite {original_prompt} so that it shows {artifacts}. Stand-in.",
+    ("image_api", "user"): "Stand-in request for: {prompt}",
+}
+
+
+def authors_effects() -> dict[str, str]:
+    from aas_dataset.spec.taxonomy import DIMENSION_KEYS
+
+    return {k: f"stand-in effect of {k}" for k in DIMENSION_KEYS}
+
+
+def write_authors_repo(root: Path) -> Path:
+    import json
+
+    (root / "rater_training").mkdir(parents=True, exist_ok=True)
+    (root / "rater_training" / "llm_select.py").write_text(AUTHORS_JUDGE)
+    (root / "ds.py").write_text(AUTHORS_REWRITER)
+    (root / "benchmark.py").write_text(AUTHORS_API)
+    cells = [
+        {"cell_type": "code", "source": ["!pip install something\n"]},
+        {"cell_type": "markdown", "source": ["notes"]},
+        {"cell_type": "code", "source": AUTHORS_GRADER_CELL.splitlines(keepends=True)},
+    ]
+    (root / "eval_later.ipynb").write_text(json.dumps({"cells": cells, "nbformat": 4}))
+    (root / "prompts.json").write_text(json.dumps(authors_effects(), indent=4))
+    return root
+
+
+CALLS = {"generate": 0, "score": 0}
+
+
+class FlakyGenerator(Generator):
+    """Solid-colour images; raises for any prompt that contains FAIL."""
+
+    exact_batches = False  # each image alone: a rerun needs only the missing ones
+
+    def generate(self, prompts, seeds):
+        CALLS["generate"] += 1
+        if any("FAIL" in p for p in prompts):
+            raise RuntimeError("refused: prompt contains FAIL")
+        return [Image.new("RGB", (16, 16), (int(s) % 256, 0, 0)) for s in seeds]
+
+
+class PromptLengthScorer(Scorer):
+    """A scorer whose value is known: prompt length + mean red channel."""
+
+    def score(self, images, prompts):
+        CALLS["score"] += 1
+        return np.array([len(p) + np.asarray(im)[..., 0].mean() for im, p in zip(images, prompts, strict=False)])
+
+
+class NotABackend:
+    """A class of the right shape that does not declare its role."""
+
+    def generate(self, prompts, seeds):
+        return []
+
+
+class IncompleteGenerator(Generator):
+    """A generator that implements neither generate nor generate_pairs."""
