@@ -7,19 +7,17 @@ are unchanged (the `build_key` in MANIFEST), nothing is rewritten.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aas_dataset import __version__
-from aas_dataset.engine.records import JudgeRecord, NegativeRecord, PairRecord, PromptRecord
 from aas_dataset.engine.stages.generate import GenerateStage
 from aas_dataset.engine.stages.judge import JudgeStage
 from aas_dataset.engine.stages.prompts import NegativesStage, PromptsStage
 from aas_dataset.release.manifest import read_manifest
-from aas_dataset.release.writer import SCORES_SHARD_ROWS, ConfigPart, write_release
-from aas_dataset.spec.schema import CONFIGS, Column, config_columns, family_rank
+from aas_dataset.release.writer import ConfigPart, write_release
+from aas_dataset.spec.schema import Column, config_columns, family_rank
 from aas_dataset.util import digest
 
 if TYPE_CHECKING:
@@ -28,49 +26,52 @@ if TYPE_CHECKING:
 VERSION = 1
 
 
-class _Rows:
-    """Reads rows for each config lazily from the store, in a fixed order: a join of the
-    records of every stage, each per-pair stage adding its own columns."""
+class _Join:
+    """The release as a join of the stages' records: each config's rows come from the stage
+    that owns it, and every stage attached to it adds its columns (read lazily, in a fixed
+    order: recipe generator order, index)."""
 
     def __init__(self, builder: Builder, plan: Plan):
-        self.b = builder
+        self.recipe = builder.recipe
         self.store = builder.store
         self.plan = plan
-        self.prompt_units = [u for u in plan[PromptsStage].units if self.store.has("prompts", u.key)]
-        self.gen_units = [u for u in plan[GenerateStage].units if self.store.has("generate", u.key)]
-        self.neg_key = {u.payload["prompt_key"]: u.key for u in plan[NegativesStage].units}
-        # (stage plan, model, (model, pair key) -> unit key) for every column contributor
-        self.contributors = [
-            (sp, m, sp.key_of()) for sp in plan.per_pair for m in sp.models.values() if sp.stage.columns(m)
-        ]
-        self.generators = {g.name: g for g in builder.recipe.generators}
 
-    def columns(self) -> list[Column]:
-        """What the per-pair stages add to `pairs` / `scores`, in the schema's family order."""
-        cols = [c for sp, m, _ in self.contributors for c in sp.stage.columns(m)]
-        return sorted(cols, key=lambda c: family_rank(c.name))
+    def done(self, stage) -> list:
+        """The units of `stage` that have an artifact, in plan order."""
+        return [u for u in self.plan[type(stage)].units if self.store.has(stage.name, u.key)]
+
+    def columns(self, config: str) -> tuple[Column, ...]:
+        added = [c for sp in self.plan.attached(config) for m in sp.models.values() for c in sp.stage.columns(m)]
+        return config_columns(config, extra=sorted(added, key=lambda c: family_rank(c.name)))
+
+    def rows(self, config: str) -> Iterator[dict]:
+        attached = [(sp, m, sp.key_of()) for sp in self.plan.attached(config) for m in sp.models.values()]
+        for key, row in self.plan.owner(config).stage.rows(self, config):
+            for sp, m, key_of in attached:
+                row.update(sp.stage.row_values(m, sp.stage.RECORD.read(self.store, key_of.get((m.name, key)))))
+            yield row
+
+    def part(self, config: str) -> ConfigPart:
+        owner = self.plan.owner(config).stage
+        n = len(self.done(owner))
+        return ConfigPart(config, self.columns(config), self.rows(config), n, owner.shard_rows(self.recipe, config))
 
     def keys(self) -> list[str]:
         """Every artifact the release is made of (its identity, with the recipe)."""
-        keys = [u.key for u in self.prompt_units] + [u.key for u in self.gen_units]
-        keys += sorted(k for k in self.neg_key.values() if self.store.has("negatives", k))
-        for sp in self.plan.per_pair:
-            keys += sorted(k for k in sp.key_of().values() if self.store.has(sp.stage.name, k))
+        owners = [sp for sp in self.plan if sp.stage.OWNS]
+        keys = [u.key for sp in owners for u in self.done(sp.stage)]
+        for sp in self.plan:
+            if sp.stage.ATTACHES:
+                keys += sorted(u.key for u in self.done(sp.stage))
         return keys
 
     def usage(self) -> dict:
         """Tokens and estimated cost per stage and backend, summed over the release's artifacts."""
-        models = {
-            m.name: m for m in (self.b.recipe.rewriter, self.b.recipe.negative_writer, *self.b.recipe.judges) if m
-        }
+        models = {m.name: m for m in (self.recipe.rewriter, self.recipe.negative_writer, *self.recipe.judges) if m}
         out: dict = {}
-        for stage, record in (
-            (PromptsStage, PromptRecord),
-            (NegativesStage, NegativeRecord),
-            (JudgeStage, JudgeRecord),
-        ):
+        for stage in (PromptsStage, NegativesStage, JudgeStage):  # the LLM steps
             for u in self.plan[stage].units:
-                used = (r := record.read(self.store, u.key)) and r.usage_of
+                used = (r := stage.RECORD.read(self.store, u.key)) and r.usage_of
                 if not used:
                     continue
                 agg = out.setdefault(stage.name, {}).setdefault(
@@ -87,40 +88,6 @@ class _Rows:
                 ) / 1e6
                 agg["cost_usd"] = round(cost, 6)
         return out
-
-    def prompts(self) -> Iterator[dict]:
-        for u in self.prompt_units:
-            row = PromptRecord.read(self.store, u.key).meta()
-            row.pop("usage", None)
-            neg = NegativeRecord.read(self.store, self.neg_key.get(u.key))
-            row["negative_prompt"] = neg.negative_prompt if neg else None
-            yield row
-
-    def pairs(self, with_images: bool) -> Iterator[dict]:
-        for u in self.gen_units:
-            g = self.generators[u.payload["model"]]
-            p = PromptRecord.read(self.store, u.payload["prompt_key"])
-            seeds = u.payload["seeds"] if g.traits["seeded"] else {}
-            row = {
-                "model": g.name,
-                "index": u.payload["index"],
-                "prompt_original": p.prompt_original,
-                "prompt_distorted": p.prompt_distorted,
-                "selected_dims": p.selected_dims,
-                "seed_original": seeds.get("original"),
-                "seed_distorted": seeds.get("distorted"),
-                "generator_kind": g.entry.kind,
-                "generator_id": g.entry.model_id or "random-init",
-                "generator_revision": g.entry.revision or "",
-                "generator_settings": json.dumps(g.spec["settings"], sort_keys=True),
-            }
-            if with_images:
-                for v in PairRecord.VARIANTS:
-                    row[f"image_{v}"] = {"bytes": PairRecord.image(self.store, u.key, v), "path": None}
-            for sp, m, key_of in self.contributors:
-                record = sp.stage.RECORD.read(self.store, key_of.get((m.name, u.key)))
-                row.update(sp.stage.row_values(m, record))
-            yield row
 
 
 def _up_to_date(out: Path, build_key: str) -> dict | None:
@@ -141,14 +108,14 @@ def assemble(builder: Builder, plan: Plan, report: BuildReport, force: bool = Fa
     from aas_dataset.release.card import card_info
 
     recipe = builder.recipe
-    rows = _Rows(builder, plan)
+    join = _Join(builder, plan)
     failures = sorted(report.failures, key=lambda f: (f["stage"], f.get("model", ""), f.get("index", -1), f["backend"]))
     build_key = digest(
         {
             "assemble": VERSION,
             "package": __version__,
             "recipe": recipe.hash,
-            "artifacts": rows.keys(),
+            "artifacts": join.keys(),
             "failures": failures,
         }
     )
@@ -156,20 +123,13 @@ def assemble(builder: Builder, plan: Plan, report: BuildReport, force: bool = Fa
     if not force and (manifest := _up_to_date(out, build_key)):
         return manifest, False
 
-    contributed = rows.columns()
-    columns = {c: config_columns(c, extra=contributed if c != "prompts" else ()) for c in CONFIGS}
-    n_pairs = len(rows.gen_units)
     r = recipe.recipe
-    parts = [
-        ConfigPart("prompts", columns["prompts"], rows.prompts(), len(rows.prompt_units), SCORES_SHARD_ROWS),
-        ConfigPart("pairs", columns["pairs"], rows.pairs(True), n_pairs, r.shard_rows),
-        ConfigPart("scores", columns["scores"], rows.pairs(False), n_pairs, SCORES_SHARD_ROWS),
-    ]
+    parts = [join.part(c) for c in plan.configs]
     counts = {
-        "prompts": len(rows.prompt_units),
+        "prompts": len(join.done(plan[PromptsStage].stage)),
         "prompts_planned": len(plan[PromptsStage].units),
         "generators": len(recipe.generators),
-        "pairs": n_pairs,
+        "pairs": len(join.done(plan[GenerateStage].stage)),
         "pairs_planned": len(plan[GenerateStage].units),
         "failures": {s.stage: s.failed + s.blocked for s in report.stats},
     }
@@ -187,7 +147,7 @@ def assemble(builder: Builder, plan: Plan, report: BuildReport, force: bool = Fa
             "recipe_hash": recipe.hash,
             "counts": counts,
             "failures": failures,
-            "usage": rows.usage(),
+            "usage": join.usage(),
         },
     )
     return manifest, True

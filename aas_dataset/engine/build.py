@@ -26,8 +26,8 @@ class StagePlan:
     models: dict[str, ResolvedModel]
 
     def key_of(self) -> dict[tuple[str, str], str]:
-        """(model, image-pair key) -> unit key, for the stages with one unit per pair and model."""
-        return {(u.group, u.payload["gen_key"]): u.key for u in self.units}
+        """(model, owner unit key) -> unit key, for a stage that attaches to another's rows."""
+        return {(u.group, u.payload[self.stage.JOIN]): u.key for u in self.units}
 
 
 class Plan:
@@ -47,10 +47,17 @@ class Plan:
                 return sp
         raise KeyError(stage_cls.__name__)
 
+    def owner(self, config: str) -> StagePlan:
+        """The stage whose units are the rows of `config`."""
+        return next(sp for sp in self.stages if config in sp.stage.OWNS)
+
+    def attached(self, config: str) -> list[StagePlan]:
+        """The stages that add columns to the rows of `config`, in run order."""
+        return [sp for sp in self.stages if config in sp.stage.ATTACHES]
+
     @property
-    def per_pair(self) -> list[StagePlan]:
-        """The stages that add columns to each image pair's row (judges, scorers)."""
-        return [sp for sp in self.stages if isinstance(sp.stage, JudgeStage | ScoreStage)]
+    def configs(self) -> list[str]:
+        return [c for sp in self.stages for c in sp.stage.OWNS]
 
 
 @dataclass

@@ -50,13 +50,26 @@ class Stage:
         """Run a batch; return the artifact files for each unit, or the exception it failed with."""
         raise NotImplementedError
 
-    # A stage that adds columns to the rows of `pairs` / `scores` (one unit per image pair and
-    # model) declares them here and fills them from its records: the assembly joins, it does
-    # not know what a stage writes.
+    # The release is a join the assembly does not need to understand. A stage either OWNS
+    # configs (yields their rows, one per unit of its own, keyed by that unit's key) or
+    # ATTACHES to one stage's rows: each of its units names the owner unit it belongs to
+    # (`payload[JOIN]`), and it adds columns filled from its record.
+    OWNS: ClassVar[tuple[str, ...]] = ()
+    ATTACHES: ClassVar[tuple[str, ...]] = ()
+    JOIN: ClassVar[str] = ""
+
+    def rows(self, ctx, config: str):
+        """(owner unit key, row) of `config` for every unit with an artifact (owners only)."""
+        return iter(())
+
+    def shard_rows(self, recipe, config: str) -> int:
+        """Rows per Parquet shard of `config` (owners only)."""
+        return 100_000  # image-free configs stay one file until they are large
+
     def columns(self, model) -> tuple:
-        """The `spec.schema.Column`s `model` contributes to each pair row."""
+        """The `spec.schema.Column`s `model` adds to each row it attaches to."""
         return ()
 
     def row_values(self, model, record) -> dict:
-        """Those columns' values for one pair (`record` is None when the unit has no artifact)."""
+        """Those columns' values for one row (`record` is None when the unit has no artifact)."""
         return {}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from aas_dataset.catalog import ResolvedModel
 from aas_dataset.engine.records import NegativeRecord, PairRecord, PromptRecord
 from aas_dataset.engine.stages.base import Stage, Unit, unit_key
@@ -17,6 +19,35 @@ def image_seed(recipe_seed: int, model: str, index: int, variant: str) -> int:
 class GenerateStage(Stage):
     name = "generate"
     RECORD = PairRecord
+    OWNS = ("pairs", "scores")  # scores: the rows of pairs without the images
+
+    def shard_rows(self, recipe, config: str) -> int:
+        return recipe.recipe.shard_rows if config == "pairs" else super().shard_rows(recipe, config)
+
+    def rows(self, ctx, config: str):
+        generators = {g.name: g for g in ctx.recipe.generators}
+        for u in ctx.done(self):
+            g = generators[u.payload["model"]]
+            p = PromptRecord.read(ctx.store, u.payload["prompt_key"])
+            seeds = u.payload["seeds"] if g.traits["seeded"] else {}
+            row = {
+                "model": g.name,
+                "index": u.payload["index"],
+                "prompt_original": p.prompt_original,
+                "prompt_distorted": p.prompt_distorted,
+                "selected_dims": p.selected_dims,
+                "seed_original": seeds.get("original"),
+                "seed_distorted": seeds.get("distorted"),
+                "generator_kind": g.entry.kind,
+                "generator_id": g.entry.model_id or "random-init",
+                "generator_revision": g.entry.revision or "",
+                "generator_settings": json.dumps(g.spec["settings"], sort_keys=True),
+            }
+            if config == "pairs":
+                for v in PairRecord.VARIANTS:
+                    row[f"image_{v}"] = {"bytes": PairRecord.image(ctx.store, u.key, v), "path": None}
+            yield u.key, row
+
     VERSION = 1
 
     def units(

@@ -37,6 +37,8 @@ def downstream_units(stage: str, version: int, gen_units: list[Unit], models: li
 
 class JudgeStage(Stage):
     name = "judge"
+    ATTACHES = ("pairs", "scores")
+    JOIN = "gen_key"
     RECORD = JudgeRecord
     VERSION = 1
 

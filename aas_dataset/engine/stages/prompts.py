@@ -21,6 +21,14 @@ def sample_dimensions(seed: int, index: int, lo: int, hi: int) -> list[str]:
 class PromptsStage(Stage):
     name = "prompts"
     RECORD = PromptRecord
+    OWNS = ("prompts",)
+
+    def rows(self, ctx, config: str):
+        for u in ctx.done(self):
+            row = PromptRecord.read(ctx.store, u.key).meta()
+            row.pop("usage", None)
+            yield u.key, row
+
     VERSION = 1
 
     def units(self, captions: list[str], dims: list[list[str]], rewriter: ResolvedModel) -> list[Unit]:
@@ -66,6 +74,12 @@ class NegativesStage(Stage):
 
     name = "negatives"
     RECORD = NegativeRecord
+    ATTACHES = ("prompts",)
+    JOIN = "prompt_key"
+
+    def row_values(self, model, record: NegativeRecord | None) -> dict:
+        return {"negative_prompt": record.negative_prompt if record else None}  # a fixed column of `prompts`
+
     VERSION = 1
 
     def units(self, prompt_units: list[Unit], writer: ResolvedModel | None) -> list[Unit]:

@@ -15,6 +15,8 @@ from aas_dataset.spec.taxonomy import DIMENSION_KEYS
 
 class ScoreStage(Stage):
     name = "score"
+    ATTACHES = ("pairs", "scores")
+    JOIN = "gen_key"
     RECORD = ScoreRecord
     VERSION = 1
 
