@@ -19,7 +19,7 @@ from aas_dataset.catalog.recipes import load_recipe
 from aas_dataset.cli import app
 
 from .helpers import ROOT
-from .test_import import published  # noqa: F401  (fixture)
+from .release.test_import import published  # noqa: F401  (fixture)
 
 runner = CliRunner()
 PAPER_SCORERS = {"hps_v1", "hpsv2_1", "hpsv3", "image_reward", "pickscore", "mps", "clip_l", "blip_itm_large"}

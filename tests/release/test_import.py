@@ -151,7 +151,7 @@ def test_import_benchmark_layout_and_recompute_tables(published, tmp_path, autho
     } <= {c.split(".")[0] for c in df.columns}
     from datasets import load_dataset
 
-    from .helpers import authors_effects
+    from ..helpers import authors_effects
 
     prompts = load_dataset(str(out), "prompts", split="test")
     assert prompts[0]["effects"] == "\n".join(authors_effects()[d] for d in ["clarity", "color brightness"])

@@ -15,7 +15,7 @@ from aas_dataset.backends.base import JudgeItem
 from aas_dataset.backends.image_stats import image_statistics
 from aas_dataset.cli import app
 
-from .helpers import mini_recipe
+from ..helpers import mini_recipe
 
 
 def _backend(role, name, **settings):

@@ -22,7 +22,7 @@ from aas_dataset.engine.build import Builder  # noqa: E402
 from aas_dataset.engine.executors import LocalExecutor  # noqa: E402
 from tests.tiny_pipelines import BUILDERS, save_tiny_pipeline  # noqa: E402
 
-from .helpers import mini_recipe  # noqa: E402
+from ..helpers import mini_recipe  # noqa: E402
 
 # Per class: settings that differ from the shared tiny ones (each mirrors its catalog entry).
 CLASS_SETTINGS = {

@@ -13,7 +13,7 @@ import pytest
 from aas_dataset.spec import instructions
 from aas_dataset.spec.official_texts import AUTHORS_COMMIT, OfficialTextError, fill
 
-from .helpers import authors_effects
+from ..helpers import authors_effects
 
 
 def test_authors_texts_are_read_by_structure_with_our_field_names(authors_dir):

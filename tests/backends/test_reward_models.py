@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 from aas_dataset.catalog import resolve  # noqa: E402
 from aas_dataset.spec.recipe import Entry  # noqa: E402
 
-from .helpers import registry_unreachable  # noqa: E402
+from ..helpers import registry_unreachable  # noqa: E402
 
 # The official side of the parity checks runs in isolated environments (torchvision, open_clip
 # and the pinned packages do not install beside our torch). hpsv3's pins and open_clip's share
@@ -539,7 +539,7 @@ def test_rater_through_a_build_fills_the_rater_columns(rater_files, tmp_path):
     from aas_dataset.engine.build import Builder
     from aas_dataset.spec.taxonomy import DIMENSION_KEYS
 
-    from .helpers import mini_recipe
+    from ..helpers import mini_recipe
 
     settings = {"tiny": True, "device": "cpu", "dtype": "float32", "image_size": 64, **rater_files}
     recipe = mini_recipe(
@@ -700,7 +700,7 @@ def test_a_build_with_every_scorer_on_tiny_weights_completes_offline(tmp_path, h
     from aas_dataset.cli import app
     from aas_dataset.engine.build import Builder
 
-    from .helpers import mini_recipe
+    from ..helpers import mini_recipe
 
     tiny = {"tiny": True, "device": "cpu"}
     scorers = [

@@ -22,7 +22,7 @@ from aas_dataset.cli import app
 from aas_dataset.engine.build import Builder
 from aas_dataset.testing.fake_openai import Behaviour, FakeOpenAIServer
 
-from .helpers import ROOT, mini_recipe
+from ..helpers import ROOT, mini_recipe
 
 KEY = "sk-SENTINEL-llm-0123456789"
 
@@ -142,7 +142,7 @@ def test_the_paper_judges_send_the_authors_texts(authors_dir):
 def test_the_paper_rewriter_sends_the_authors_instruction_and_effects(authors_dir, tmp_path):
     from datasets import load_dataset
 
-    from .helpers import authors_effects
+    from ..helpers import authors_effects
 
     with FakeOpenAIServer(Behaviour(record=True)) as srv:
         recipe = mini_recipe(

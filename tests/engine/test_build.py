@@ -17,7 +17,7 @@ from aas_dataset.catalog.recipes import load_recipe
 from aas_dataset.engine.build import Builder
 from aas_dataset.release.manifest import read_manifest, verify
 
-from .helpers import ROOT, SMOKE, mini_recipe
+from ..helpers import ROOT, SMOKE, mini_recipe
 
 
 def _shas(folder: Path) -> dict[str, str]:
@@ -214,7 +214,7 @@ def test_pixels_do_not_depend_on_batch_size(tmp_path):
 
 
 def test_failures_are_recorded_and_the_build_goes_on(tmp_path):
-    from .helpers import CALLS
+    from ..helpers import CALLS
 
     captions = ["A cat on a mat.", "A FAIL caption.", "A dog in the snow."]
     recipe = mini_recipe(

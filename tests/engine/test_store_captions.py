@@ -15,7 +15,7 @@ from aas_dataset.engine.build import Builder
 from aas_dataset.engine.store import Store
 from aas_dataset.spec.recipe import RecipeError
 
-from .helpers import SMOKE
+from ..helpers import SMOKE
 
 
 def test_store_write_is_atomic_and_idempotent(tmp_path):
