@@ -29,6 +29,20 @@ from pydantic import BaseModel, model_validator
 from aas_dataset.util import Strict
 
 
+def release_memory() -> None:
+    """Return a dropped model's memory before the next model loads (host and CUDA cache)."""
+    import gc
+
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:
+        pass
+
+
 def resolve_device(setting: str) -> str:
     """`auto` -> cuda when torch sees a GPU, else cpu; anything else as given."""
     if setting != "auto":
@@ -243,17 +257,8 @@ class TorchScorer(Scorer):
         raise NotImplementedError
 
     def close(self) -> None:
-        import gc
-
         self.model = None
-        gc.collect()
-        try:
-            import torch
-
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-        except ImportError:
-            pass
+        release_memory()
 
 
 class Rater(Scorer):

@@ -13,12 +13,11 @@ determinism, and the VSF / NAG mitigations fed by the recipe's negative-prompt w
 
 from __future__ import annotations
 
-import gc
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from aas_dataset.backends.base import Generator, resolve_device
+from aas_dataset.backends.base import Generator, release_memory, resolve_device
 from aas_dataset.util import Strict, run_grouped
 
 
@@ -207,14 +206,7 @@ class PipelineGenerator(Generator):
     def close(self) -> None:
         self.pipe = None
         self.compel = None
-        gc.collect()
-        try:
-            import torch
-
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-        except ImportError:
-            pass
+        release_memory()
 
 
 class DiffusersGenerator(PipelineGenerator):
