@@ -86,10 +86,12 @@ def build(
     store: Annotated[Path | None, typer.Option(help="artifact store (default: OUT/.aas/store)")] = None,
     force_assemble: Annotated[bool, typer.Option(help="rewrite the release files even if up to date")] = False,
     workers: Annotated[int, typer.Option(min=1, help="worker processes per backend (e.g. one per GPU)")] = 1,
+    overwrite: Annotated[bool, typer.Option(help="replace a release of another recipe in OUT")] = False,
 ):
     """Build a release folder from a recipe; rerunning resumes and skips finished units."""
     from aas_dataset.catalog.recipes import load_recipe
     from aas_dataset.engine.build import Builder
+    from aas_dataset.release.writer import ReleaseFolderError
     from aas_dataset.spec.recipe import RecipeError
 
     try:
@@ -99,8 +101,8 @@ def build(
             _print_plan(builder)
             return
         with _progress() as p:
-            report = builder.run(RichProgress(p), force_assemble=force_assemble, workers=workers)
-    except RecipeError as e:
+            report = builder.run(RichProgress(p), force_assemble=force_assemble, workers=workers, overwrite=overwrite)
+    except (RecipeError, ReleaseFolderError) as e:
         raise _bad_input(str(e)) from None
     t = Table(title=f"build {rr.recipe.name} -> {builder.out}")
     for col in ("stage", "units", "ok", "cached", "failed", "blocked", "model calls"):
@@ -397,14 +399,16 @@ def import_hf_cmd(
         str | None,
         typer.Option(help="a copy of weathon/AAS, for the rewriter's effect texts (default: fetched once)"),
     ] = None,
+    overwrite: Annotated[bool, typer.Option(help="replace another release in OUT")] = False,
 ):
     """Convert the authors' published layouts into a release folder of ours."""
     from aas_dataset.release.importers import ImportFormatError, import_hf
     from aas_dataset.release.manifest import verify
+    from aas_dataset.release.writer import ReleaseFolderError
 
     try:
-        m = import_hf(source, out_dir, revision, official_dir)
-    except (ImportFormatError, OSError) as e:  # OSError: a missing folder, the Hub unreachable
+        m = import_hf(source, out_dir, revision, official_dir, overwrite)
+    except (ImportFormatError, ReleaseFolderError, OSError) as e:  # OSError: a missing folder, the Hub unreachable
         raise _bad_input(f"{e}") from None
     res = verify(out_dir)
     if not res.ok:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import AUTHORS_TEXTS, SMOKE, needs_registry, write_authors_repo
+from .helpers import AUTHORS_TEXTS, SMOKE, needs_registry, write_authors_repo, write_published
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -62,3 +62,9 @@ def authors_dir(tmp_path, monkeypatch) -> Path:
     monkeypatch.setattr(instructions, "OFFICIAL", official)
     monkeypatch.setattr(instructions, "EFFECTS", rec(instructions.EFFECTS, (root / "prompts.json").read_text()))
     return root
+
+
+@pytest.fixture
+def published(tmp_path):
+    """The published benchmark layout, two shards: (folder, the rows written)."""
+    return write_published(tmp_path)

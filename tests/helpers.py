@@ -3,10 +3,14 @@ policy) and the small backends tests build with; fixtures live in conftest.py.""
 
 from __future__ import annotations
 
+import io
+import json
 import os
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import yaml
 from PIL import Image
@@ -195,3 +199,104 @@ class NotABackend:
 
 class IncompleteGenerator(Generator):
     """A generator that implements neither generate nor generate_pairs."""
+
+
+# --- the published benchmark layout (weathon/aas_benchmark_final), for import tests ---------
+
+IMG = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+COMBOS = ("oiop", "oidp", "diop", "didp")
+
+
+def png_cell(v: int) -> dict:
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), (v, v, v)).save(buf, format="PNG")
+    return {"bytes": buf.getvalue(), "path": None}
+
+
+# The published benchmark layout's column types, as the authors' scripts wrote them:
+# selected_dims json.dumps of a list (benchmark.py); hpsv2_reward and image_reward float() of each
+# score (run_hpsv2.py takes element 0 of hpsv2.score's list; run_image_reward.py); hpsv3_reward
+# tensor.tolist() of [mu, log sigma] (eval_later.ipynb); blip_score the 2x2 ITM logits tolist();
+# rater preds / scores lists (rater_training/infer.py); labels ints with -1 for a tie.
+PUBLISHED = pa.schema(
+    [
+        ("image_original", IMG),
+        ("image_distorted", IMG),
+        ("index", pa.int64()),
+        ("prompt_original", pa.string()),
+        ("prompt_distorted", pa.string()),
+        ("selected_dims", pa.string()),
+        (
+            "llm_judge",
+            pa.struct(
+                [
+                    (f"llm_{v}_{k}", pa.string() if k == "reasoning" else pa.int64())
+                    for v in ("original", "distorted")
+                    for k in ("reasoning", "main_concepts", "special_effects")
+                ]
+            ),
+        ),
+        ("hpsv2_reward", pa.struct([(f"hpsv2_{c}", pa.float64()) for c in COMBOS])),
+        ("hpsv3_reward", pa.struct([(f"hpsv3_{c}", pa.list_(pa.float64())) for c in COMBOS])),
+        ("image_reward", pa.struct([(f"image_reward_{c}", pa.float64()) for c in COMBOS])),
+        (
+            "rater",
+            pa.struct(
+                [
+                    (s, pa.struct([("preds", pa.list_(pa.int64())), ("scores", pa.list_(pa.float64()))]))
+                    for s in ("original", "distorted")
+                ]
+            ),
+        ),
+        ("llm_selected", pa.int64()),
+        ("blip_selected", pa.int64()),
+        ("model", pa.string()),
+        ("blip_score", pa.list_(pa.list_(pa.float64()))),
+        ("blip_score_original", pa.float64()),
+        ("sec_llm_selected", pa.int64()),
+        ("third_llm_selected", pa.int64()),
+    ]
+)
+
+
+def published_row(model: str, i: int, rng) -> dict:
+    h3 = {c: [float(rng.normal(8, 3)), 0.5] for c in COMBOS}
+    return {
+        "image_original": png_cell(10 * i),
+        "image_distorted": png_cell(10 * i + 5),
+        "index": i,
+        "prompt_original": f"caption {i}",
+        "prompt_distorted": f"caption {i}, dark and blurred",
+        "selected_dims": json.dumps(["clarity", "color brightness"]),
+        "llm_judge": {
+            f"llm_{v}_{k}": ("why" if k == "reasoning" else 50)
+            for v in ("original", "distorted")
+            for k in ("reasoning", "main_concepts", "special_effects")
+        },
+        "hpsv2_reward": {f"hpsv2_{c}": float(rng.normal(0.28, 0.01)) for c in COMBOS},
+        "hpsv3_reward": {f"hpsv3_{c}": h3[c] for c in COMBOS},
+        "image_reward": {f"image_reward_{c}": float(rng.normal()) for c in COMBOS},
+        "rater": {s: {"preds": [1] * 11, "scores": list(rng.uniform(0, 2, 11))} for s in ("original", "distorted")},
+        "llm_selected": int(rng.choice([-1, 0, 1, 1])),
+        "blip_selected": 1,
+        "model": model,
+        "blip_score": [[float(rng.normal()), float(rng.normal())], [float(rng.normal()), float(rng.normal())]],
+        "blip_score_original": 0.1,
+        "sec_llm_selected": int(rng.choice([-1, 0, 1])),
+        "third_llm_selected": int(rng.choice([-1, 0, 1])),
+    }
+
+
+def write_published(root: Path):
+    """A two-shard copy of the published layout: (folder, rows)."""
+    rng = np.random.default_rng(7)
+    rows = [
+        published_row(m, i, rng)
+        for m in ("flux_dev", "dance_flux", "stable_diffusion_3.5_medium", "sd3_medium_grpo", "sd3_medium_grpo")
+        for i in range(6)
+    ]
+    folder = root / "aas_benchmark_final" / "data"
+    folder.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(rows[:12], schema=PUBLISHED), folder / "train-00000-of-00002.parquet")
+    pq.write_table(pa.Table.from_pylist(rows[12:], schema=PUBLISHED), folder / "train-00001-of-00002.parquet")
+    return folder.parent, rows

@@ -19,7 +19,6 @@ from aas_dataset.catalog.recipes import load_recipe
 from aas_dataset.cli import app
 
 from .helpers import ROOT
-from .release.test_import import published  # noqa: F401  (fixture)
 
 runner = CliRunner()
 PAPER_SCORERS = {"hps_v1", "hpsv2_1", "hpsv3", "image_reward", "pickscore", "mps", "clip_l", "blip_itm_large"}
@@ -41,7 +40,7 @@ def _filled(cell) -> bool:
 
 
 @pytest.mark.slow
-def test_paper_tiny_fills_every_paper_table_like_the_published_data(tmp_path, published, authors_dir):  # noqa: F811
+def test_paper_tiny_fills_every_paper_table_like_the_published_data(tmp_path, published, authors_dir):
     out = tmp_path / "paper_tiny"
     res = runner.invoke(app, ["build", str(ROOT / "builders" / "paper_tiny.yaml"), "--out", str(out)])
     assert res.exit_code == 0, res.output

@@ -14,9 +14,8 @@ from aas_dataset.engine.stages.judge import JudgeStage
 from aas_dataset.engine.stages.prompts import NegativesStage, PromptsStage, sample_dimensions
 from aas_dataset.engine.stages.score import ScoreStage
 from aas_dataset.engine.store import Store
+from aas_dataset.release.writer import STORE_DIR, claim
 from aas_dataset.spec.captions import hub_cached, resolve_captions
-
-STORE_DIR = ".aas"  # inside the output folder; never part of a release
 
 
 @dataclass
@@ -124,9 +123,12 @@ class Builder:
             )
         return rows
 
-    def run(self, progress: Progress | None = None, force_assemble: bool = False, workers: int = 1) -> BuildReport:
+    def run(
+        self, progress: Progress | None = None, force_assemble: bool = False, workers: int = 1, overwrite: bool = False
+    ) -> BuildReport:
         from aas_dataset.engine.assemble import assemble
 
+        claim(self.out, self.recipe.recipe.name, overwrite)  # before any write
         self.store.clean_tmp()
         plan = self.plan()
         bs = self.recipe.recipe.batch_size

@@ -31,8 +31,7 @@ def _alive(pid: int) -> bool:
 class Store:
     def __init__(self, root: Path):
         self.root = Path(root)
-        self.tmp = self.root / "tmp"
-        self.tmp.mkdir(parents=True, exist_ok=True)
+        self.tmp = self.root / "tmp"  # made on the first write: a plan writes nothing
         self._writes: dict[str, int] = {}  # artifacts written per stage by this process (crash tests)
 
     def clean_tmp(self) -> None:
@@ -42,7 +41,7 @@ class Store:
         worker) never has its in-progress files removed.
         """
         host = socket.gethostname()
-        for p in self.tmp.iterdir():
+        for p in self.tmp.iterdir() if self.tmp.is_dir() else ():
             h, _, rest = p.name.partition(".")
             pid = rest.partition(".")[0]
             if h != host or not pid.isdigit() or _alive(int(pid)):

@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from aas_dataset import __version__
-from aas_dataset.release.writer import SCORES_SHARD_ROWS, ConfigPart, write_release
+from aas_dataset.release.writer import SCORES_SHARD_ROWS, ConfigPart, claim, write_release
 from aas_dataset.spec.official_texts import OfficialTextError
 from aas_dataset.spec.schema import (
     COMBOS,
@@ -220,7 +220,9 @@ def _iter_rows(files: list[Path], skip_images: bool = False) -> Iterator[tuple[P
                 n += 1
 
 
-def import_hf(source: str, out: Path, revision: str | None = None, official_dir: str | None = None) -> dict:
+def import_hf(
+    source: str, out: Path, revision: str | None = None, official_dir: str | None = None, overwrite: bool = False
+) -> dict:
     """`official_dir`: a copy of the authors' repository, for the effect texts their rewriter
     was given (the `effects` column); without it they are fetched once at the pinned commit."""
     files, where = source_files(source, revision)
@@ -230,6 +232,7 @@ def import_hf(source: str, out: Path, revision: str | None = None, official_dir:
             raise ImportFormatError(f"{f}: columns differ from {files[0].name}")
     layout = detect_layout(names)
     out = Path(out)
+    claim(out, {"benchmark": "aas_benchmark_import", "emotion_bias": "emotion_bias_import"}[layout], overwrite)
     store = out / ".aas" / "store"  # the same place a build keeps its cache and temp folders
     if layout == "benchmark":
         return _import_benchmark(files, names, where, out, store, official_dir)

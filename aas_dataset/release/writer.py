@@ -23,6 +23,43 @@ from aas_dataset.spec.schema import ALL_CONFIGS, SPLIT, Column, arrow_schema
 from aas_dataset.util import crash_point, write_json_atomic
 
 SCORES_SHARD_ROWS = 100_000  # the image-free configs stay one file until they are large
+STORE_DIR = ".aas"  # a build's own state inside its release folder; never part of a release
+
+
+class ReleaseFolderError(ValueError):
+    """The output folder is not ours to write: a one-line reason, raised before any write."""
+
+
+def claim(out: Path, name: str, overwrite: bool = False) -> None:
+    """Refuse to write into `out` unless it is ours: missing, empty, a release of ours (its
+    MANIFEST) or a build of ours in progress (its `.aas/` store). Replacing a release of another
+    recipe needs `overwrite`. Nothing of the user's is ever replaced."""
+    from aas_dataset.release.manifest import read_manifest
+
+    out = Path(out)
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ReleaseFolderError(f"{out}: is a file, not a release folder")
+    entries = sorted(p.name for p in out.iterdir())
+    if not entries:
+        return
+    if (out / MANIFEST).exists():
+        try:
+            existing = read_manifest(out)["name"]
+        except (ValueError, KeyError) as e:
+            raise ReleaseFolderError(f"{out}: its MANIFEST.json is not ours ({e}); nothing written") from None
+        if existing != name and not overwrite:
+            raise ReleaseFolderError(
+                f"{out}: holds the release {existing!r}, not {name!r}; pass --overwrite to replace it"
+            )
+        return
+    if (out / STORE_DIR).is_dir():
+        return  # an interrupted build or import of ours
+    shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
+    raise ReleaseFolderError(
+        f"{out}: not empty and not an aas_dataset release ({shown}); choose an empty folder, nothing written"
+    )
 
 
 def shard_paths(config: str, n_rows: int, per_shard: int) -> list[str]:

@@ -1,0 +1,58 @@
+"""What a build or an import may never do: write into a folder that is not ours."""
+
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from aas_dataset.cli import app
+
+from ..helpers import mini_recipe
+
+runner = CliRunner()
+
+
+def _tree(folder):
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*"))
+
+
+def test_build_refuses_a_folder_that_is_not_a_release(tmp_path):
+    out = tmp_path / "mine"
+    (out / "pairs").mkdir(parents=True)
+    (out / "notes.txt").write_text("my notes")
+    (out / "pairs" / "photo.png").write_bytes(b"not ours")
+    before = _tree(out)
+    res = runner.invoke(app, ["build", str(mini_recipe(tmp_path / "r.yaml", n=1)), "--out", str(out)])
+    assert res.exit_code == 2 and "not an aas_dataset release" in res.output and "notes.txt" in res.output
+    assert _tree(out) == before and (out / "notes.txt").read_text() == "my notes"  # nothing written
+
+
+def test_build_refuses_a_file_and_another_recipes_release_without_overwrite(tmp_path):
+    recipe = mini_recipe(tmp_path / "r.yaml", n=1)
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    res = runner.invoke(app, ["build", str(recipe), "--out", str(afile)])
+    assert res.exit_code == 2 and "is a file" in res.output
+    out = tmp_path / "rel"
+    assert runner.invoke(app, ["build", str(recipe), "--out", str(out)]).exit_code == 0
+    other = mini_recipe(tmp_path / "other.yaml", n=1, name="other")
+    res = runner.invoke(app, ["build", str(other), "--out", str(out)])
+    assert res.exit_code == 2 and "holds the release 'smoke', not 'other'" in res.output
+    assert runner.invoke(app, ["build", str(other), "--out", str(out), "--overwrite"]).exit_code == 0
+    assert runner.invoke(app, ["build", str(other), "--out", str(out)]).exit_code == 0  # its own release now
+
+
+def test_plan_writes_nothing(tmp_path):
+    out = tmp_path / "planned"
+    res = runner.invoke(app, ["build", str(mini_recipe(tmp_path / "r.yaml", n=1)), "--out", str(out), "--plan"])
+    assert res.exit_code == 0, res.output
+    assert not out.exists()
+
+
+def test_import_refuses_a_folder_that_is_not_a_release(tmp_path, published, authors_dir):
+    src, _ = published
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "README.md").write_text("my own readme")
+    res = runner.invoke(app, ["import-hf", str(src), "--out", str(out), "--official-dir", str(authors_dir)])
+    assert res.exit_code == 2 and "not an aas_dataset release" in res.output
+    assert _tree(out) == ["README.md"] and (out / "README.md").read_text() == "my own readme"
