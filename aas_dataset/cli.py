@@ -87,6 +87,9 @@ def build(
     force_assemble: Annotated[bool, typer.Option(help="rewrite the release files even if up to date")] = False,
     workers: Annotated[int, typer.Option(min=1, help="worker processes per backend (e.g. one per GPU)")] = 1,
     overwrite: Annotated[bool, typer.Option(help="replace a release of another recipe in OUT")] = False,
+    allow_failures: Annotated[
+        bool, typer.Option(help="exit 0 although units failed, and write a release with fewer rows than the one in OUT")
+    ] = False,
 ):
     """Build a release folder from a recipe; rerunning resumes and skips finished units."""
     from aas_dataset.catalog.recipes import load_recipe
@@ -99,9 +102,20 @@ def build(
         builder = Builder(rr, out_dir or Path(rr.recipe.output), store)
         if plan:
             _print_plan(builder)
+        if problems := builder.preflight():  # before any work: what would fail every unit of a model
+            for msg in problems:
+                console.print(f"[red]error:[/] {msg}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2)
+        if plan:
             return
         with _progress() as p:
-            report = builder.run(RichProgress(p), force_assemble=force_assemble, workers=workers, overwrite=overwrite)
+            report = builder.run(
+                RichProgress(p),
+                force_assemble=force_assemble,
+                workers=workers,
+                overwrite=overwrite,
+                allow_failures=allow_failures,
+            )
     except (RecipeError, ReleaseFolderError) as e:
         raise _bad_input(str(e)) from None
     t = Table(title=f"build {rr.recipe.name} -> {builder.out}")
@@ -120,6 +134,20 @@ def build(
             f"  [red]{f['stage']}[/] {f['backend']} {f.get('model', '')} #{f.get('index', '')}: {f['reason']}",
             highlight=False,
         )
+    if report.kept:
+        console.print(
+            f"[yellow]kept the release in {builder.out}[/]: this build would have fewer rows ({report.kept}) "
+            "because units failed; rerun to retry them, or pass --allow-failures",
+            highlight=False,
+        )
+    if report.failures and not allow_failures:  # a systemic failure never exits 0
+        console.print(
+            f"[red]{len(report.failures)} unit(s) failed or were blocked by a failure[/]; the release holds the "
+            "rest. Rerun to retry them "
+            "(--allow-failures accepts them)",
+            highlight=False,
+        )
+        raise typer.Exit(1)
 
 
 def _print_plan(builder) -> None:
@@ -163,6 +191,8 @@ def models(
 
     if role not in ROLES:
         raise _bad_input(f"unknown role {role!r}; one of {', '.join(ROLES)}")
+    from aas_dataset.engine.build import _hf_cached_repos
+
     cached = _hf_cached_repos()
     rows = []
     for name, e in entries(role).items():
@@ -246,15 +276,6 @@ def _settings_summary(st: dict) -> str:
         }
     }
     return ", ".join(parts + [f"{k}={json.dumps(v)}" for k, v in rest.items()])
-
-
-def _hf_cached_repos() -> set[str]:
-    try:
-        from huggingface_hub import scan_cache_dir
-
-        return {r.repo_id for r in scan_cache_dir().repos}
-    except Exception:  # no cache folder yet
-        return set()
 
 
 @app.command("convert-mps")

@@ -16,6 +16,7 @@ import yaml
 from PIL import Image
 
 from aas_dataset.backends.base import Generator, Scorer
+from aas_dataset.util import Strict
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ROOT / "builders" / "smoke.yaml"
@@ -170,15 +171,20 @@ def write_authors_repo(root: Path) -> Path:
 CALLS = {"generate": 0, "score": 0}
 
 
-class FlakyGenerator(Generator):
-    """Solid-colour images; raises for any prompt that contains FAIL."""
+class FlakySettings(Strict):
+    fail_word: str = "FAIL"
 
+
+class FlakyGenerator(Generator):
+    """Solid-colour images; raises for any prompt that contains `fail_word` (default FAIL)."""
+
+    Settings = FlakySettings
     exact_batches = False  # each image alone: a rerun needs only the missing ones
 
     def generate(self, prompts, seeds):
         CALLS["generate"] += 1
-        if any("FAIL" in p for p in prompts):
-            raise RuntimeError("refused: prompt contains FAIL")
+        if any(self.settings.fail_word in p for p in prompts):
+            raise RuntimeError(f"refused: prompt contains {self.settings.fail_word}")
         return [Image.new("RGB", (16, 16), (int(s) % 256, 0, 0)) for s in seeds]
 
 

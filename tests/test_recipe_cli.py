@@ -62,11 +62,17 @@ def test_cli_missing_captions_file_exits_2(tmp_path):
 
 
 @pytest.mark.parametrize("recipe,units", [("aas_benchmark.yaml", "3000"), ("post_paper.yaml", "4500")])
-def test_shipped_recipes_validate_with_plan(recipe, units):
+def test_shipped_recipes_validate_with_plan(recipe, units, monkeypatch):
+    for key in ("OPENROUTER_API_KEY", "DEEPINFRA_API_KEY", "OPENAI_API_KEY", "REPLICATE_API_TOKEN"):
+        monkeypatch.setenv(key, "set")
     res = runner.invoke(app, ["build", str(ROOT / "builders" / recipe), "--plan", "--out", "/nonexistent/x"])
-    assert res.exit_code == 0, res.output
     gen = next(ln for ln in res.output.splitlines() if "generate" in ln)
     assert units in gen  # 300 captions x 10 generators (paper) / x 15 (post-paper)
+    # offline, without the weights and captions: the plan says so, and the build could not start
+    assert res.exit_code == 2
+    assert "is not in the local Hugging Face cache (HF_HUB_OFFLINE=1)" in res.output
+    assert "captions: weathon/anti_aesthetics_dataset is not cached here" in res.output
+    assert "needs the environment variable" not in res.output  # every key is set
 
 
 def test_plan_counts_cached_and_todo(tmp_path):

@@ -104,7 +104,23 @@ def _up_to_date(out: Path, build_key: str) -> dict | None:
     return manifest
 
 
-def assemble(builder: Builder, plan: Plan, report: BuildReport, force: bool = False):
+def _fuller_release(out: Path, name: str, join: _Join, plan: Plan) -> str | None:
+    """Why the release on disk must not be replaced: it has rows this build lost to failures."""
+    try:
+        existing = read_manifest(out)
+    except (FileNotFoundError, ValueError):
+        return None
+    if existing.get("name") != name:
+        return None
+    new = {"prompts": len(join.done(plan[PromptsStage].stage)), "pairs": len(join.done(plan[GenerateStage].stage))}
+    had = {k: int(existing.get("counts", {}).get(k, 0)) for k in new}
+    lost = [f"{k} {had[k]} -> {new[k]}" for k in new if new[k] < had[k]]
+    return ", ".join(lost) or None
+
+
+def assemble(builder: Builder, plan: Plan, report: BuildReport, force: bool = False, keep_fuller: bool = True):
+    """Write the release, unless it is up to date, or (`keep_fuller`) units failed and the
+    release on disk has more rows than this one would: then it stays, and `report.kept` says why."""
     from aas_dataset.release.card import card_info
 
     recipe = builder.recipe
@@ -124,6 +140,9 @@ def assemble(builder: Builder, plan: Plan, report: BuildReport, force: bool = Fa
         return manifest, False
 
     r = recipe.recipe
+    if keep_fuller and failures and (kept := _fuller_release(out, r.name, join, plan)):
+        report.kept = kept
+        return read_manifest(out), False
     parts = [join.part(c) for c in plan.configs]
     counts = {
         "prompts": len(join.done(plan[PromptsStage].stage)),

@@ -59,11 +59,22 @@ class Plan:
         return [c for sp in self.stages for c in sp.stage.OWNS]
 
 
+def _hf_cached_repos() -> set[str]:
+    try:
+        from huggingface_hub import scan_cache_dir
+
+        return {repo.repo_id for repo in scan_cache_dir().repos}
+    except Exception:  # no cache folder yet
+        return set()
+
+
 @dataclass
 class BuildReport:
     stats: list[StageStats] = field(default_factory=list)
-    assembled: bool = False  # False: the release on disk was already up to date
+    assembled: bool = False  # False: the release on disk was already up to date (or kept)
     manifest: dict | None = None
+    # why the release on disk was kept instead of being replaced by one with fewer rows
+    kept: str | None = None
 
     @property
     def model_calls(self) -> int:
@@ -79,6 +90,30 @@ class Builder:
         self.recipe = recipe
         self.out = Path(out)
         self.store = Store(Path(store_dir) if store_dir else self.out / STORE_DIR / "store")
+
+    def preflight(self) -> list[str]:
+        """What would make the whole build fail, found before any work: API keys the recipe's
+        models name, weights and captions that an offline machine does not have."""
+        import os
+
+        r = self.recipe
+        problems = []
+        offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+        cached = _hf_cached_repos() if offline else set()
+        for m in (r.rewriter, r.negative_writer, *r.generators, *r.judges, *r.scorers):
+            if m is None:
+                continue
+            env = getattr(m.settings, "api_key_env", None)
+            if env and not os.environ.get(env):
+                problems.append(f"{m.role} {m.name!r} needs the environment variable {env}, which is not set")
+            mid = m.entry.model_id
+            remote_weights = mid and "/" in mid and not env and not getattr(m.settings, "tiny", False)
+            if offline and remote_weights and not Path(mid).exists() and mid not in cached:
+                problems.append(f"{m.role} {m.name!r}: {mid} is not in the local Hugging Face cache (HF_HUB_OFFLINE=1)")
+        caps = r.recipe.captions
+        if caps.hub and offline and not self.captions_available:
+            problems.append(f"captions: {caps.hub.id} is not cached here and HF_HUB_OFFLINE=1")
+        return problems
 
     @property
     def captions_available(self) -> bool:
@@ -124,7 +159,12 @@ class Builder:
         return rows
 
     def run(
-        self, progress: Progress | None = None, force_assemble: bool = False, workers: int = 1, overwrite: bool = False
+        self,
+        progress: Progress | None = None,
+        force_assemble: bool = False,
+        workers: int = 1,
+        overwrite: bool = False,
+        allow_failures: bool = False,
     ) -> BuildReport:
         from aas_dataset.engine.assemble import assemble
 
@@ -140,5 +180,7 @@ class Builder:
         report = BuildReport()
         for sp in plan:
             report.stats.append(executor.run(sp.stage, sp.units, sp.models))
-        report.manifest, report.assembled = assemble(self, plan, report, force=force_assemble)
+        report.manifest, report.assembled = assemble(
+            self, plan, report, force=force_assemble, keep_fuller=not allow_failures
+        )
         return report

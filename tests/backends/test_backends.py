@@ -123,7 +123,7 @@ def test_openai_chat_rewriter_on_loopback(chat_server, tmp_path, monkeypatch):
         generators=["tiny_sd"],
     )
     out = tmp_path / "out"
-    res = CliRunner().invoke(app, ["build", str(recipe), "--out", str(out)])
+    res = CliRunner().invoke(app, ["build", str(recipe), "--out", str(out), "--allow-failures"])
     assert res.exit_code == 0, res.output
     assert chat_server.behaviour.auth_headers == {f"Bearer {SENTINEL}"}
     assert chat_server.behaviour.requests == 2 + 2  # two good captions, the refused one twice

@@ -1,4 +1,5 @@
-"""What a build or an import may never do: write into a folder that is not ours."""
+"""What a build or an import may never do: write into a folder that is not ours, start work
+that must fail, or call a systemic failure a success."""
 
 from __future__ import annotations
 
@@ -56,3 +57,45 @@ def test_import_refuses_a_folder_that_is_not_a_release(tmp_path, published, auth
     res = runner.invoke(app, ["import-hf", str(src), "--out", str(out), "--official-dir", str(authors_dir)])
     assert res.exit_code == 2 and "not an aas_dataset release" in res.output
     assert _tree(out) == ["README.md"] and (out / "README.md").read_text() == "my own readme"
+
+
+def test_a_missing_api_key_stops_the_build_before_any_work(tmp_path, monkeypatch):
+    monkeypatch.delenv("AAS_LLM_API_KEY", raising=False)
+    recipe = mini_recipe(tmp_path / "r.yaml", n=1, judges=["local_llm_judge"], ground_truth="local_llm_judge")
+    out = tmp_path / "out"
+    for extra in ([], ["--plan"]):
+        res = runner.invoke(app, ["build", str(recipe), "--out", str(out), *extra])
+        assert res.exit_code == 2, res.output
+        assert "judge 'local_llm_judge' needs the environment variable AAS_LLM_API_KEY, which is not set" in res.output
+        assert not out.exists()
+
+
+def _flaky_recipe(tmp_path, fail_word):
+    return mini_recipe(
+        tmp_path / "r.yaml",
+        captions={"inline": ["A cat on a mat.", "A dog in the snow."]},
+        catalog={
+            "generators": {"flaky": {"kind": "tests.helpers:FlakyGenerator", "settings": {"fail_word": fail_word}}}
+        },
+        generators=["flaky"],
+        scorers=["image_stats"],
+    )
+
+
+def test_failures_exit_non_zero_and_never_shrink_a_release(tmp_path):
+    import json
+
+    out = tmp_path / "out"
+    assert runner.invoke(app, ["build", str(_flaky_recipe(tmp_path, "NOPE")), "--out", str(out)]).exit_code == 0
+    before = (out / "MANIFEST.json").read_bytes()
+    assert json.loads(before)["counts"]["pairs"] == 2
+    # the generator now fails on one caption: the build goes on, exits 1, and keeps the fuller release
+    res = runner.invoke(app, ["build", str(_flaky_recipe(tmp_path, "dog")), "--out", str(out)])
+    assert res.exit_code == 1, res.output
+    text = " ".join(res.output.split())
+    assert "3 unit(s) failed or were blocked" in text  # the pair, and its judge and score units
+    assert "kept the release" in text and "pairs 2 -> 1" in text
+    assert (out / "MANIFEST.json").read_bytes() == before
+    res = runner.invoke(app, ["build", str(_flaky_recipe(tmp_path, "dog")), "--out", str(out), "--allow-failures"])
+    assert res.exit_code == 0, res.output
+    assert json.loads((out / "MANIFEST.json").read_text())["counts"]["pairs"] == 1

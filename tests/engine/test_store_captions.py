@@ -37,7 +37,7 @@ def test_clean_tmp_spares_live_processes(tmp_path):
     crashed = s.tmp / f"{host}.{dead.pid}.generate-y"
     elsewhere = s.tmp / f"otherhost.{dead.pid}.generate-z"
     for d in (mine, crashed, elsewhere):
-        d.mkdir()
+        d.mkdir(parents=True)
     s.clean_tmp()
     assert mine.exists() and elsewhere.exists() and not crashed.exists()
 
