@@ -4,6 +4,7 @@ batching / column behaviour on tiny weights."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -676,19 +677,57 @@ def test_convert_mps_turns_a_module_pickle_into_safetensors_in_a_subprocess(mps_
     assert not np.allclose(before, fresh.score(images()[:2], PROMPTS[:2]))
 
 
-def test_convert_mps_refuses_code_in_the_pickle(tmp_path):
+class _Payload:
+    """Unpickling this runs a shell command (a file appears) unless the unpickler refuses it."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"echo pwned > {self.marker}",))
+
+
+def _legacy_with(path: Path, slot: str, payload) -> None:
+    """A legacy (non-zip) torch file whose pickle in `slot` is the payload: torch's reader
+    unpickles the magic number, protocol, sys info, the object and the storage keys in turn."""
+    import io
+    import pickle
+    import pickletools
+
+    buf = io.BytesIO()
+    torch.save({"w": torch.zeros(2)}, buf, _use_new_zipfile_serialization=False)
+    buf.seek(0)
+    parts = []
+    for _ in range(5):  # magic, protocol, sys_info, object, storage keys
+        start = buf.tell()
+        for _op in pickletools.genops(buf):  # reads up to and including this pickle's STOP
+            pass
+        parts.append(buf.getvalue()[start : buf.tell()])
+    rest = buf.getvalue()[buf.tell() :]
+    index = ["magic", "protocol", "sys_info", "object", "storage_keys"].index(slot)
+    parts[index] = pickle.dumps(payload, protocol=2)
+    path.write_bytes(b"".join(parts) + rest)
+
+
+@pytest.mark.parametrize("fmt", ["zip", "legacy", "magic", "protocol", "sys_info", "storage_keys"])
+def test_convert_mps_refuses_code_in_the_pickle_in_every_format(tmp_path, fmt):
+    """The payload sits in the zip format's data.pkl, in the legacy format's object, or in any
+    of the legacy reader's other pickles (each read with a bare `load`)."""
     from typer.testing import CliRunner
 
     from aas_dataset.cli import app
 
-    class Evil:
-        def __reduce__(self):
-            return (os.system, ("echo pwned > " + str(tmp_path / "pwned"),))
-
-    torch.save({"m": Evil()}, tmp_path / "evil.pth")
-    res = CliRunner().invoke(app, ["convert-mps", str(tmp_path / "evil.pth"), str(tmp_path / "o.safetensors")])
-    assert res.exit_code == 1 and "refusing global" in res.output
-    assert not (tmp_path / "pwned").exists() and not (tmp_path / "o.safetensors").exists()
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.pth"
+    if fmt == "zip":
+        torch.save({"m": _Payload(marker)}, evil)
+    elif fmt == "legacy":
+        torch.save({"m": _Payload(marker)}, evil, _use_new_zipfile_serialization=False)
+    else:
+        _legacy_with(evil, fmt, _Payload(marker))
+    res = CliRunner().invoke(app, ["convert-mps", str(evil), str(tmp_path / "o.safetensors")])
+    assert res.exit_code == 1 and "refusing global" in res.output, res.output
+    assert not marker.exists() and not (tmp_path / "o.safetensors").exists()
 
 
 @pytest.mark.slow

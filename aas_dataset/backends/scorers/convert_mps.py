@@ -57,9 +57,17 @@ class StubUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"refusing global {module}.{name}")
 
 
+def _restricted_load(f, **kwargs):
+    return StubUnpickler(f, **kwargs).load()
+
+
 class _PickleModule:
+    """What torch.load unpickles with. Both entry points are restricted: torch's legacy
+    (non-zip) reader also calls `load` directly for the magic number, the header and the
+    storage keys, so a plain `pickle.load` there would run a payload placed in any of them."""
+
     Unpickler = StubUnpickler
-    load = pickle.load
+    load = staticmethod(_restricted_load)
 
 
 def _walk(node, prefix: str, out: dict) -> None:
