@@ -21,6 +21,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from aas_dataset.util import excerpt, redact
+
 # Library chatter (e.g. the tiny tokenizer's truncation notices) would bury the progress bars.
 if not os.environ.get("AAS_DEBUG"):
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -36,7 +38,7 @@ out = Console()
 
 
 def _bad_input(msg: str) -> typer.Exit:
-    console.print(f"[red]error:[/red] {msg}", highlight=False, soft_wrap=True)
+    console.print(f"[red]error:[/red] {escape(redact(msg))}", highlight=False, soft_wrap=True)
     return typer.Exit(2)
 
 
@@ -104,7 +106,7 @@ def build(
             _print_plan(builder)
         if problems := builder.preflight():  # before any work: what would fail every unit of a model
             for msg in problems:
-                console.print(f"[red]error:[/] {msg}", highlight=False, soft_wrap=True)
+                console.print(f"[red]error:[/] {escape(msg)}", highlight=False, soft_wrap=True)
             raise typer.Exit(2)
         if plan:
             return
@@ -131,7 +133,7 @@ def build(
     )
     for f in report.failures[:10]:
         console.print(
-            f"  [red]{f['stage']}[/] {f['backend']} {f.get('model', '')} #{f.get('index', '')}: {f['reason']}",
+            f"  [red]{f['stage']}[/] {f['backend']} {f.get('model', '')} #{f.get('index', '')}: {escape(f['reason'])}",
             highlight=False,
         )
     if report.kept:
@@ -295,7 +297,7 @@ def convert_mps_cmd(
         text=True,
     )
     if res.returncode != 0:
-        console.print(f"[red]conversion failed:[/] {res.stderr.strip()[-600:]}")
+        console.print(f"[red]conversion failed:[/] {excerpt(res.stderr.strip(), -600)}")
         raise typer.Exit(1)
     console.print(f"wrote {out} and {out.with_suffix('.json')}: {res.stdout.strip()}")
 
@@ -342,7 +344,7 @@ def info(folder: Annotated[Path, typer.Argument(help="release folder")]):
     out.print(f"failures: {len(fails)}")
     for f in fails:
         out.print(
-            f"  {f['stage']} {f['backend']} {f.get('model', '')} #{f.get('index', '')}: {f['reason']}",
+            f"  {f['stage']} {f['backend']} {f.get('model', '')} #{f.get('index', '')}: {escape(f['reason'])}",
             highlight=False,
         )
 
@@ -486,7 +488,7 @@ def release(
     except LocalTokenNotFoundError:
         raise _bad_input("no Hub token: set HF_TOKEN or run `hf auth login`") from None
     except (HfHubHTTPError, OSError, ValueError) as e:  # refused, offline, unreachable: no traceback
-        msg = str(e).splitlines()[0] if str(e) else ""
-        console.print(f"[red]Hub error:[/red] {type(e).__name__}: {msg}", highlight=False, soft_wrap=True)
+        msg = redact(str(e)).splitlines()[0] if str(e) else ""
+        console.print(f"[red]Hub error:[/red] {type(e).__name__}: {escape(msg)}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     out.print(f"[green]released[/] {plan.repo_id}@{plan.tag} (commit {sha})")

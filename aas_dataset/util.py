@@ -21,6 +21,41 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# Secrets: values of these variables never reach an output file, a store record or the console.
+# The Hub token always; every variable a catalog entry names as its key (registered when the
+# entry is resolved or the key read); and, by name, anything that looks like a credential.
+_SECRET_VARS: set[str] = {"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"}
+_SECRET_LOOKING = ("KEY", "TOKEN", "SECRET", "PASSWORD", "CREDENTIAL")
+
+
+def register_secret(env_var: str) -> None:
+    """Treat the value of `env_var` as a secret from now on, whatever its name."""
+    _SECRET_VARS.add(env_var)
+
+
+def redact(text: str) -> str:
+    """`text` with every secret value replaced by the name of its variable. Apply before any
+    truncation: a cut-off key would no longer match. A named key is redacted at any length;
+    a variable matched only by its name's look needs 8+ characters (so that e.g.
+    TOKENIZERS_PARALLELISM=false does not blank every "false")."""
+    found = []
+    for name, value in os.environ.items():
+        if not value:
+            continue
+        if name in _SECRET_VARS or (len(value) >= 8 and any(w in name.upper() for w in _SECRET_LOOKING)):
+            found.append((value, name))
+    for value, name in sorted(found, key=lambda vn: -len(vn[0])):  # longest first: one may contain another
+        text = text.replace(value, f"<${name}>")
+    return text
+
+
+def excerpt(text: object, limit: int) -> str:
+    """At most `limit` characters of an outside text (a reply, an error body) for a message:
+    the first ones, or the last ones when `limit` is negative; redacted before it is cut."""
+    clean = redact(str(text))
+    return clean[limit:] if limit < 0 else clean[:limit]
+
+
 def canonical_json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 

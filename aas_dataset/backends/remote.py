@@ -7,9 +7,12 @@ import os
 import random
 from collections.abc import Callable
 
+from aas_dataset.util import register_secret
+
 
 def api_key(env: str, label: str) -> str:
     """The key in `env`; a one-line error naming the variable (never the value) if it is unset."""
+    register_secret(env)
     key = os.environ.get(env)
     if not key:
         raise RuntimeError(f"{label}: environment variable {env} is not set")

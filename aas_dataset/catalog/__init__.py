@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 from aas_dataset.backends import backend_class
 from aas_dataset.backends.base import check_role
 from aas_dataset.spec.recipe import Entry
-from aas_dataset.util import digest
+from aas_dataset.util import digest, register_secret
 
 ROLES = ("rewriter", "negative_writer", "generator", "scorer", "judge")
 _SECTION = {r: r + "s" for r in ROLES}
@@ -98,6 +98,8 @@ def resolve(
         err = e.errors()[0]
         loc = ".".join(str(x) for x in err["loc"])
         raise CatalogError(f"{role} {name!r}: settings.{loc}: {err['msg']}") from None
+    if env := getattr(settings, "api_key_env", None):
+        register_secret(env)  # from here on its value is redacted from every message
     spec = {
         "role": role,
         "name": name,

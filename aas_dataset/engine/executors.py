@@ -8,7 +8,6 @@ workers (each with its own backend); nothing else changes.
 from __future__ import annotations
 
 import os
-import re
 import traceback
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -18,16 +17,7 @@ from pathlib import Path
 from aas_dataset.catalog import ResolvedModel
 from aas_dataset.engine.stages.base import Stage, Unit
 from aas_dataset.engine.store import Store
-
-_SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)", re.I)
-
-
-def redact(text: str) -> str:
-    """Remove the values of secret-looking environment variables from a message."""
-    for name, value in os.environ.items():
-        if value and len(value) >= 8 and _SECRET_NAME.search(name) and value in text:
-            text = text.replace(value, f"<${name}>")
-    return text
+from aas_dataset.util import redact
 
 
 @dataclass

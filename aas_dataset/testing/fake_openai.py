@@ -35,6 +35,9 @@ class Behaviour:
     batch_polls: int = 1
     # True: each kind of request (reply schema) draws its faults from its own stream, in turn
     cycle_faults: bool = False
+    # A hostile endpoint that echoes the caller's key: "error" (HTTP 400, a plain-text body) or
+    # "reply" (HTTP 200, a reply that is not JSON); "" answers normally
+    echo_key: str = ""
     # True: keep every POST body (path, body) in `received`, for tests of what is sent
     record: bool = False
     received: list = field(default_factory=list)
@@ -256,6 +259,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path.endswith("/files"):
             return self._send(200, b.upload(raw, self.headers.get("Content-Type", "")))
         body = json.loads(raw or b"{}")
+        if b.echo_key:
+            return self._echo(self.headers.get("Authorization", "").removeprefix("Bearer "))
         if b.record:
             with b._lock:
                 b.received.append((self.path, body))
@@ -284,6 +289,12 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(b.timeout_sleep_s)
         status, payload, headers = completion(b, body, fault)
         self._send(status, payload, headers)
+
+    def _echo(self, key: str):
+        if self.behaviour.echo_key == "error":
+            return self._send(400, f"<html>invalid api key {key} for this route</html>")
+        message = {"role": "assistant", "content": f"Your key {key} is not allowed to use this model."}
+        return self._send(200, {"id": "x", "object": "chat.completion", "choices": [{"index": 0, "message": message}]})
 
     def _base(self) -> str:
         return f"http://{self.headers.get('Host')}/v1"

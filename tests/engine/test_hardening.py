@@ -3,6 +3,9 @@ that must fail, or call a systemic failure a success."""
 
 from __future__ import annotations
 
+import json
+
+import pytest
 from typer.testing import CliRunner
 
 from aas_dataset.cli import app
@@ -99,3 +102,60 @@ def test_failures_exit_non_zero_and_never_shrink_a_release(tmp_path):
     res = runner.invoke(app, ["build", str(_flaky_recipe(tmp_path, "dog")), "--out", str(out), "--allow-failures"])
     assert res.exit_code == 0, res.output
     assert json.loads((out / "MANIFEST.json").read_text())["counts"]["pairs"] == 1
+
+
+# --- secrets ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("var", "length", "echo", "role"),
+    [
+        ("AAS_LLM_API_KEY", 40, "error", "rewriter"),
+        ("MY_LAB_CRED", 5, "reply", "rewriter"),  # a name no pattern guesses, a short value
+        ("HF_TOKEN", 300, "reply", "judge"),  # longer than any excerpt of a reply
+        ("ENDPOINT_PW", 12, "error", "judge"),
+    ],
+)
+def test_a_key_echoed_by_the_endpoint_reaches_no_file_and_no_output(tmp_path, monkeypatch, var, length, echo, role):
+    """An endpoint that puts the caller's key in a non-JSON reply or an error body: the key is
+    in every failure reason it causes, so each one must be redacted before it is stored,
+    printed or cut to an excerpt."""
+    import random
+
+    from aas_dataset.testing.fake_openai import Behaviour, FakeOpenAIServer
+
+    alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
+    secret = "".join(random.Random(length).choice(alphabet) for _ in range(length))
+    monkeypatch.setenv(var, secret)
+    with FakeOpenAIServer(Behaviour(echo_key=echo)) as srv:
+        llm = {"base_url": srv.base_url, "api_key_env": var, "max_attempts": 1}
+        changes = (
+            {"rewriter": {"name": "local_openai_chat", "settings": llm}, "judges": []}
+            if role == "rewriter"
+            else {"judges": [{"name": "local_llm_judge", "settings": llm}]}
+        )
+        out = tmp_path / "out"
+        res = runner.invoke(
+            app, ["build", str(mini_recipe(tmp_path / "r.yaml", n=2, scorers=[], **changes)), "--out", str(out)]
+        )
+        assert srv.behaviour.auth_headers == {f"Bearer {secret}"}  # the key was sent, and echoed
+    assert res.exit_code == 1, res.output
+    reasons = [f["reason"] for f in json.loads((out / "MANIFEST.json").read_text())["failures"]]
+    assert reasons and all(f"<${var}>" in r for r in reasons if "upstream failed" not in r), reasons
+    # no piece of it either (an excerpt cut before redaction would leave one)
+    pieces = {secret[i : i + 16] for i in range(max(1, len(secret) - 15))}
+    console = "".join(res.output.split())  # the console wraps long lines
+    assert not [x for x in pieces if x in console]
+    written = [p for p in out.rglob("*") if p.is_file()]
+    assert any(p.name == "MANIFEST.json" for p in written) and any("store" in p.parts for p in written)
+    for p in written:
+        data = p.read_bytes()
+        assert not [x for x in pieces if x.encode() in data], p
+
+
+def test_redact_knows_the_hub_token_at_any_length_and_spares_ordinary_settings(monkeypatch):
+    from aas_dataset.util import redact
+
+    monkeypatch.setenv("HF_TOKEN", "hf_ab")
+    monkeypatch.setenv("TOKENIZERS_PARALLELISM", "false")
+    monkeypatch.setenv("SERVICE_SECRET", "s3cr3t-value-long")
+    text = redact("token hf_ab, parallel false, other s3cr3t-value-long")
+    assert text == "token <$HF_TOKEN>, parallel false, other <$SERVICE_SECRET>"

@@ -24,6 +24,7 @@ from aas_dataset.backends.llm.client import LLMClient, LLMSettings, ReplyInvalid
 from aas_dataset.backends.remote import api_key, retry_policy
 from aas_dataset.spec.instructions import TextsMode, describe, instruction
 from aas_dataset.spec.official_texts import fill
+from aas_dataset.util import excerpt
 
 # Retired ids answer with errors or silently reroute; refuse them before spending anything.
 RETIRED = {"gpt-image-1", "dall-e-2", "dall-e-3", "google/gemini-2.5-flash-image-preview"}
@@ -213,7 +214,7 @@ class ReplicateGenerator(Generator):
                     ra = r.headers.get("Retry-After")
                     raise _Retryable(f"HTTP {r.status_code}", float(ra) if ra else None)
                 if r.status_code >= 400:
-                    raise RuntimeError(f"HTTP {r.status_code}: {r.text[:200]}")
+                    raise RuntimeError(f"HTTP {r.status_code}: {excerpt(r.text, 200)}")
                 return r
         raise AssertionError("unreachable")
 

@@ -24,7 +24,7 @@ import numpy as np
 from pydantic import Field
 
 from aas_dataset.backends.base import Scorer
-from aas_dataset.util import Strict, digest
+from aas_dataset.util import Strict, digest, excerpt
 
 WORKER = Path(__file__).resolve().parent / "worker.py"
 RUNNERS = WORKER.parent / "runners"
@@ -61,8 +61,9 @@ class IsolatedEnv:
             cmd = [str(tmp / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
             res = subprocess.run(cmd + self.requirements, capture_output=True, text=True)
             if res.returncode != 0:
-                errors = [ln for ln in res.stderr.splitlines() if ln.startswith("ERROR")] or [res.stderr.strip()[-800:]]
-                raise RuntimeError(f"pip could not build the isolated environment: {' '.join(errors)[:1200]}")
+                errors = [ln for ln in res.stderr.splitlines() if ln.startswith("ERROR")]
+                errors = errors or [excerpt(res.stderr.strip(), -800)]
+                raise RuntimeError(f"pip could not build the isolated environment: {excerpt(' '.join(errors), 1200)}")
             freeze = subprocess.run(
                 [str(tmp / "bin" / "python"), "-m", "pip", "freeze"], capture_output=True, text=True
             )

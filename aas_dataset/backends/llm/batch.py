@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 
 from aas_dataset.backends.llm.client import LLMClient, Reply, ReplyInvalid, Request
+from aas_dataset.util import excerpt
 
 TERMINAL = {"completed", "failed", "expired", "cancelled"}
 
@@ -125,7 +126,7 @@ def run_batch_api(client: LLMClient, reqs: Sequence[Request]) -> list[Reply | Ba
                 resp = line.get("response") or {}
                 if line.get("error") or resp.get("status_code") != 200:
                     err = line.get("error") or {"message": f"HTTP {resp.get('status_code')}"}
-                    errors[k] = str(err.get("message", err))[:200]
+                    errors[k] = excerpt(err.get("message", err), 200)
                     continue
                 try:
                     reply = client._parse(resp.get("body") or {}, by_key[k])

@@ -31,7 +31,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from aas_dataset.backends.remote import api_key, retry_policy
-from aas_dataset.util import Strict, canonical_json
+from aas_dataset.util import Strict, canonical_json, excerpt
 
 
 class LLMSettings(Strict):
@@ -142,9 +142,10 @@ def _retryable(e: BaseException) -> bool:
 def describe_error(e: BaseException) -> str:
     import openai
 
-    if isinstance(e, openai.APIStatusError):
-        return f"HTTP {e.status_code}: {type(e).__name__}"
-    return f"{type(e).__name__}: {e}"
+    if isinstance(e, openai.APIStatusError):  # the server's own words say what to fix (model name, quota)
+        body = e.response.text if e.response is not None else e.message
+        return f"HTTP {e.status_code}: {type(e).__name__}: {excerpt(body, 200)}"
+    return f"{type(e).__name__}: {excerpt(e, 400)}"
 
 
 class LLMClient:
@@ -221,7 +222,7 @@ class LLMClient:
         try:
             resp = json.loads(raw)
         except ValueError:
-            raise ReplyInvalid(f"response body is not JSON: {raw[:120]!r}") from None
+            raise ReplyInvalid(f"response body is not JSON: {excerpt(raw, 120)!r}") from None
         return self._parse(resp, req)
 
     def _parse(self, resp: dict, req: Request) -> Reply:
@@ -234,14 +235,14 @@ class LLMClient:
         if not msg:
             raise ReplyInvalid("empty reply (no choices)")
         if msg.get("refusal"):
-            raise ReplyInvalid(f"refused: {str(msg['refusal'])[:200]}")
+            raise ReplyInvalid(f"refused: {excerpt(msg['refusal'], 200)}")
         text = (msg.get("content") or "").strip()
         if text.startswith("```"):  # some servers wrap JSON in a code fence
             text = text.strip("`").removeprefix("json").strip()
         try:
             data = json.loads(text)
         except json.JSONDecodeError:
-            raise ReplyInvalid(f"reply is not JSON: {text[:120]!r}") from None
+            raise ReplyInvalid(f"reply is not JSON: {excerpt(text, 120)!r}") from None
         try:
             parsed = req.schema.model_validate(data) if req.schema else _Any.model_validate({"value": data})
         except ValidationError as e:
@@ -323,7 +324,7 @@ class LLMClient:
                 try:
                     return parse(json.loads(raw))
                 except ValueError as e:
-                    raise ReplyInvalid(str(e)[:200]) from None
+                    raise ReplyInvalid(excerpt(e, 200)) from None
 
             async def one(body):
                 try:
