@@ -33,6 +33,7 @@ from aas_dataset.spec.schema import (
     NEGATIVE_EMOTIONS,
     Column,
     SchemaError,
+    check_row,
     config_columns,
     label_column,
     rater_columns,
@@ -131,16 +132,24 @@ def _combos(struct: dict | None, prefix: str, where: str, pick=lambda x: x) -> d
     if struct is None:
         return None
     try:
-        return {c: None if struct[f"{prefix}_{c}"] is None else float(pick(struct[f"{prefix}_{c}"])) for c in COMBOS}
+        return {c: None if struct[f"{prefix}_{c}"] is None else pick(struct[f"{prefix}_{c}"]) for c in COMBOS}
     except (KeyError, IndexError, TypeError) as e:
         raise ImportFormatError(f"{where}: cannot read {prefix}_* scores ({e})") from None
 
 
+def _head_output(i: int):
+    """HPSv3's published value per image is its head's [mu, log sigma]; take output `i`."""
+
+    def pick(v):
+        if not isinstance(v, list | tuple) or len(v) != 2:
+            raise TypeError(f"expected [mu, log_sigma], got {v!r:.40}")
+        return v[i]
+
+    return pick
+
+
 def _benchmark_row(r: dict, where: str, model: str, generator_id: str) -> dict:
-    try:
-        dims = json.loads(r["selected_dims"]) if isinstance(r["selected_dims"], str) else list(r["selected_dims"])
-    except json.JSONDecodeError:
-        raise ImportFormatError(f"{where}: selected_dims is not a JSON list") from None
+    dims = _dims(r["selected_dims"], where)
     row = {
         "model": model,
         "index": r["index"],
@@ -164,8 +173,8 @@ def _benchmark_row(r: dict, where: str, model: str, generator_id: str) -> dict:
             row[f"score_{name}"] = _combos(r[src], prefix, where)
     if "hpsv3_reward" in r:
         # the head's raw output per image: [mu, log sigma], as our hpsv3 scorer's two outputs
-        row[f"score_{HPSV3}"] = _combos(r["hpsv3_reward"], "hpsv3", where, lambda v: v[0])
-        row[f"score_{HPSV3}_log_sigma"] = _combos(r["hpsv3_reward"], "hpsv3", where, lambda v: v[1])
+        row[f"score_{HPSV3}"] = _combos(r["hpsv3_reward"], "hpsv3", where, _head_output(0))
+        row[f"score_{HPSV3}_log_sigma"] = _combos(r["hpsv3_reward"], "hpsv3", where, _head_output(1))
     if "blip_score" in r:
         b = r["blip_score"]
         if b is not None and (len(b) != 2 or any(len(x) != 2 for x in b)):
@@ -311,21 +320,24 @@ def _import_benchmark(files, names, where, out, store, official_dir) -> dict:
     known = paper_generators()
     # First pass: model names (catalog names; a repeated (model, index) block becomes
     # <model>_2), their weights, and the prompts.
+    light_cols = [c for c in cols_scores if c.name in ("model", "index", "prompt_original", "prompt_distorted")]
     seen: dict[tuple[str, int], int] = {}
     models: list[str] = []
     model_ids: dict[str, str] = {}
     prompts: dict[int, dict] = {}
     for f, n, r in _iter_rows_light(files):
+        _check(
+            light_cols,
+            {c: r.get(c) for c in ("model", "index", "prompt_original", "prompt_distorted")},
+            f"{f}: row {n}",
+        )
         name, model_id = known.get(r["model"], (r["model"], ""))
         key = (name, r["index"])
         seen[key] = seen.get(key, 0) + 1
         models.append(name if seen[key] == 1 else f"{name}_{seen[key]}")
         model_ids[models[-1]] = model_id
         if r["index"] not in prompts:
-            dims = json.loads(r["selected_dims"]) if isinstance(r["selected_dims"], str) else list(r["selected_dims"])
-            for d in dims:
-                if d not in DIMENSION_KEYS:
-                    raise ImportFormatError(f"{f}: row {n}, column 'selected_dims': unknown dimension {d!r}")
+            dims = _dims(r["selected_dims"], f"{f}: row {n}")
             prompts[r["index"]] = {
                 "index": r["index"],
                 "prompt_original": r["prompt_original"],
@@ -344,6 +356,7 @@ def _import_benchmark(files, names, where, out, store, official_dir) -> dict:
             if not with_images:
                 row.pop("image_original")
                 row.pop("image_distorted")
+            _check(cols_pairs if with_images else cols_scores, row, f"{f}: row {n}", _SOURCE_COLUMNS)
             yield row
 
     prompt_rows = [prompts[i] for i in sorted(prompts)]
@@ -410,16 +423,50 @@ def _validate_sample(rows: list[dict], config: str, where: str) -> None:
         raise ImportFormatError(str(e)) from None
 
 
-def _scalar(v, where: str) -> float | None:
+def _scalar(v, where: str):
     """A score as published: a number, or a one-element list (hpsv2.score and ImageReward's
-    score of an image list return lists)."""
+    score of an image list return lists). The number itself is checked with the row."""
     if isinstance(v, list | tuple):
         if len(v) != 1:
             raise ImportFormatError(f"{where}: a list score must hold one value, got {len(v)}")
         v = v[0]
-    if v is not None and not isinstance(v, int | float):
-        raise ImportFormatError(f"{where}: not a number ({type(v).__name__})")
-    return None if v is None else float(v)
+    return v
+
+
+def _check(columns, row: dict, where: str, sources: dict[str, str] | None = None) -> None:
+    """The row's values, exactly as the source holds them, against our columns (no coercion);
+    `sources` names the file's column each of ours came from."""
+    try:
+        check_row(columns, row, where, sources)
+    except SchemaError as e:
+        raise ImportFormatError(str(e)) from None
+
+
+# our column -> the published benchmark column it is read from (errors name the user's column)
+_SOURCE_COLUMNS = {
+    **{label_column(judge): src for src, judge in JUDGES.items()},
+    **{f"score_{name}": src for src, (name, _) in SCORE_STRUCTS.items()},
+    **{f"score_{HPSV3}{s}": "hpsv3_reward" for s in ("", "_log_sigma")},
+    **{f"score_{BLIP}{s}": "blip_score" for s in ("", "_neg")},
+    **{f"rater_{RATER}{s}": "rater" for s in ("", "_pred")},
+    f"judge100_{JUDGE100}": "llm_judge",
+}
+
+
+def _dims(v, where: str) -> list:
+    """selected_dims as published: a JSON list in a string (or a list), of known keys."""
+    try:
+        dims = json.loads(v) if isinstance(v, str) else v
+    except json.JSONDecodeError:
+        dims = None
+    if not isinstance(dims, list) or not all(isinstance(d, str) for d in dims):
+        raise ImportFormatError(
+            f"{where}, column 'selected_dims': expected a JSON list of dimension keys, got {v!r:.60}"
+        )
+    for d in dims:
+        if d not in DIMENSION_KEYS:
+            raise ImportFormatError(f"{where}, column 'selected_dims': unknown dimension {d!r}")
+    return dims
 
 
 _EMO_SCORE = re.compile(rf"^({'|'.join(NEGATIVE_EMOTIONS)})_(.+?)(_happy_image)?$")
@@ -460,6 +507,7 @@ def _import_emotion(files, names, where, out, store) -> dict:
                 fields = {e: f"{e}_{s}" for e in NEGATIVE_EMOTIONS}
                 fields.update({f"{e}_happy": f"{e}_{s}_happy_image" for e in NEGATIVE_EMOTIONS})
                 row[f"score_{ours[s]}"] = {k: _scalar(r[c], f"{f}: row {n}, column {c!r}") for k, c in fields.items()}
+            _check(cols, row, f"{f}: row {n}")
             yield row
 
     n = sum(pq.ParquetFile(f).metadata.num_rows for f in files)

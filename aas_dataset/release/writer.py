@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from aas_dataset.release.manifest import MANIFEST, build_manifest
-from aas_dataset.spec.schema import ALL_CONFIGS, SPLIT, Column, arrow_schema
+from aas_dataset.spec.schema import ALL_CONFIGS, SPLIT, Column, arrow_schema, check_row
 from aas_dataset.util import crash_point, write_json_atomic
 
 SCORES_SHARD_ROWS = 100_000  # the image-free configs stay one file until they are large
@@ -80,8 +80,12 @@ def _write_config(
     images = [c.name for c in columns if c.kind == "image"]
     dict_cols = [c.name for c in columns if c.kind not in ("image", "score")]
     files = []
+    done = 0
     for rel in shard_paths(config, n_rows, per_shard):
         batch = [r for _, r in zip(range(per_shard), rows, strict=False)]
+        for i, r in enumerate(batch):  # Arrow would coerce (1.5 -> 1); a wrong value is an error
+            check_row(columns, r, f"{config}: row {done + i}")
+        done += len(batch)
         table = pa.Table.from_pylist(batch, schema=schema)
         path = staging / rel
         path.parent.mkdir(parents=True, exist_ok=True)

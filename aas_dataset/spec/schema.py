@@ -13,6 +13,8 @@ combinations) and one label column per judge (`label_<judge>`: 0 = original imag
 from __future__ import annotations
 
 import json
+import math
+import numbers
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -257,3 +259,88 @@ def validate_table(table: pa.Table, config: str, where: str, row_offset: int = 0
             for i, v in enumerate(values):
                 if not v:
                     fail(i, name, "prompt is empty")
+
+
+# --- row values, checked before any conversion ---------------------------------------------
+# Arrow converts silently (1.5 into an int64 column is 1, True is 1, NaN is a float); a release
+# must hold exactly what its source said, so every value is checked against its column's kind
+# first and a mismatch is an error naming the place, the column and the value.
+
+
+def _show(v: object) -> str:
+    text = repr(v)
+    return f"{type(v).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
+
+
+def _number_problem(v: object, integer: bool) -> str | None:
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral if integer else numbers.Real):
+        return f"expected {'an integer' if integer else 'a number'}, got {_show(v)}"
+    if not integer and not math.isfinite(v):
+        return f"expected a finite number, got {v!r} (a missing value is null)"
+    return None
+
+
+def _fields_problem(v: object, kinds: dict[str, str]) -> str | None:
+    if not isinstance(v, dict):
+        return f"expected a struct with fields {', '.join(kinds)}, got {_show(v)}"
+    if unknown := sorted(set(v) - set(kinds)):
+        return f"unknown field(s) {', '.join(map(str, unknown))}; expected {', '.join(kinds)}"
+    for name, kind in kinds.items():
+        if (sub := v.get(name)) is not None and (problem := value_problem(kind, sub)):
+            return f"field {name!r}: {problem}"
+    return None
+
+
+def _list_problem(v: object, item: str) -> str | None:
+    if not isinstance(v, list | tuple):
+        return f"expected a list, got {_show(v)}"
+    for i, x in enumerate(v):
+        if x is None or (problem := value_problem(item, x)):
+            return f"item {i}: {problem or 'null'}"
+    return None
+
+
+_STRUCTS = {
+    "score": {c: "float64" for c in COMBOS},
+    "dimvec": {v: "list<float64>" for v in ("original", "distorted")},
+    "dimpred": {v: "list<int64>" for v in ("original", "distorted")},
+    "judge100": dict(JUDGE100_FIELDS),
+    "emotion": {f: "float64" for f in EMOTION_FIELDS},
+}
+
+
+def value_problem(kind: str, v: object) -> str | None:
+    """Why `v` (not null) is not a value of `kind`, or None. No conversion is ever applied."""
+    if kind == "string":
+        return None if isinstance(v, str) else f"expected a string, got {_show(v)}"
+    if kind in ("int64", "float64"):
+        return _number_problem(v, integer=kind == "int64")
+    if kind.startswith("list<"):
+        return _list_problem(v, kind[len("list<") : -1])
+    if kind == "image":
+        if not isinstance(v, dict) or set(v) - {"bytes", "path"}:
+            return f"expected an image struct {{bytes, path}}, got {_show(v)}"
+        if not isinstance(v.get("bytes"), bytes) or not v["bytes"]:
+            return "image bytes are missing"
+        return None
+    if kind in _STRUCTS:
+        return _fields_problem(v, _STRUCTS[kind])
+    raise SchemaError(f"unknown column kind {kind!r}")
+
+
+def check_row(columns: Sequence[Column], row: dict, where: str, sources: dict[str, str] | None = None) -> None:
+    """Every value of `row` is null or exactly of its column's kind; labels are -1, 0, 1.
+    `sources`: the column of an outside file each of ours was read from, named in errors."""
+    if unknown := sorted(set(row) - {c.name for c in columns}):
+        raise SchemaError(f"{where}: unexpected column(s) {', '.join(unknown)}")
+    for c in columns:
+        v = row.get(c.name)
+        if v is None:
+            continue
+        problem = value_problem(c.kind, v)
+        if not problem and c.name.startswith("label_") and v not in (LABEL_TIE, LABEL_ORIGINAL, LABEL_DISTORTED):
+            problem = f"a label is -1, 0, 1 or null, got {v!r}"
+        if problem:
+            source = (sources or {}).get(c.name, c.name)
+            shown = repr(source) if source == c.name else f"{source!r} (our {c.name!r})"
+            raise SchemaError(f"{where}, column {shown}: {problem}")

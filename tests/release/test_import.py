@@ -190,7 +190,116 @@ def test_import_emotion_bias_refuses_bad_lists_and_missing_columns(tmp_path):
     bad = _emotion_source(tmp_path / "two", EMOTION_SCORES, hpsv2_len=2)
     with pytest.raises(ImportFormatError, match=r"row 0, column 'sad_hpsv2': a list score must hold one value, got 2"):
         import_hf(str(bad), tmp_path / "o1")
+    nan = {**EMOTION_SCORES, "blip": {**EMOTION_SCORES["blip"], "angry": ([2.0, float("nan"), 2.0, 2.0], [1.0] * 4)}}
+    with pytest.raises(ImportFormatError, match=r"row 1, column 'score_blip_itm_large': field 'angry': .* got nan"):
+        import_hf(str(_emotion_source(tmp_path / "nan", nan)), tmp_path / "o3")
     missing = _emotion_source(tmp_path / "missing", EMOTION_SCORES, drop="angry_hpsv3_happy_image")
     with pytest.raises(ImportFormatError, match="lacks angry_happy"):
         import_hf(str(missing), tmp_path / "o2")
     assert not (tmp_path / "o1" / "MANIFEST.json").exists()
+
+
+def _with_column(table: pa.Table, name: str, values: list, type_: pa.DataType) -> pa.Table:
+    i = table.schema.get_field_index(name)
+    return table.set_column(i, pa.field(name, type_), pa.array(values, type=type_))
+
+
+def _nan_at(rows: list[dict], k: int) -> list:
+    out = [dict(r["hpsv2_reward"]) for r in rows]
+    out[k]["hpsv2_oidp"] = float("nan")
+    return out
+
+
+def _as_text(rows: list[dict]) -> list:
+    return [
+        {
+            s: {"preds": r["rater"][s]["preds"], "scores": [str(x) for x in r["rater"][s]["scores"]]}
+            for s in ("original", "distorted")
+        }
+        for r in rows
+    ]
+
+
+RATER_TEXT = pa.struct(
+    [
+        (s, pa.struct([("preds", pa.list_(pa.int64())), ("scores", pa.list_(pa.string()))]))
+        for s in ("original", "distorted")
+    ]
+)
+
+# (what the second file's column becomes, the row and the words of the error)
+BAD_VALUES = {
+    "fractional label": (
+        "llm_selected",
+        lambda rows: [1.5, *[0.0] * (len(rows) - 1)],
+        pa.float64(),
+        0,
+        "column 'llm_selected' (our 'label_qwen3_vl_235b_deepinfra'): expected an integer, got float 1.5",
+    ),
+    "negative fraction": (
+        "sec_llm_selected",
+        lambda rows: [0.0, -0.5, *[0.0] * (len(rows) - 2)],
+        pa.float64(),
+        0,
+        "expected an integer, got float 0.0",
+    ),
+    "label out of range": (
+        "third_llm_selected",
+        lambda rows: [0, 1, 0, 2, *[1] * (len(rows) - 4)],
+        pa.int64(),
+        3,
+        "a label is -1, 0, 1 or null, got 2",
+    ),
+    "string label": (
+        "llm_selected",
+        lambda rows: ["1"] * len(rows),
+        pa.string(),
+        0,
+        "expected an integer, got str '1'",
+    ),
+    "NaN score": (
+        "hpsv2_reward",
+        lambda rows: _nan_at(rows, 2),
+        PUBLISHED.field("hpsv2_reward").type,
+        2,
+        "field 'oidp': expected a finite number, got nan",
+    ),
+    "int where a list is expected": (
+        "selected_dims",
+        lambda rows: [5] * len(rows),
+        pa.int64(),
+        0,
+        "column 'selected_dims': expected a JSON list of dimension keys, got 5",
+    ),
+    "strings in a list of numbers": (
+        "rater",
+        _as_text,
+        RATER_TEXT,
+        0,
+        "field 'original': item 0: expected a number, got str",
+    ),
+    "string index": (
+        "index",
+        lambda rows: [str(r["index"]) for r in rows],
+        pa.string(),
+        0,
+        "column 'index': expected an integer, got str '0'",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BAD_VALUES)
+def test_import_refuses_a_wrong_value_instead_of_coercing_it(published, tmp_path, authors_dir, case):
+    """A label of 1.5 must not become 1: every value is checked as the file holds it, and a
+    wrong one stops the import with one line naming the file, row and column."""
+    src, rows = published
+    column, values, type_, row, words = BAD_VALUES[case]
+    second = next((src / "data").glob("train-00001-*.parquet"))
+    table = pq.read_table(second)
+    pq.write_table(_with_column(table, column, values(rows[12:]), type_), second)
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["import-hf", str(src), "--out", str(out), "--official-dir", str(authors_dir)])
+    assert res.exit_code == 2, res.output
+    line = " ".join(res.output.split())  # the console wraps long lines
+    assert f"{second.name}: row {row}, " in line and words in line, line
+    assert "Traceback" not in res.output and not (out / "MANIFEST.json").exists()
