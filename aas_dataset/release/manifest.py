@@ -8,8 +8,10 @@ import platform
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
+from typing import Literal
 
 import pyarrow.parquet as pq
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from aas_dataset.spec.schema import SchemaError, validate_table
 from aas_dataset.util import sha256_file, write_json_atomic
@@ -75,16 +77,67 @@ def build_manifest(
     }
 
 
+class FileEntry(BaseModel):
+    model_config = ConfigDict(strict=True)  # "12" is not a size
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    bytes: int = Field(ge=0)
+    rows: int | None = Field(default=None, ge=0)
+    config: str | None = None
+    export: str | None = None
+
+
+class ManifestShape(BaseModel):
+    """What every reader of a MANIFEST relies on (newer keys are allowed and kept)."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+    format: Literal[1]
+    name: str
+    version: str
+    recipe_hash: str = ""
+    recipe: dict = {}
+    counts: dict = {}
+    failures: list[dict] = []
+    usage: dict = {}
+    files: dict[str, FileEntry]
+
+    @field_validator("files")
+    @classmethod
+    def _inside(cls, files: dict) -> dict:
+        for rel in files:
+            if not inside_release(rel):
+                raise ValueError(f"file path {rel!r} leads outside the release folder")
+        return files
+
+
+def inside_release(rel: str) -> bool:
+    """A MANIFEST path names a file inside its folder: relative, forward slashes, no `..`."""
+    parts = rel.split("/")
+    return (
+        bool(rel)
+        and "\\" not in rel
+        and not rel.startswith("/")
+        and ":" not in parts[0]
+        and not ({"", ".", ".."} & set(parts))
+    )
+
+
 def read_manifest(root: Path) -> dict:
+    """The MANIFEST as a dict, its shape checked (one line naming the key otherwise)."""
     p = Path(root) / MANIFEST
     if not p.is_file():
         raise FileNotFoundError(f"{p}: no MANIFEST.json (not a built release, or a build was interrupted)")
     try:
         m = json.loads(p.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{p}: not valid JSON ({e.msg})") from None
-    if not isinstance(m, dict) or m.get("format") != FORMAT or "files" not in m:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{p}: not valid JSON ({getattr(e, 'msg', e)})") from None
+    if not isinstance(m, dict) or m.get("format") != FORMAT:
         raise ValueError(f"{p}: not a MANIFEST of format {FORMAT}")
+    try:
+        ManifestShape.model_validate(m)
+    except ValidationError as e:
+        err = e.errors()[0]
+        where = ".".join(str(x) for x in err["loc"])
+        raise ValueError(f"{p}: {where}: {err['msg']}") from None
     return m
 
 
@@ -117,9 +170,13 @@ def verify(root: Path, deep: bool = True) -> VerifyResult:
         res.problems.append(str(e))
         return res
     schemas: dict[str, tuple[str, object]] = {}  # config -> (first shard, its schema)
+    inside = root.resolve()
     for rel, f in m["files"].items():
         p = root / rel
         res.checked += 1
+        if p.is_symlink() or not p.resolve().is_relative_to(inside):  # never read outside the folder
+            res.problems.append(f"{rel}: a link; a release holds its files itself")
+            continue
         if not p.is_file():
             res.problems.append(f"{rel}: missing")
             continue

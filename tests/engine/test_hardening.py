@@ -159,3 +159,28 @@ def test_redact_knows_the_hub_token_at_any_length_and_spares_ordinary_settings(m
     monkeypatch.setenv("SERVICE_SECRET", "s3cr3t-value-long")
     text = redact("token hf_ab, parallel false, other s3cr3t-value-long")
     assert text == "token <$HF_TOKEN>, parallel false, other <$SERVICE_SECRET>"
+
+
+# --- identity ----------------------------------------------------------------------------------
+def test_identical_captions_are_two_prompts(tmp_path):
+    """Two equal captions that draw the same dimensions are still two rows: the row index is
+    part of a prompt's identity, so `prompts.index` neither repeats nor skips."""
+    from aas_dataset.catalog.recipes import load_recipe
+    from aas_dataset.engine.build import Builder
+    from aas_dataset.engine.stages.prompts import sample_dimensions
+
+    same = "A red bicycle leaning on a wall."
+    # a recipe seed under which rows 0 and 1 draw the same single dimension
+    seed = next(s for s in range(500) if sample_dimensions(s, 0, 1, 1) == sample_dimensions(s, 1, 1, 1))
+    recipe = mini_recipe(
+        tmp_path / "r.yaml", captions={"inline": [same, same, "A dog."]}, seed=seed, dimensions={"min": 1, "max": 1}
+    )
+    units = Builder(load_recipe(recipe), tmp_path / "out").plan().stages[0].units
+    assert units[0].payload["dims"] == units[1].payload["dims"]
+    assert [u.payload["index"] for u in units] == [0, 1, 2] and len({u.key for u in units}) == 3
+    res = runner.invoke(app, ["build", str(recipe), "--out", str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    import pyarrow.parquet as pq
+
+    prompts = pq.read_table(tmp_path / "out" / "prompts").to_pydict()
+    assert prompts["index"] == [0, 1, 2] and prompts["prompt_original"][:2] == [same, same]

@@ -35,7 +35,8 @@ class PromptsStage(Stage):
         return [
             Unit(
                 self.name,
-                unit_key(self.name, self.VERSION, rewriter.spec_hash, caption=c, dims=d),
+                # the row index is part of the identity: two equal captions are two rows
+                unit_key(self.name, self.VERSION, rewriter.spec_hash, index=i, caption=c, dims=d),
                 rewriter.name,
                 {"index": i, "caption": c, "dims": d},
             )
