@@ -367,6 +367,11 @@ def report(
     for t in res.tables:
         out.print(t.to_markdown(), highlight=False, markup=False, soft_wrap=True)
     out.print(f"wrote {len(res.files)} files to {res.out}")
+    if res.failures:  # the report is written; rows it could not show are named and the run is not a success
+        for f in res.failures[:10]:
+            console.print(f"[red]image does not decode[/] {escape(f)}", highlight=False, soft_wrap=True)
+        console.print(f"[red]{len(res.failures)} image(s) in the gallery do not decode[/]", highlight=False)
+        raise typer.Exit(1)
 
 
 @app.command("eval-reward")
@@ -411,6 +416,11 @@ def eval_reward(
     except (ValueError, KeyError, ImportError, AttributeError, OSError) as e:  # OSError: files, Hub, network
         raise _bad_input(f"{type(e).__name__}: {e}") from None
     out.print(table.to_markdown(), highlight=False, markup=False, soft_wrap=True)
+    if table.failures:  # the table holds the rest; a run that lost rows does not exit 0
+        for f in table.failures[:10]:
+            console.print(f"[red]not scored[/] {escape(f)}", highlight=False, soft_wrap=True)
+        console.print(f"[red]{len(table.failures)} pair(s) not scored[/]: an image does not decode", highlight=False)
+        raise typer.Exit(1)
 
 
 @app.command("import-hf")

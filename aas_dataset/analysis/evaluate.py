@@ -8,7 +8,6 @@ a catalog scorer name, or a `module:Class` path.
 from __future__ import annotations
 
 import importlib
-import io
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pandas as pd
 from aas_dataset.analysis.metrics import classification_table, read_frame
 from aas_dataset.analysis.metrics.core import N_BOOT, Table
 from aas_dataset.release.manifest import read_manifest
+from aas_dataset.spec.images import ImageProblem, open_checked
 
 
 def resolve_scorer(spec, settings: dict | None = None):
@@ -46,23 +46,20 @@ def resolve_scorer(spec, settings: dict | None = None):
 
 
 def _pil(v):
-    from PIL import Image
-
+    """A row's image as RGB: a decoded image (from `datasets`) or stored bytes, checked as
+    every image entering a scorer is (ImageProblem if it cannot be scored)."""
     if hasattr(v, "convert"):
         return v.convert("RGB")
-    return Image.open(io.BytesIO(v["bytes"])).convert("RGB")
+    return open_checked((v or {}).get("bytes")).convert("RGB")
 
 
 def _labelled_pairs(data, gt: str, revision: str | None) -> Iterator[dict]:
     cols = ["model", "index", "prompt_distorted", "image_original", "image_distorted", f"label_{gt}"]
     folder = Path(str(data))
     if folder.exists():
-        import pyarrow.parquet as pq
+        from aas_dataset.release.loader import iter_rows
 
-        m = read_manifest(folder)
-        for rel in sorted(p for p, f in m["files"].items() if f.get("config") == "pairs"):
-            for batch in pq.ParquetFile(folder / rel).iter_batches(batch_size=64, columns=cols):
-                yield from (r for r in batch.to_pylist() if r[f"label_{gt}"] in (0, 1))
+        yield from (r for r in iter_rows(folder, "pairs", cols) if r[f"label_{gt}"] in (0, 1))
     else:
         from aas_dataset.release.loader import load
 
@@ -99,10 +96,21 @@ def evaluate_reward_model(
     gt = ground_truth or gt_release or next((c[6:] for c in scores_df.columns if c.startswith("label_")), None)
     if gt is None:
         raise ValueError(f"{data}: the release has no judge labels to evaluate against")
-    rows, buf = [], []
+    rows, buf, unreadable = [], [], []
 
     def flush():
-        images = [im for r in buf for im in (_pil(r["image_original"]), _pil(r["image_distorted"]))]
+        good, images = [], []
+        for r in buf:  # a stored image that does not decode is a named row failure, not a crash
+            try:
+                pair = (_pil(r["image_original"]), _pil(r["image_distorted"]))
+            except ImageProblem as e:
+                unreadable.append(f"{r['model']} #{r['index']}: {e}")
+                continue
+            good.append(r)
+            images += pair
+        buf[:] = good
+        if not buf:
+            return
         prompts = [r["prompt_distorted"] for r in buf for _ in range(2)]
         s = np.asarray(obj.score(images, prompts), dtype=np.float64)
         s = s[:, 0] if s.ndim == 2 else s
@@ -134,4 +142,8 @@ def evaluate_reward_model(
     existing = classification_table(scores_df, gt, n_boot=n_boot, seed=seed)
     existing.rows = mine.rows + existing.rows
     existing.notes.insert(0, f"`{name}` scored {len(rows)} pairs here; the other rows come from the release.")
+    if unreadable:
+        shown = "; ".join(unreadable[:10]) + (f"; and {len(unreadable) - 10} more" if len(unreadable) > 10 else "")
+        existing.notes.insert(1, f"{len(unreadable)} pair(s) not scored, an image does not decode: {shown}.")
+    existing.failures = unreadable
     return existing

@@ -23,6 +23,7 @@ from aas_dataset.analysis.metrics import (
 from aas_dataset.analysis.metrics.core import N_BOOT, Cell, Table
 from aas_dataset.analysis.metrics.tables import score_names
 from aas_dataset.release.manifest import read_manifest
+from aas_dataset.spec.images import ImageProblem, open_checked
 from aas_dataset.util import write_bytes_atomic
 
 REPORT_DIR = "report"
@@ -33,6 +34,7 @@ class ReportResult:
     out: Path
     tables: list[Table] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # shown rows whose stored image does not decode
 
 
 def build_report(
@@ -77,7 +79,7 @@ def build_report(
         for name, png in _plots(res.tables, df):
             write(f"plots/{name}.png", png)
     if "pairs" in configs:
-        write("gallery.html", gallery_html(folder, m, limit=gallery_limit))
+        write("gallery.html", gallery_html(folder, m, limit=gallery_limit, failures=res.failures))
     return res
 
 
@@ -151,9 +153,8 @@ def _plots(tables: list[Table], df):
 
 
 def _thumb(png: bytes, size: int = 256) -> str:
-    from PIL import Image
-
-    im = Image.open(io.BytesIO(png)).convert("RGB")
+    """A JPEG data URL of the image; ImageProblem if the stored bytes do not decode."""
+    im = open_checked(png).convert("RGB")
     im.thumbnail((size, size))
     buf = io.BytesIO()
     im.save(buf, format="JPEG", quality=85)
@@ -189,7 +190,8 @@ window.addEventListener('load',()=>{
 </script></body></html>"""
 
 
-def gallery_html(folder: Path, manifest: dict, limit: int = 200) -> str:
+def gallery_html(folder: Path, manifest: dict, limit: int = 200, failures: list[str] | None = None) -> str:
+    """`failures` collects the shown rows whose stored image does not decode (shown as such)."""
     import pyarrow.parquet as pq
 
     files = sorted((p, f) for p, f in manifest["files"].items() if f.get("config") == "pairs")
@@ -198,7 +200,7 @@ def gallery_html(folder: Path, manifest: dict, limit: int = 200) -> str:
     # Stream the shards and keep only the picked rows: a full release holds gigabytes of images.
     rows, seen = [], 0
     for rel, _ in files:
-        for batch in pq.ParquetFile(Path(folder) / rel).iter_batches(batch_size=64):
+        for batch in pq.ParquetFile(Path(folder) / rel, pre_buffer=False).iter_batches(batch_size=16):
             wanted = [i for i in range(batch.num_rows) if seen + i in pick]
             if wanted:
                 rows += batch.take(wanted).to_pylist()
@@ -230,10 +232,16 @@ def gallery_html(folder: Path, manifest: dict, limit: int = 200) -> str:
                 badges.append(f'<span class="b {"up" if d > 0 else "down"}">{html.escape(k[6:])} {d:+.3g}</span>')
         esc = html.escape
         dims = r["selected_dims"]
+        imgs = ""
+        for col, alt in (("image_original", "I_o"), ("image_distorted", "I_a")):
+            try:
+                imgs += f'<img alt="{alt}" src="{_thumb(r[col]["bytes"])}">'
+            except ImageProblem as e:  # a named row failure, not a broken report
+                imgs += f'<span class="b down">{alt}: {esc(str(e))}</span>'
+                if failures is not None:
+                    failures.append(f"{r['model']} #{r['index']}, {col}: {e}")
         parts.append(
-            f'<div class="card" data-model="{esc(r["model"])}" data-dims="{esc("|".join(dims))}">'
-            f'<img alt="I_o" src="{_thumb(r["image_original"]["bytes"])}">'
-            f'<img alt="I_a" src="{_thumb(r["image_distorted"]["bytes"])}">'
+            f'<div class="card" data-model="{esc(r["model"])}" data-dims="{esc("|".join(dims))}">{imgs}'
             f'<div class="p"><b>{esc(r["model"])} #{r["index"]}</b> · {esc(", ".join(dims))}</div>'
             f'<div class="p">p_o: {esc(r["prompt_original"])}</div>'
             f'<div class="p">p_a: {esc(r["prompt_distorted"])}</div>'

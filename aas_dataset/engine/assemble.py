@@ -53,8 +53,7 @@ class _Join:
 
     def part(self, config: str) -> ConfigPart:
         owner = self.plan.owner(config).stage
-        n = len(self.done(owner))
-        return ConfigPart(config, self.columns(config), self.rows(config), n, owner.shard_rows(self.recipe, config))
+        return ConfigPart(config, self.columns(config), self.rows(config), owner.shard_rows(self.recipe, config))
 
     def keys(self) -> list[str]:
         """Every artifact the release is made of (its identity, with the recipe)."""

@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 
 from aas_dataset import __version__
 from aas_dataset.release.writer import SCORES_SHARD_ROWS, ConfigPart, claim, write_release
+from aas_dataset.spec.images import ImageProblem, check_image
 from aas_dataset.spec.official_texts import OfficialTextError
 from aas_dataset.spec.schema import (
     COMBOS,
@@ -123,8 +124,13 @@ def _check_columns(path: Path, names: set[str], required: set[str], known: set[s
 
 
 def _image(v, where: str) -> dict:
+    """An image cell, checked on entry: it decodes, within the pixel limit, in an RGB-able mode."""
     if not isinstance(v, dict) or not v.get("bytes"):
         raise ImportFormatError(f"{where}: image bytes are missing")
+    try:
+        check_image(v["bytes"])
+    except ImageProblem as e:
+        raise ImportFormatError(f"{where}: {e}") from None
     return {"bytes": v["bytes"], "path": None}
 
 
@@ -148,7 +154,8 @@ def _head_output(i: int):
     return pick
 
 
-def _benchmark_row(r: dict, where: str, model: str, generator_id: str) -> dict:
+def _benchmark_row(r: dict, where: str, model: str, generator_id: str, images: bool = True) -> dict:
+    """Our pairs row (`images`) or scores row (no image columns) of a published row."""
     dims = _dims(r["selected_dims"], where)
     row = {
         "model": model,
@@ -156,8 +163,6 @@ def _benchmark_row(r: dict, where: str, model: str, generator_id: str) -> dict:
         "prompt_original": r["prompt_original"],
         "prompt_distorted": r["prompt_distorted"],
         "selected_dims": dims,
-        "image_original": _image(r["image_original"], f"{where}, image_original"),
-        "image_distorted": _image(r["image_distorted"], f"{where}, image_distorted"),
         "seed_original": None,
         "seed_distorted": None,
         "generator_kind": "imported",
@@ -165,6 +170,9 @@ def _benchmark_row(r: dict, where: str, model: str, generator_id: str) -> dict:
         "generator_revision": "",
         "generator_settings": "{}",
     }
+    if images:
+        row["image_original"] = _image(r["image_original"], f"{where}, image_original")
+        row["image_distorted"] = _image(r["image_distorted"], f"{where}, image_distorted")
     for src, judge in JUDGES.items():
         if src in r:
             row[label_column(judge)] = r[src]
@@ -219,14 +227,18 @@ def _benchmark_columns(names: set[str]) -> tuple[list[str], list[str], list[Colu
 
 
 def _iter_rows(files: list[Path], skip_images: bool = False) -> Iterator[tuple[Path, int, dict]]:
+    """Rows of the source files, a few at a time: no pre-buffering of a whole row group (the
+    published files' row groups hold 100 image pairs), and freed memory handed back."""
     for f in files:
-        pf = pq.ParquetFile(f)
+        pf = pq.ParquetFile(f, pre_buffer=False, buffer_size=1 << 20)
         cols = [c for c in pf.schema_arrow.names if not (skip_images and c in PAIR_IMAGES)]
         n = 0
-        for batch in pf.iter_batches(batch_size=64, columns=cols):
+        for batch in pf.iter_batches(batch_size=16 if not skip_images else 1024, columns=cols):
             for r in batch.to_pylist():
                 yield f, n, r
                 n += 1
+            del batch
+            pa.default_memory_pool().release_unused()
 
 
 def import_hf(
@@ -350,12 +362,8 @@ def _import_benchmark(files, names, where, out, store, official_dir) -> dict:
 
     def pair_rows(with_images: bool) -> Iterator[dict]:
         for i, (f, n, r) in enumerate(_iter_rows(files, skip_images=not with_images)):
-            if not with_images:  # the scores pass never reads the image columns
-                r = {**r, "image_original": {"bytes": b"-"}, "image_distorted": {"bytes": b"-"}}
-            row = _benchmark_row(r, f"{f}: row {n}", models[i], model_ids[models[i]])
-            if not with_images:
-                row.pop("image_original")
-                row.pop("image_distorted")
+            # the scores pass never reads the image columns
+            row = _benchmark_row(r, f"{f}: row {n}", models[i], model_ids[models[i]], images=with_images)
             _check(cols_pairs if with_images else cols_scores, row, f"{f}: row {n}", _SOURCE_COLUMNS)
             yield row
 
@@ -392,9 +400,9 @@ def _import_benchmark(files, names, where, out, store, official_dir) -> dict:
         for m in dict.fromkeys(models)
     ]
     parts = [
-        ConfigPart("prompts", config_columns("prompts"), iter(prompt_rows), len(prompt_rows), SCORES_SHARD_ROWS),
-        ConfigPart("pairs", cols_pairs, pair_rows(True), len(models), 100),
-        ConfigPart("scores", cols_scores, pair_rows(False), len(models), SCORES_SHARD_ROWS),
+        ConfigPart("prompts", config_columns("prompts"), iter(prompt_rows), SCORES_SHARD_ROWS),
+        ConfigPart("pairs", cols_pairs, pair_rows(True), 100),
+        ConfigPart("scores", cols_scores, pair_rows(False), SCORES_SHARD_ROWS),
     ]
     recipe = {"ground_truth": gt, "comparisons": comparisons}
     meta = _release_meta("aas_benchmark_import", where, "benchmark", recipe, counts, files)
@@ -405,7 +413,7 @@ def _import_benchmark(files, names, where, out, store, official_dir) -> dict:
 def _iter_rows_light(files):
     """Rows without image bytes (first pass)."""
     for f in files:
-        pf = pq.ParquetFile(f)
+        pf = pq.ParquetFile(f, pre_buffer=False, buffer_size=1 << 20)
         light = [c for c in pf.schema_arrow.names if c not in PAIR_IMAGES]
         n = 0
         for batch in pf.iter_batches(batch_size=1024, columns=light):
@@ -517,5 +525,5 @@ def _import_emotion(files, names, where, out, store) -> dict:
         {"name": ours[s], "kind": "imported", "model_id": "—", "description": f"`<emotion>_{s}`"} for s in scorers
     ]
     card = _card("emotion_bias_import", where, "emotion_bias", counts, [], scorer_info, [], None, "")
-    parts = [ConfigPart("emotion_bias", cols, rows(), n, 100)]
+    parts = [ConfigPart("emotion_bias", cols, rows(), 100)]
     return write_release(out, owned_tmpdir(store / "tmp", "import"), parts, 100, card, meta)

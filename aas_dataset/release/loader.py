@@ -39,3 +39,21 @@ def load(
         raise SchemaError(f"{source}: config {config!r} has no declared features")
     columns_from_arrow(features.arrow_schema, config, f"{source} ({config})")
     return ds
+
+
+def iter_rows(folder: Path, config: str, columns: list[str] | None = None, batch: int = 16):
+    """Rows of a local release's config as dicts, shard by shard, a few at a time: memory stays
+    flat in the size of the release (no row group is pre-buffered whole, freed memory is handed
+    back between batches)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from aas_dataset.release.manifest import read_manifest
+
+    m = read_manifest(folder)
+    for rel in sorted(p for p, f in m["files"].items() if f.get("config") == config):
+        pf = pq.ParquetFile(Path(folder) / rel, pre_buffer=False)
+        for b in pf.iter_batches(batch_size=batch, columns=columns):
+            yield from b.to_pylist()
+            del b
+            pa.default_memory_pool().release_unused()

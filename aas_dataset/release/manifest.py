@@ -141,6 +141,14 @@ def read_manifest(root: Path) -> dict:
     return m
 
 
+def drop_files(root: Path, paths: list[str]) -> dict:
+    """Forget files in the MANIFEST (before they are replaced), atomically."""
+    m = read_manifest(root)
+    m["files"] = {k: v for k, v in m["files"].items() if k not in set(paths)}
+    write_json_atomic(Path(root) / MANIFEST, m)
+    return m
+
+
 def add_files(root: Path, entries: dict[str, dict]) -> dict:
     """Record extra files (e.g. a WebDataset export) in the MANIFEST, atomically."""
     m = read_manifest(root)
@@ -157,6 +165,27 @@ class VerifyResult:
     @property
     def ok(self) -> bool:
         return not self.problems
+
+
+def _verify_shard(p: Path, rel: str, f: dict, schemas: dict, res: VerifyResult) -> None:
+    """Schema, values and row count of one shard, one row group in memory at a time."""
+    import pyarrow as pa
+
+    pf = pq.ParquetFile(p, pre_buffer=False)
+    schema = pf.schema_arrow.remove_metadata()
+    # every shard of a config has one schema (families allow columns a shard must not add)
+    first, expected = schemas.setdefault(f["config"], (rel, schema))
+    if not schema.equals(expected):
+        res.problems.append(f"{rel}: columns {schema.names} differ from {first}'s")
+    rows = 0
+    for g in range(pf.num_row_groups):
+        validate_table(pf.read_row_group(g), f["config"], rel, row_offset=rows)
+        rows += pf.metadata.row_group(g).num_rows
+        pa.default_memory_pool().release_unused()  # a freed row group is not kept for the next
+    if pf.num_row_groups == 0:
+        validate_table(pf.schema_arrow.empty_table(), f["config"], rel)
+    if rows != f["rows"]:
+        res.problems.append(f"{rel}: {rows} rows, MANIFEST says {f['rows']}")
 
 
 def verify(root: Path, deep: bool = True) -> VerifyResult:
@@ -186,16 +215,9 @@ def verify(root: Path, deep: bool = True) -> VerifyResult:
         if sha256_file(p) != f["sha256"]:
             res.problems.append(f"{rel}: sha256 differs from MANIFEST (file changed or corrupt)")
             continue
-        if deep and rel.endswith(".parquet") and "config" in f:
+        if deep and rel.endswith(".parquet") and f.get("config"):
             try:
-                table = pq.read_table(p)
-                validate_table(table, f["config"], rel)
-                if table.num_rows != f["rows"]:
-                    res.problems.append(f"{rel}: {table.num_rows} rows, MANIFEST says {f['rows']}")
-                # every shard of a config has one schema (families allow columns a shard must not add)
-                first, schema = schemas.setdefault(f["config"], (rel, table.schema.remove_metadata()))
-                if not table.schema.remove_metadata().equals(schema):
-                    res.problems.append(f"{rel}: columns {table.schema.names} differ from {first}'s")
+                _verify_shard(p, rel, f, schemas, res)
             except SchemaError as e:
                 res.problems.append(str(e))
             except Exception as e:  # unreadable Parquet

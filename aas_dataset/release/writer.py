@@ -9,7 +9,6 @@ has one shape.
 
 from __future__ import annotations
 
-import math
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -62,43 +61,113 @@ def claim(out: Path, name: str, overwrite: bool = False) -> None:
     )
 
 
-def shard_paths(config: str, n_rows: int, per_shard: int) -> list[str]:
-    n = max(1, math.ceil(n_rows / per_shard))
-    return [f"{config}/{SPLIT}-{i:05d}-of-{n:05d}.parquet" for i in range(n)]
+# Memory stays flat in the size of a release: rows are written as they come, in row groups of
+# at most `row_group` rows and about ROW_GROUP_BYTES (uncompressed), into shards of at most
+# `per_shard` rows and about SHARD_BYTES. A reader holds one row group at a time, so the byte
+# bound is what keeps reading cheap too (`datasets` aims at 100 MB row groups, 500 MB shards;
+# ours are smaller because a row of 512x512 PNG pairs is already about 1.5 MB).
+ROW_GROUP_BYTES = 32 * 2**20
+SHARD_BYTES = 500 * 10**6
+
+
+def shard_name(config: str, i: int, n: int) -> str:
+    return f"{config}/{SPLIT}-{i:05d}-of-{n:05d}.parquet"
+
+
+def row_bytes(row: dict) -> int:
+    """About how many bytes a row takes in Arrow: its binary and text payloads, 8 per other value."""
+    total = 0
+    for v in row.values():
+        if isinstance(v, dict):
+            total += row_bytes(v)
+        elif isinstance(v, bytes | str):
+            total += len(v)
+        elif isinstance(v, list | tuple):
+            total += sum(len(x) if isinstance(x, bytes | str) else 8 for x in v)
+        else:
+            total += 8
+    return total
+
+
+class _ShardWriter:
+    """Rows in, shards out: row groups flushed by count or bytes, shards closed by count or bytes."""
+
+    def __init__(self, staging: Path, config: str, columns: tuple[Column, ...], per_shard: int, row_group: int):
+        self.staging, self.config, self.columns = staging, config, columns
+        self.per_shard, self.row_group = per_shard, row_group
+        self.schema = arrow_schema(columns)
+        images = [c.name for c in columns if c.kind == "image"]
+        self.dict_cols = [c.name for c in columns if c.kind not in ("image", "score")]
+        self.stats_cols = [c for c in self.dict_cols if c not in images]
+        self.shards: list[dict] = []  # {"tmp": Path, "rows": int, "num_bytes": int}
+        self.writer: pq.ParquetWriter | None = None
+        self.buf: list[dict] = []
+        self.buf_bytes = 0
+
+    def add(self, row: dict) -> None:
+        if self.writer is None:
+            self._open()
+        self.buf.append(row)
+        self.buf_bytes += row_bytes(row)
+        if len(self.buf) >= self.row_group or self.buf_bytes >= ROW_GROUP_BYTES:
+            self._flush()
+        shard = self.shards[-1]
+        if shard["rows"] + len(self.buf) >= self.per_shard or shard["num_bytes"] >= SHARD_BYTES:
+            self._close()
+
+    def finish(self) -> list[dict]:
+        if self.writer is None and not self.shards:  # no rows at all: one empty shard keeps the config
+            self._open()
+        self._close()
+        n = len(self.shards)
+        files = []
+        for i, shard in enumerate(self.shards):
+            rel = shard_name(self.config, i, n)
+            shard["tmp"].rename(self.staging / rel)
+            files.append({"path": rel, "config": self.config, "rows": shard["rows"], "num_bytes": shard["num_bytes"]})
+        return files
+
+    def _open(self) -> None:
+        tmp = self.staging / self.config / f".part-{len(self.shards):05d}.parquet"
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        self.writer = pq.ParquetWriter(
+            tmp,
+            self.schema,
+            compression="zstd",
+            use_dictionary=self.dict_cols,
+            write_statistics=self.stats_cols,
+        )
+        self.shards.append({"tmp": tmp, "rows": 0, "num_bytes": 0})
+
+    def _flush(self) -> None:
+        if not self.buf:
+            return
+        table = pa.Table.from_pylist(self.buf, schema=self.schema)
+        self.writer.write_table(table, row_group_size=len(self.buf))
+        self.shards[-1]["rows"] += table.num_rows
+        self.shards[-1]["num_bytes"] += table.nbytes
+        self.buf, self.buf_bytes = [], 0
+
+    def _close(self) -> None:
+        if self.writer is None:
+            return
+        self._flush()
+        if self.shards[-1]["rows"] == 0 and len(self.shards) > 1:  # nothing after the last full shard
+            self.writer.close()
+            self.shards.pop()["tmp"].unlink()
+        else:
+            self.writer.close()
+        self.writer = None
 
 
 def _write_config(
-    staging: Path,
-    config: str,
-    columns: tuple[Column, ...],
-    rows: Iterator[dict],
-    n_rows: int,
-    per_shard: int,
-    row_group: int,
+    staging: Path, config: str, columns: tuple[Column, ...], rows: Iterator[dict], per_shard: int, row_group: int
 ) -> list[dict]:
-    schema = arrow_schema(columns)
-    images = [c.name for c in columns if c.kind == "image"]
-    dict_cols = [c.name for c in columns if c.kind not in ("image", "score")]
-    files = []
-    done = 0
-    for rel in shard_paths(config, n_rows, per_shard):
-        batch = [r for _, r in zip(range(per_shard), rows, strict=False)]
-        for i, r in enumerate(batch):  # Arrow would coerce (1.5 -> 1); a wrong value is an error
-            check_row(columns, r, f"{config}: row {done + i}")
-        done += len(batch)
-        table = pa.Table.from_pylist(batch, schema=schema)
-        path = staging / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(
-            table,
-            path,
-            row_group_size=row_group,
-            compression="zstd",
-            use_dictionary=dict_cols,
-            write_statistics=[c for c in dict_cols if c not in images],
-        )
-        files.append({"path": rel, "config": config, "rows": table.num_rows, "num_bytes": table.nbytes})
-    return files
+    out = _ShardWriter(staging, config, columns, per_shard, row_group)
+    for i, r in enumerate(rows):
+        check_row(columns, r, f"{config}: row {i}")  # Arrow would coerce (1.5 -> 1); a wrong value is an error
+        out.add(r)
+    return out.finish()
 
 
 @dataclass
@@ -106,8 +175,7 @@ class ConfigPart:
     config: str
     columns: tuple[Column, ...]
     rows: Iterator[dict]
-    n_rows: int
-    per_shard: int
+    per_shard: int  # at most this many rows per shard (and about SHARD_BYTES)
 
 
 def write_release(out: Path, staging: Path, parts: list[ConfigPart], row_group: int, card: dict, meta: dict) -> dict:
@@ -119,7 +187,7 @@ def write_release(out: Path, staging: Path, parts: list[ConfigPart], row_group: 
     try:
         files = []
         for p in parts:
-            files += _write_config(staging, p.config, p.columns, p.rows, p.n_rows, p.per_shard, row_group)
+            files += _write_config(staging, p.config, p.columns, p.rows, p.per_shard, row_group)
         columns = {p.config: p.columns for p in parts}
         (staging / "README.md").write_text(render_card(card, columns, files, staging), encoding="utf-8")
         manifest = build_manifest(staging, files, **meta)

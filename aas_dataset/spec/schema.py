@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from aas_dataset.spec.taxonomy import BY_KEY
 
@@ -234,7 +235,13 @@ def columns_from_arrow(schema: pa.Schema, config: str, where: str) -> tuple[Colu
 def validate_table(table: pa.Table, config: str, where: str, row_offset: int = 0) -> None:
     """Check types and the values a user relies on; errors name the file, row and column."""
     columns_from_arrow(table.schema, config, where)
-    data = table.to_pydict() if table.num_rows else {}
+    # Image columns are checked in Arrow (their lengths), never copied into Python objects.
+    data = {n: table.column(n).to_pylist() for n in table.column_names if not n.startswith("image_")}
+    for name in (n for n in table.column_names if n.startswith("image_")):
+        lengths = pc.binary_length(pc.struct_field(table.column(name), "bytes")).to_pylist()
+        for i, n in enumerate(lengths):
+            if not n:
+                raise SchemaError(f"{where}: row {row_offset + i}, column {name!r}: image bytes are missing")
 
     def fail(i: int, col: str, msg: str):
         raise SchemaError(f"{where}: row {row_offset + i}, column {col!r}: {msg}")
@@ -251,10 +258,6 @@ def validate_table(table: pa.Table, config: str, where: str, row_offset: int = 0
             for i, v in enumerate(values):
                 if v not in (None, LABEL_TIE, LABEL_ORIGINAL, LABEL_DISTORTED):
                     fail(i, name, f"label must be -1, 0, 1 or null, got {v!r}")
-        elif name.startswith("image_"):
-            for i, v in enumerate(values):
-                if v is None or not v.get("bytes"):
-                    fail(i, name, "image bytes are missing")
         elif name.startswith("prompt_"):
             for i, v in enumerate(values):
                 if not v:

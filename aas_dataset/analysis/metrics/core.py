@@ -74,6 +74,7 @@ class Table:
     key: list[str]  # label columns
     rows: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # rows that could not be used, named
 
     @property
     def columns(self) -> list[str]:

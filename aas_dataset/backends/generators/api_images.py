@@ -14,7 +14,6 @@ A failed call is a failed unit with its reason, never a placeholder image.
 from __future__ import annotations
 
 import base64
-import io
 from typing import Any, Literal
 
 from pydantic import Field
@@ -22,6 +21,7 @@ from pydantic import Field
 from aas_dataset.backends.base import Generator
 from aas_dataset.backends.llm.client import LLMClient, LLMSettings, ReplyInvalid, describe_error
 from aas_dataset.backends.remote import api_key, retry_policy
+from aas_dataset.spec.images import ImageProblem, open_checked
 from aas_dataset.spec.instructions import TextsMode, describe, instruction
 from aas_dataset.spec.official_texts import fill
 from aas_dataset.util import excerpt
@@ -31,11 +31,11 @@ RETIRED = {"gpt-image-1", "dall-e-2", "dall-e-3", "google/gemini-2.5-flash-image
 
 
 def _decode(b64: str):
-    from PIL import Image
-
-    im = Image.open(io.BytesIO(base64.b64decode(b64)))
-    im.load()
-    return im.convert("RGB")
+    """An image API's base64 image, checked on entry (decodes, pixel limit, mode)."""
+    try:
+        return open_checked(base64.b64decode(b64)).convert("RGB")
+    except (ImageProblem, ValueError) as e:  # ValueError: not base64
+        raise ReplyInvalid(f"the reply's image: {e}") from None
 
 
 class _APIGenerator(Generator):
@@ -240,15 +240,11 @@ class ReplicateGenerator(Generator):
         url = output[0] if isinstance(output, list) and output else output
         if not isinstance(url, str) or not url:
             raise ReplyInvalid("prediction succeeded without an output image")
-        from PIL import Image
-
         data = self._request("GET", url).content
         try:
-            im = Image.open(io.BytesIO(data))
-            im.load()
-        except Exception as e:
-            raise ReplyInvalid(f"output is not an image ({type(e).__name__})") from None
-        return im.convert("RGB")
+            return open_checked(data).convert("RGB")
+        except ImageProblem as e:
+            raise ReplyInvalid(f"output image: {e}") from None
 
     def generate(self, prompts: list[str], seeds: list[int], negatives: list[str | None] | None = None) -> list[Any]:
         from concurrent.futures import ThreadPoolExecutor
