@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -28,13 +30,45 @@ if not os.environ.get("AAS_DEBUG"):
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
 
-app = typer.Typer(
+console = Console(stderr=True)
+out = Console()
+
+
+class _App(typer.Typer):
+    """Every command ends in one line, never a traceback: an error no command anticipated
+    (a read-only folder, a full disk, a store file deleted under a build) is printed as its
+    type and message, and exits 1. `AAS_DEBUG=1` shows the traceback instead."""
+
+    def command(self, *args, **kwargs):
+        register = super().command(*args, **kwargs)
+
+        def decorator(fn):
+            @functools.wraps(fn)
+            def guarded(*a, **kw):
+                try:
+                    return fn(*a, **kw)
+                except (typer.Exit, typer.Abort, click.exceptions.ClickException, KeyboardInterrupt):
+                    raise
+                except Exception as e:
+                    if os.environ.get("AAS_DEBUG"):
+                        raise
+                    msg = " ".join(redact(f"{type(e).__name__}: {e}").split())
+                    line = f"[red]error:[/red] {escape(msg)} (AAS_DEBUG=1 shows where)"
+                    console.print(line, highlight=False, soft_wrap=True)
+                    raise typer.Exit(1) from None
+
+            register(guarded)
+            return fn
+
+        return decorator
+
+
+app = _App(
     help="Build, verify, publish and analyse the AAS anti-aesthetic benchmark.",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_enable=False,
 )
-console = Console(stderr=True)
-out = Console()
 
 
 def _bad_input(msg: str) -> typer.Exit:

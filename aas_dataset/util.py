@@ -10,15 +10,24 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
 
 class Strict(BaseModel):
-    """The one base of every settings, recipe and reply model: an unknown key is an error."""
+    """The one base of every settings, recipe and reply model: an unknown key is an error.
+
+    `TRANSPORT` names settings that change how results are fetched, never what they are (an
+    endpoint's address, concurrency, timeouts, retries, prices): they stay out of every cache
+    key, so changing them regenerates nothing."""
 
     model_config = ConfigDict(extra="forbid")
+    TRANSPORT: ClassVar[frozenset[str]] = frozenset()
+
+    def identity(self) -> dict:
+        """The settings that decide outputs (all but TRANSPORT), as JSON."""
+        return self.model_dump(mode="json", exclude=set(self.TRANSPORT))
 
 
 # Secrets: values of these variables never reach an output file, a store record or the console.

@@ -196,6 +196,13 @@ class PromptLengthScorer(Scorer):
         return np.array([len(p) + np.asarray(im)[..., 0].mean() for im, p in zip(images, prompts, strict=False)])
 
 
+class NaNScorer(Scorer):
+    """Returns NaN for every prompt that contains "NAN" (a scorer that breaks on some inputs)."""
+
+    def score(self, images, prompts):
+        return np.array([float("nan") if "NAN" in p else 1.0 for p in prompts])
+
+
 class NotABackend:
     """A class of the right shape that does not declare its role."""
 

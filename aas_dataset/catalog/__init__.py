@@ -106,7 +106,7 @@ def resolve(
         "kind": entry.kind,
         "model_id": entry.model_id,
         "revision": entry.revision,
-        "settings": settings.model_dump(mode="json"),
+        "settings": settings.identity(),  # transport settings (endpoint, concurrency, ...) stay out of keys
         "backend_version": cls.VERSION,
     }
     if texts := cls.text_sources(settings):  # editing a defining text makes a new model: new unit keys

@@ -80,10 +80,10 @@ class _Join:
                     agg[k] += int(used.get(k, 0))
         for backends in out.values():
             for name, agg in backends.items():
-                st = models[name].spec["settings"] if name in models else {}
+                st = models[name].settings if name in models else None
                 cost = (
-                    agg["prompt_tokens"] * st.get("price_in_per_mtok", 0)
-                    + agg["completion_tokens"] * st.get("price_out_per_mtok", 0)
+                    agg["prompt_tokens"] * getattr(st, "price_in_per_mtok", 0)
+                    + agg["completion_tokens"] * getattr(st, "price_out_per_mtok", 0)
                 ) / 1e6
                 agg["cost_usd"] = round(cost, 6)
         return out

@@ -14,7 +14,7 @@ from aas_dataset.engine.stages.judge import JudgeStage
 from aas_dataset.engine.stages.prompts import NegativesStage, PromptsStage, sample_dimensions
 from aas_dataset.engine.stages.score import ScoreStage
 from aas_dataset.engine.store import Store
-from aas_dataset.release.writer import STORE_DIR, claim
+from aas_dataset.release.writer import STORE_DIR, claim, folder_lock
 from aas_dataset.spec.captions import hub_cached, resolve_captions
 
 
@@ -169,18 +169,19 @@ class Builder:
         from aas_dataset.engine.assemble import assemble
 
         claim(self.out, self.recipe.recipe.name, overwrite)  # before any write
-        self.store.clean_tmp()
-        plan = self.plan()
-        bs = self.recipe.recipe.batch_size
-        executor = (
-            ProcessExecutor(self.store, bs, workers, progress)
-            if workers > 1
-            else LocalExecutor(self.store, bs, progress)
-        )
-        report = BuildReport()
-        for sp in plan:
-            report.stats.append(executor.run(sp.stage, sp.units, sp.models))
-        report.manifest, report.assembled = assemble(
-            self, plan, report, force=force_assemble, keep_fuller=not allow_failures
-        )
+        with folder_lock(self.out, f"a build of {self.recipe.recipe.name!r}"):
+            self.store.clean_tmp()
+            plan = self.plan()
+            bs = self.recipe.recipe.batch_size
+            executor = (
+                ProcessExecutor(self.store, bs, workers, progress)
+                if workers > 1
+                else LocalExecutor(self.store, bs, progress)
+            )
+            report = BuildReport()
+            for sp in plan:
+                report.stats.append(executor.run(sp.stage, sp.units, sp.models))
+            report.manifest, report.assembled = assemble(
+                self, plan, report, force=force_assemble, keep_fuller=not allow_failures
+            )
         return report

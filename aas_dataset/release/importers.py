@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from aas_dataset import __version__
-from aas_dataset.release.writer import SCORES_SHARD_ROWS, ConfigPart, claim, write_release
+from aas_dataset.release.writer import SCORES_SHARD_ROWS, ConfigPart, claim, folder_lock, write_release
 from aas_dataset.spec.images import ImageProblem, check_image
 from aas_dataset.spec.official_texts import OfficialTextError
 from aas_dataset.spec.schema import (
@@ -87,12 +87,25 @@ class ImportFormatError(ValueError):
     pass
 
 
+# A Hub repo id: ORG/NAME of letters, digits, '-', '_', '.' (no leading '.', '/', '~')
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
+
+
+def _schema_names(f: Path) -> set[str]:
+    try:
+        return set(pq.read_schema(f).names)
+    except (pa.ArrowException, OSError) as e:
+        raise ImportFormatError(f"{f}: not a readable Parquet file ({e})") from None
+
+
 def source_files(source: str, revision: str | None = None) -> tuple[list[Path], str]:
     """Parquet files of a local folder, or of a Hub dataset repo (downloaded to the HF cache)."""
     local = Path(source)
     if local.exists():
         files = sorted(p for p in local.rglob("*.parquet") if ".aas" not in p.parts)
         where = str(local)
+    elif not _REPO_ID.match(source):  # a path that does not exist, not a Hub id to look up
+        raise ImportFormatError(f"{source}: no such folder (a Hub dataset id is ORG/NAME)")
     else:
         from huggingface_hub import snapshot_download
 
@@ -233,12 +246,25 @@ def _iter_rows(files: list[Path], skip_images: bool = False) -> Iterator[tuple[P
         pf = pq.ParquetFile(f, pre_buffer=False, buffer_size=1 << 20)
         cols = [c for c in pf.schema_arrow.names if not (skip_images and c in PAIR_IMAGES)]
         n = 0
-        for batch in pf.iter_batches(batch_size=16 if not skip_images else 1024, columns=cols):
+        for batch in _batches(f, pf, 16 if not skip_images else 1024, cols):
             for r in batch.to_pylist():
                 yield f, n, r
                 n += 1
             del batch
             pa.default_memory_pool().release_unused()
+
+
+def _batches(f: Path, pf, size: int, columns: list[str]) -> Iterator:
+    """Record batches of a source file; a corrupt one is a one-line error naming it."""
+    it = pf.iter_batches(batch_size=size, columns=columns)
+    while True:
+        try:
+            batch = next(it)
+        except StopIteration:
+            return
+        except (pa.ArrowException, OSError) as e:
+            raise ImportFormatError(f"{f}: corrupt Parquet data ({e})") from None
+        yield batch
 
 
 def import_hf(
@@ -247,17 +273,18 @@ def import_hf(
     """`official_dir`: a copy of the authors' repository, for the effect texts their rewriter
     was given (the `effects` column); without it they are fetched once at the pinned commit."""
     files, where = source_files(source, revision)
-    names = set(pq.read_schema(files[0]).names)
+    names = _schema_names(files[0])
     for f in files[1:]:
-        if set(pq.read_schema(f).names) != names:
+        if _schema_names(f) != names:
             raise ImportFormatError(f"{f}: columns differ from {files[0].name}")
     layout = detect_layout(names)
     out = Path(out)
     claim(out, {"benchmark": "aas_benchmark_import", "emotion_bias": "emotion_bias_import"}[layout], overwrite)
     store = out / ".aas" / "store"  # the same place a build keeps its cache and temp folders
-    if layout == "benchmark":
-        return _import_benchmark(files, names, where, out, store, official_dir)
-    return _import_emotion(files, names, where, out, store)
+    with folder_lock(out, f"an import of {source}"):
+        if layout == "benchmark":
+            return _import_benchmark(files, names, where, out, store, official_dir)
+        return _import_emotion(files, names, where, out, store)
 
 
 def _release_meta(name: str, where: str, layout: str, recipe: dict, counts: dict, files: list[Path]) -> dict:
@@ -416,7 +443,7 @@ def _iter_rows_light(files):
         pf = pq.ParquetFile(f, pre_buffer=False, buffer_size=1 << 20)
         light = [c for c in pf.schema_arrow.names if c not in PAIR_IMAGES]
         n = 0
-        for batch in pf.iter_batches(batch_size=1024, columns=light):
+        for batch in _batches(f, pf, 1024, light):
             for r in batch.to_pylist():
                 yield f, n, r
                 n += 1

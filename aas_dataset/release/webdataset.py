@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from aas_dataset.release.manifest import add_files, drop_files, file_entry, read_manifest, verify
-from aas_dataset.release.writer import STORE_DIR
+from aas_dataset.release.writer import STORE_DIR, folder_lock
 from aas_dataset.spec.images import ImageProblem, check_image
 from aas_dataset.util import owned_tmpdir
 
@@ -69,6 +69,12 @@ def export_webdataset(root: Path) -> list[str]:
     complete, then recorded in MANIFEST: a failure or a crash leaves the release as it was, or
     with an export that the next run replaces."""
     root = Path(root)
+    read_manifest(root)  # a release of ours, before the lock adds our state folder to it
+    with folder_lock(root, "a WebDataset export"):
+        return _export(root)
+
+
+def _export(root: Path) -> list[str]:
     checked = verify(root)
     problems = [p for p in checked.problems if not p.startswith(f"{OUT_DIR}/")]
     if problems:

@@ -9,7 +9,10 @@ has one shape.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +71,30 @@ def claim(out: Path, name: str, overwrite: bool = False) -> None:
 # ours are smaller because a row of 512x512 PNG pairs is already about 1.5 MB).
 ROW_GROUP_BYTES = 32 * 2**20
 SHARD_BYTES = 500 * 10**6
+
+
+@contextlib.contextmanager
+def folder_lock(out: Path, what: str) -> Iterator[None]:
+    """One writer per release folder: an advisory lock in the folder's own state directory,
+    freed by the kernel if its holder dies. A second writer gets a one-line error naming the
+    holder (what it is, its pid and host) instead of interleaving its files with the first's."""
+    from filelock import FileLock, Timeout
+
+    state = Path(out) / STORE_DIR
+    state.mkdir(parents=True, exist_ok=True)
+    holder = state / "lock.holder"
+    lock = FileLock(state / "lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        who = holder.read_text().strip() if holder.is_file() else "another process"
+        raise ReleaseFolderError(f"{out}: {who} is writing this folder; wait until it ends") from None
+    try:
+        holder.write_text(f"{what} (pid {os.getpid()} on {socket.gethostname()})")
+        yield
+    finally:
+        holder.unlink(missing_ok=True)
+        lock.release()
 
 
 def shard_name(config: str, i: int, n: int) -> str:

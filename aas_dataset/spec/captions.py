@@ -13,7 +13,11 @@ from aas_dataset.util import digest, write_json_atomic
 def _read_file(path: Path, column: str | None) -> list[str]:
     if not path.is_file():
         raise RecipeError(f"captions.file: {path} not found")
-    lines = path.read_text(encoding="utf-8").splitlines()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        line = path.read_bytes()[: e.start].count(b"\n") + 1
+        raise RecipeError(f"{path}:{line}: not UTF-8 text (byte {e.start}: {e.reason}); save it as UTF-8") from None
     if path.suffix != ".jsonl":
         return [ln.strip() for ln in lines if ln.strip()]
     if not column:
@@ -71,6 +75,9 @@ def resolve_captions(spec: Captions, base_dir: Path, cache_dir: Path) -> list[st
         texts = _read_file((base_dir / spec.file), spec.column)
     else:
         texts = _read_hub(spec, cache_dir)
+    if not texts:  # as an empty inline list is refused by the recipe model
+        source = f"the file {base_dir / spec.file}" if spec.file is not None else f"the Hub dataset {spec.hub.id}"
+        raise RecipeError(f"captions: {source} holds no captions")
     if spec.count is not None:
         if spec.count > len(texts):
             raise RecipeError(f"captions.count: {spec.count} requested, only {len(texts)} available")

@@ -136,7 +136,11 @@ def test_openai_chat_rewriter_on_loopback(chat_server, tmp_path, monkeypatch):
     m = json.loads((out / "MANIFEST.json").read_text())
     fail = [f for f in m["failures"] if f["stage"] == "prompts"]
     assert fail[0]["index"] == 1 and "refused" in fail[0]["reason"]
-    assert m["recipe"]["rewriter"]["settings"]["api_key_env"] == "AAS_LLM_API_KEY"
+    # MANIFEST records what decides outputs; the endpoint and its key variable are transport
+    assert (
+        "api_key_env" not in m["recipe"]["rewriter"]["settings"]
+        and "base_url" not in m["recipe"]["rewriter"]["settings"]
+    )
     assert m["usage"]["prompts"]["local_openai_chat"]["requests"] == 2
 
     # the key never reaches an output file, the store, the cache or the log

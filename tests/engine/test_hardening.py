@@ -184,3 +184,117 @@ def test_identical_captions_are_two_prompts(tmp_path):
 
     prompts = pq.read_table(tmp_path / "out" / "prompts").to_pydict()
     assert prompts["index"] == [0, 1, 2] and prompts["prompt_original"][:2] == [same, same]
+
+
+def test_transport_settings_stay_out_of_every_key(tmp_path):
+    """Spelling an endpoint's host differently, or changing concurrency, timeouts or retries,
+    regenerates nothing; a setting that changes outputs (the image size) does."""
+    from aas_dataset.catalog.recipes import load_recipe
+    from aas_dataset.engine.build import Builder
+
+    def keys(**settings):
+        gen = {"name": "gpt-image-1_5", "settings": {"base_url": "http://127.0.0.1:9/v1", **settings}}
+        recipe = mini_recipe(tmp_path / "r.yaml", n=2, generators=[gen], scorers=[], judges=[])
+        return [u.key for sp in Builder(load_recipe(recipe), tmp_path / "out").plan() for u in sp.units]
+
+    base = keys()
+    assert keys(base_url="http://localhost:9/v1/", concurrency=3, timeout_s=5, max_attempts=2) == base
+    assert keys(size="1024x1536") != base
+
+
+def test_a_second_writer_of_one_folder_is_told_who_holds_it(tmp_path):
+    """Two builds (or a build and an import or export) into one folder: the second stops at
+    once with the first's pid and host, and writes nothing."""
+    import os
+    import socket
+
+    from aas_dataset.release.writer import folder_lock
+
+    recipe = mini_recipe(tmp_path / "r.yaml", n=1)
+    out = tmp_path / "out"
+    with folder_lock(out, "a build of 'smoke'"):
+        before = _tree(out)
+        res = runner.invoke(app, ["build", str(recipe), "--out", str(out)])
+        assert res.exit_code == 2, res.output
+        line = " ".join(res.output.split())
+        assert f"a build of 'smoke' (pid {os.getpid()} on {socket.gethostname()}) is writing this folder" in line
+        assert _tree(out) == before
+    res = runner.invoke(app, ["build", str(recipe), "--out", str(out)])  # the lock is freed with its holder
+    assert res.exit_code == 0, res.output
+    with folder_lock(out, "a build of 'smoke'"):
+        res = runner.invoke(app, ["export-webdataset", str(out)])
+        assert res.exit_code == 2 and "is writing this folder" in res.output
+
+
+# --- empty and broken inputs -------------------------------------------------------------------
+def test_an_empty_or_non_utf8_captions_file_is_a_recipe_error(tmp_path):
+    for name, data, words in (
+        ("empty.txt", b"\n  \n", "holds no captions"),
+        ("latin1.txt", "A caf\u00e9 at night.\nA dog.\n".encode("latin-1"), "latin1.txt:1: not UTF-8 text"),
+    ):
+        (tmp_path / name).write_bytes(data)
+        recipe = mini_recipe(tmp_path / "r.yaml", captions={"file": name})
+        res = runner.invoke(app, ["build", str(recipe), "--out", str(tmp_path / "out"), "--plan"])
+        assert res.exit_code == 2 and words in " ".join(res.output.split()), res.output
+        assert "Traceback" not in res.output and not (tmp_path / "out").exists()
+
+
+def test_a_scorer_that_returns_nan_is_a_named_failure(tmp_path):
+    recipe = mini_recipe(
+        tmp_path / "r.yaml",
+        captions={"inline": ["A cat.", "A NAN dog."]},
+        catalog={"scorers": {"nan": {"kind": "tests.helpers:NaNScorer"}}},
+        scorers=["nan"],
+        judges=[],
+    )
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["build", str(recipe), "--out", str(out), "--allow-failures"])
+    assert res.exit_code == 0, res.output
+    fails = json.loads((out / "MANIFEST.json").read_text())["failures"]
+    assert fails and all(f["stage"] == "score" and f["index"] == 1 for f in fails)
+    assert all("non-finite value(s) (NaN or inf) of 4" in f["reason"] for f in fails)
+    import pyarrow.parquet as pq
+
+    scores = pq.read_table(out / "scores").to_pylist()
+    assert {r["index"]: r["score_nan"] is None for r in scores} == {0: False, 1: True}
+
+
+# --- one line, never a traceback ---------------------------------------------------------------
+def test_an_unanticipated_error_is_one_line_and_aas_debug_shows_the_traceback(tmp_path, monkeypatch):
+    import errno
+
+    import pyarrow.parquet as pq
+
+    def full(*a, **kw):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", full)
+    recipe = mini_recipe(tmp_path / "r.yaml", n=1, scorers=[], judges=[])
+    res = runner.invoke(app, ["build", str(recipe), "--out", str(tmp_path / "out")])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert res.output.strip().splitlines()[-1] == (
+        "error: OSError: [Errno 28] No space left on device (AAS_DEBUG=1 shows where)"
+    )
+    assert not (tmp_path / "out" / "MANIFEST.json").exists()
+    monkeypatch.setenv("AAS_DEBUG", "1")
+    res = runner.invoke(app, ["build", str(recipe), "--out", str(tmp_path / "out")])
+    assert isinstance(res.exception, OSError)  # raised through, so the traceback is printed
+
+
+def test_bad_inputs_are_one_line_errors(tmp_path, published):
+    src, _ = published
+    cases = []
+    recipe = mini_recipe(
+        tmp_path / "kind.yaml", n=1, catalog={"generators": {"g": {"kind": "no_such_kind"}}}, generators=["g"]
+    )
+    cases.append((["build", str(recipe), "--out", str(tmp_path / "o1"), "--plan"], 2, "no_such_kind"))
+    shard = next((src / "data").glob("*.parquet"))
+    shard.write_bytes(shard.read_bytes()[: len(shard.read_bytes()) // 2])  # truncated
+    cases.append((["import-hf", str(src), "--out", str(tmp_path / "o2")], 2, f"{shard}: not a readable Parquet"))
+    cases.append((["import-hf", "./aas_benchmrk_final", "--out", str(tmp_path / "o3")], 2, "no such folder"))
+    cases.append((["import-hf", str(tmp_path / "typo" / "data"), "--out", str(tmp_path / "o4")], 2, "no such folder"))
+    for args, code, words in cases:
+        res = runner.invoke(app, args)
+        text = " ".join(res.output.split())
+        assert res.exit_code == code and words in text, (args, res.output)
+        assert "Traceback" not in res.output and res.exception is None or isinstance(res.exception, SystemExit)

@@ -144,6 +144,7 @@ class OpenRouterImageGenerator(_APIGenerator):
 
 
 class ReplicateSettings(APIImageSettings):
+    TRANSPORT = APIImageSettings.TRANSPORT | {"poll_interval_s", "max_wait_s"}
     base_url: str = "https://api.replicate.com/v1"
     api_key_env: str = "REPLICATE_API_TOKEN"
     # The model's input fields other than the prompt (e.g. size, aspect_ratio, go_fast).

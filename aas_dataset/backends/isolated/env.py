@@ -83,6 +83,7 @@ class IsolatedEnv:
 
 
 class IsolatedSettings(Strict):
+    TRANSPORT = frozenset({"timeout_s"})
     # pip requirement strings of the environment (pins included); torch==2.13.0 comes from the local wheel
     requirements: list[str] = Field(min_length=1)
     # a file under aas_dataset/backends/isolated/runners (by name) or an absolute path

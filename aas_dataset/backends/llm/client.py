@@ -35,6 +35,22 @@ from aas_dataset.util import Strict, canonical_json, excerpt
 
 
 class LLMSettings(Strict):
+    TRANSPORT = frozenset(
+        {
+            "base_url",
+            "api_key_env",
+            "concurrency",
+            "max_attempts",
+            "timeout_s",
+            "backoff_base_s",
+            "backoff_max_s",
+            "price_in_per_mtok",
+            "price_out_per_mtok",
+            "batch_api",
+            "batch_poll_s",
+            "batch_window",
+        }
+    )
     base_url: str
     api_key_env: str
     temperature: float = Field(default=0.1, ge=0, le=2)

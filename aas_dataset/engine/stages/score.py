@@ -46,8 +46,8 @@ class ScoreStage(Stage):
             block = raw[i * per : (i + 1) * per]
             if not backend.prompt_dependent:  # (I_o, I_a) -> oiop = oidp, diop = didp
                 block = block[[0, 0, 1, 1]]
-            if not np.isfinite(block).all():
-                out.append(ValueError("scorer returned a non-finite score"))
+            if bad := int((~np.isfinite(block)).sum()):  # a named failure, never a silently empty cell
+                out.append(ValueError(f"scorer returned {bad} non-finite value(s) (NaN or inf) of {block.size}"))
                 continue
             scores = {o: {c: float(block[j, k]) for j, c in enumerate(COMBOS)} for k, o in enumerate(outputs)}
             out.append(ScoreRecord(scores).files())
