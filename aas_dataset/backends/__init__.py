@@ -37,6 +37,14 @@ KINDS: dict[str, dict[str, str]] = {
         "llm_pairwise": "aas_dataset.backends.text.openai_chat:LLMPairwiseJudge",
         "llm_absolute": "aas_dataset.backends.text.openai_chat:LLMAbsoluteJudge",
     },
+    "embedder": {
+        "clip": "aas_dataset.backends.references:ClipEmbedder",
+        "openai_embeddings": "aas_dataset.backends.references:OpenAIEmbedder",
+    },
+    "captioner": {
+        "llm_curator": "aas_dataset.backends.references:LLMCurator",
+        "llm_captioner": "aas_dataset.backends.references:LLMCaptioner",
+    },
     "negative_writer": {
         "template": "aas_dataset.backends.text.template:TemplateNegativeWriter",
         "openai_chat": "aas_dataset.backends.text.openai_chat:OpenAINegativeWriter",

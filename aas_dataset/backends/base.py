@@ -331,12 +331,41 @@ class Judge(Backend):
         raise NotImplementedError
 
 
+class Embedder(Backend):
+    """Text-to-image retrieval: images and texts into one space, compared by cosine."""
+
+    REQUIRED = ("embed_images",)
+
+    def embed_images(self, images: list[bytes]) -> Any:
+        """One vector per image (encoded bytes, as stored): an (n, d) array."""
+        raise NotImplementedError
+
+    def embed_texts(self, texts: list[str]) -> Any:
+        raise NotImplementedError
+
+
+class Captioner(Backend):
+    """A VLM step on reference images: the real-photo curation verdict, or an artwork's caption."""
+
+    REQUIRED = ("curate", "caption")
+
+    def curate(self, images: list[bytes]) -> list:
+        """Per image: a `Curation` reply (elements, clean and anti-aesthetic captions), or the error."""
+        raise NotImplementedError
+
+    def caption(self, images: list[bytes]) -> list:
+        """Per image: a `Text` caption, or the error."""
+        raise NotImplementedError
+
+
 ROLE_BASES: dict[str, type[Backend]] = {
     "rewriter": Rewriter,
     "negative_writer": NegativeWriter,
     "generator": Generator,
     "scorer": Scorer,
     "judge": Judge,
+    "embedder": Embedder,
+    "captioner": Captioner,
 }
 
 

@@ -40,6 +40,27 @@ class ResolvedRecipe:
                 if not NAME_RE.match(m.name):
                     raise RecipeError(f"{self._where}: {key}.{i}: name {m.name!r} must match {NAME_RE.pattern}")
 
+        self.real_photos_models: dict[str, ResolvedModel] = {}
+        self.real_photos_commits: dict = {}
+        if rp := recipe.real_photos:
+            self.real_photos_models = {
+                "embedder": self._resolve("embedder", rp.retrieval.embedder, "real_photos.retrieval.embedder"),
+                "curator": self._resolve("captioner", rp.curator, "real_photos.curator"),
+                "twin_generator": self._resolve("generator", rp.twin_generator, "real_photos.twin_generator"),
+            }
+            try:
+                self.real_photos_commits = rp.retrieval.resolved_commits(self.base_dir)
+            except ValueError as e:
+                raise RecipeError(f"{self._where}: real_photos.retrieval: {e}") from None
+        self.artworks_models: dict[str, ResolvedModel] = {}
+        if art := recipe.artworks:
+            self.artworks_models = {"captioner": self._resolve("captioner", art.captioner, "artworks.captioner")}
+            names = [m.name for m in self.scorers]
+            if art.leaderboard_scorer and art.leaderboard_scorer not in names:
+                raise RecipeError(
+                    f"{self._where}: artworks.leaderboard_scorer: {art.leaderboard_scorer!r} is not one of the scorers {names}"
+                )
+
         judges = [j.name for j in self.judges if not self._absolute(j)]
         if recipe.ground_truth is not None and recipe.ground_truth not in judges:
             raise RecipeError(f"{self._where}: ground_truth: {recipe.ground_truth!r} is not one of the judges {judges}")
@@ -101,7 +122,22 @@ class ResolvedRecipe:
         d["judges"] = [j.spec for j in self.judges]
         d["scorers"] = [s.spec for s in self.scorers]
         d["ground_truth"] = self.ground_truth
+        if self.real_photos_models:
+            m = self.real_photos_models
+            d["real_photos"]["retrieval"]["embedder"] = m["embedder"].spec
+            d["real_photos"]["retrieval"]["commits"] = {
+                tag: [c.model_dump(mode="json", exclude={"dataset", "images", "size"}) for c in cs]
+                for tag, cs in self.real_photos_commits.items()
+            }
+            d["real_photos"]["curator"] = m["curator"].spec
+            d["real_photos"]["twin_generator"] = m["twin_generator"].spec
+        if self.artworks_models:
+            d["artworks"]["captioner"] = self.artworks_models["captioner"].spec
         return d
+
+    @property
+    def reference_models(self) -> list[ResolvedModel]:
+        return [*self.real_photos_models.values(), *self.artworks_models.values()]
 
     @property
     def hash(self) -> str:

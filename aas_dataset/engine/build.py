@@ -100,7 +100,7 @@ class Builder:
         problems = []
         offline = os.environ.get("HF_HUB_OFFLINE") == "1"
         cached = _hf_cached_repos() if offline else set()
-        for m in (r.rewriter, r.negative_writer, *r.generators, *r.judges, *r.scorers):
+        for m in (r.rewriter, r.negative_writer, *r.generators, *r.judges, *r.scorers, *r.reference_models):
             if m is None:
                 continue
             env = getattr(m.settings, "api_key_env", None)
@@ -141,8 +141,50 @@ class Builder:
                 StagePlan(gs, g_units, {g.name: g for g in r.generators}),
                 StagePlan(js, js.units(g_units, r.judges), {j.name: j for j in r.judges}),
                 StagePlan(ss, ss.units(g_units, r.scorers), {s.name: s for s in r.scorers}),
+                *self._reference_plans(),
             ]
         )
+
+    def _reference_plans(self) -> list[StagePlan]:
+        """The stages of the real references (engine/stages/references.py), when the recipe has them."""
+        from aas_dataset.engine.stages import references as ref
+
+        r = self.recipe
+        scorers = {s.name: s for s in r.scorers}
+        out: list[StagePlan] = []
+        ingest = ref.IngestStage()
+        if rp := r.recipe.real_photos:
+            m = r.real_photos_models
+            root, items = ref.list_source(rp.source, r.base_dir)
+            i_units = ingest.units("real_photos", root, items)
+            es, cs, ts, pss = (
+                ref.EmbedStage(),
+                ref.CurateStage(r.real_photos_commits, rp),
+                ref.TwinStage(),
+                ref.PhotoScoreStage(),
+            )
+            e_units = es.units(i_units, cs.texts(r.real_photos_commits), m["embedder"])
+            c_units = cs.units(i_units, e_units, m["curator"])
+            t_units = ts.units(c_units, m["twin_generator"], rp.seed)
+            out += [
+                StagePlan(ingest, i_units, {"ingest_real_photos": ref.ModelFree("ingest_real_photos")}),
+                StagePlan(es, e_units, {m["embedder"].name: m["embedder"]}),
+                StagePlan(cs, c_units, {m["curator"].name: m["curator"]}),
+                StagePlan(ts, t_units, {m["twin_generator"].name: m["twin_generator"]}),
+                StagePlan(pss, pss.units(c_units, t_units, r.scorers), scorers),
+            ]
+        if art := r.recipe.artworks:
+            m = r.artworks_models
+            root, items = ref.list_source(art.source, r.base_dir)
+            i_units = ingest.units("artworks", root, items)
+            cap, ars = ref.CaptionStage(art), ref.ArtScoreStage()
+            c_units = cap.units(i_units, m["captioner"])
+            out += [
+                StagePlan(ingest, i_units, {"ingest_artworks": ref.ModelFree("ingest_artworks")}),
+                StagePlan(cap, c_units, {m["captioner"].name: m["captioner"]}),
+                StagePlan(ars, ars.units(c_units, r.scorers, art.seed), scorers),
+            ]
+        return out
 
     def status(self, plan: Plan) -> list[dict]:
         rows = []

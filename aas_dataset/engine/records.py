@@ -114,3 +114,95 @@ class ScoreRecord(Record):
 
     STAGE = "score"
     scores: dict
+
+
+# --- real references (real_photos, artworks) ------------------------------------------------
+
+
+@dataclass
+class IngestRecord(Record):
+    """One outside image as it entered (`spec.images.ingest_bytes`); the image is `image.<ext>`."""
+
+    STAGE = "ingest"
+    OPTIONAL = ("human_score", "vote_count", "metadata")
+    file_name: str  # path inside the source folder
+    sha256: str  # of the source file
+    ext: str
+    width: int
+    height: int
+    conversions: list[str]
+    human_score: float | None = None
+    vote_count: int | None = None
+    metadata: str | None = None  # JSON of the source's own metadata row
+
+    def files_with(self, data: bytes) -> dict[str, bytes]:
+        return {f"image.{self.ext}": data, **self.files()}
+
+    @staticmethod
+    def image(store: Store, key: str) -> bytes:
+        rec = IngestRecord.read(store, key)
+        return store.read(IngestRecord.STAGE, key, f"image.{rec.ext}")
+
+
+@dataclass
+class EmbedRecord(Record):
+    STAGE = "embed"
+    vector: list[float]
+
+
+@dataclass
+class CurationRecord(Record):
+    """Retrieval (which commits kept the photo) and, for a retrieved photo, the VLM's verdict."""
+
+    STAGE = "curate"
+    OPTIONAL = ("usage",)
+    retrieved_as: list[str]  # tags whose commits kept the photo; [] = not retrieved (no VLM call)
+    similarity: float | None  # the highest query cosine among those commits
+    status: str  # not_retrieved | accepted | rejected
+    reason: str | None = None  # why rejected
+    elements: list[str] | None = None
+    clean_caption: str | None = None
+    anti_aesthetic_caption: str | None = None
+    usage: dict | None = None
+
+
+@dataclass
+class TwinRecord(Record):
+    """The clean twin of an accepted photo (`twin.png`), or why there is none."""
+
+    STAGE = "twin"
+    OPTIONAL = ("skipped",)
+    seed: int | None
+    skipped: str | None = None  # the curation status of a photo that has no twin
+
+    @classmethod
+    def read(cls, store: Store, key: str | None):
+        rec = super().read(store, key)
+        if rec is not None and rec.skipped is None:
+            rec.png = store.read(cls.STAGE, key, "twin.png")
+        return rec
+
+
+@dataclass
+class PhotoScoreRecord(Record):
+    """r(I, p) per scorer output for the four combinations (I_o = twin, I_a = photo); None when
+    the photo has no twin (not accepted)."""
+
+    STAGE = "photoscore"
+    scores: dict | None
+
+
+@dataclass
+class CaptionRecord(Record):
+    STAGE = "caption"
+    OPTIONAL = ("usage",)
+    caption: str
+    usage: dict | None = None
+
+
+@dataclass
+class ArtScoreRecord(Record):
+    """r(artwork, its caption) and r(artwork, another artwork's caption) per scorer output."""
+
+    STAGE = "artscore"
+    scores: dict | None  # output -> {"caption": r, "shuffled": r}

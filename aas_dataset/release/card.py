@@ -21,6 +21,8 @@ CONFIG_NOTES = {
     "pairs": "one row per (model, index): both images (lossless PNG), prompts, seeds, settings, labels, scores",
     "scores": "the rows of `pairs` without images, for fast analysis",
     "emotion_bias": "one happy face and its sad, angry and fearful edits, with each scorer's scores",
+    "real_photos": "one row per retrieved real photograph: the curator's verdict and captions, its clean twin, scores",
+    "artworks": "one row per artwork: its caption and each scorer's score under it and under a shuffled caption",
 }
 
 
@@ -113,9 +115,15 @@ def card_info(recipe, counts: dict, failures: list[dict]) -> dict:
                 *recipe.generators,
                 *recipe.judges,
                 *recipe.scorers,
+                *recipe.reference_models,
             )
             if m is not None
         ],
+        "references": {
+            name: section.model_dump(include={"license", "redistribute", "metadata_only"})
+            for name, section in (("real_photos", r.real_photos), ("artworks", r.artworks))
+            if section is not None
+        },
         "source": None,
         "counts": counts,
         "failures": failures,

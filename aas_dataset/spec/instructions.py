@@ -62,6 +62,19 @@ OFFICIAL: dict[str, dict[str, AuthorsText]] = {
                             "nano_banana_generate", "user", (("prompt", "prompt"),)),
     },
 }  # fmt: skip
+# The real-photo curation step (filter + clean and anti-aesthetic captions) and the taxonomy it
+# is given, from weathon/icml2026_position (the AVA pipeline is not in weathon/AAS).
+REFERENCES_REPO = "weathon/icml2026_position"
+REFERENCES_COMMIT = "f605a4f89e16613e3a1097b7a346fa9dc769b1b9"
+OFFICIAL["curator"] = {
+    "system": AuthorsText("curation instruction", "anti_aesthetics_agent/recaption.py", 2684, "5d7469a28a4cfeba",
+                          variable="prompt", fields=(("classes", "taxonomy"),),
+                          repo=REFERENCES_REPO, commit=REFERENCES_COMMIT),
+}  # fmt: skip
+TAXONOMY = AuthorsText(
+    "taxonomy descriptions", "anti_aesthetics_agent/classes_new.json", 5857, "3c0c133926930035",
+    repo=REFERENCES_REPO, commit=REFERENCES_COMMIT,
+)  # fmt: skip
 # The effect description of each dimension given to the rewriter (eval/benchmarks/prompts.json
 # in weathon/icml2026_position holds the same file).
 EFFECTS = AuthorsText("effect descriptions", "prompts.json", 1920, "034fa21e1dcc4324")
@@ -107,6 +120,38 @@ OURS: dict[str, dict[str, str]] = {
             "that is used to generate the image."
         ),
     },
+    "curator": {
+        "system": (
+            "<role>\nYou are an expert in visual analysis who identifies anti-aesthetic elements in images and "
+            "writes high-quality captions for curating a dataset.\n</role>\n\n<task>\nFor the image given, take "
+            "three steps:\n\n"
+            "0. Decide whether the image shows clear, strong anti-aesthetic elements of the kinds described in "
+            "<anti_aesthetics_taxonomy>. They must be strong enough that the image is clearly NOT a normal image. "
+            "For a normal image return an empty list and null captions; otherwise go on to step 1. Many images "
+            "should be filtered out here: go on only when the image is clearly anti-aesthetic.\n"
+            "1. Name the anti-aesthetic elements present, taken from <anti_aesthetics_taxonomy>, by their full "
+            "names (e.g. `clarity_and_focus.intentional_blur`). If the image has no strong anti-aesthetic "
+            "element, return an empty list and skip step 2. Give at most one tag per major category (not, "
+            "e.g., both clarity_and_focus.digital_artifacts and clarity_and_focus.intentional_blur).\n\n"
+            "2. If you named at least one element, write two captions:\n"
+            "   - `clean_caption`: one simple sentence of the image's basic content that never mentions the "
+            'anti-aesthetic elements or the style, such as "a bike on the ground" or "a flower in a vase", '
+            "with no adjectives and no descriptive phrases at all. **Fewer than 5 words**.\n"
+            "   - `anti_aesthetic_caption`: a description of BOTH the image's content AND the anti-aesthetic "
+            "elements present (any anti-aesthetic element, not only the categories of "
+            "<anti_aesthetics_taxonomy>).\n   Keep both captions concise (2-3 sentences).\n\n"
+            "<anti_aesthetics_taxonomy>\n{taxonomy}\n</anti_aesthetics_taxonomy>\n\n<output_format>\n"
+            "Exactly one JSON object of this shape, with no other text or formatting:\n"
+            '{{"thinking": "your reasoning, step by step", "anti_aesthetic_elements": ["category.element_name", ...], '
+            '"clean_caption": "..." | null, "anti_aesthetic_caption": "..." | null}}\n\n'
+            "When `anti_aesthetic_elements` is empty, both captions must be `null`.\n</output_format>\n\n"
+            "<constraints>\n- Use only element names found in <anti_aesthetics_taxonomy>; invent no categories.\n"
+            '- The clean caption must not let anti-aesthetic descriptors through (no "blurry", "poorly lit", '
+            '"cluttered", "abstract photo" and the like). It must have NO descriptors at all, only a simple '
+            "sentence. Check this again before you answer; draft it in your thinking first.\n"
+            "- Be specific and concrete; avoid vague descriptors.\n</constraints>"
+        ),
+    },
     "image_api": {
         "user": "Generate an image from the following prompt and return the image directly: {prompt}",
     },
@@ -126,12 +171,13 @@ def _sha(text: str) -> str:
 
 
 def instruction(role: str, mode: TextsMode, official_dir: str | None = None, cache_dir: Path | None = None):
-    """The texts `role` sends: the authors' (read, hash-checked) or ours."""
+    """The texts `role` sends: the authors' (read, hash-checked) or ours. A role without a user
+    text (the curator: its user message is the image alone) gets an empty one."""
     if mode == "ours":
         texts = OURS[role]
-        return Instruction(texts.get("system"), texts["user"])
+        return Instruction(texts.get("system"), texts.get("user", ""))
     parts = {part: load_authors_text(t, official_dir, cache_dir) for part, t in OFFICIAL[role].items()}
-    return Instruction(parts.get("system"), parts["user"])
+    return Instruction(parts.get("system"), parts.get("user", ""))
 
 
 def describe(role: str, mode: TextsMode) -> list[dict]:
@@ -160,3 +206,27 @@ def describe_effects(mode: TextsMode) -> dict:
         ours = "\n".join(dimension(k).anti_pole for k in DIMENSION_KEYS)
         return {"text": "effect descriptions", "source": "ours", "sha256": _sha(ours)}
     return {"text": EFFECTS.name, **EFFECTS.describe()}
+
+
+# --- the real-photo taxonomy given to the curator ----------------------------------------
+
+
+def taxonomy_text(mode: TextsMode, official_dir: str | None = None, cache_dir: Path | None = None) -> str:
+    """What fills the curation instruction's taxonomy: the authors' classes_new.json (their
+    descriptions), or ours (the same classes and sub-classes, our one-line meanings), as JSON."""
+    from aas_dataset.spec.taxonomy import AVA_CLASSES
+
+    if mode == "ours":
+        return json.dumps({"anti_aesthetics": AVA_CLASSES}, indent=4)
+    text, where = authors_file(TAXONOMY.path, official_dir, cache_dir, TAXONOMY)
+    found = extract_authors_text(TAXONOMY, text, where)
+    classes = json.loads(found).get("anti_aesthetics", {})
+    if {c: sorted(s) for c, s in classes.items()} != {c: sorted(s) for c, s in AVA_CLASSES.items()}:
+        raise OfficialTextError(f"{where}: classes are not the 5 classes / 28 sub-classes of the taxonomy")
+    return found
+
+
+def describe_taxonomy(mode: TextsMode) -> dict:
+    if mode == "ours":
+        return {"text": "taxonomy descriptions", "source": "ours", "sha256": _sha(taxonomy_text("ours"))}
+    return {"text": TAXONOMY.name, **TAXONOMY.describe()}

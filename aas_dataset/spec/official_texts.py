@@ -152,6 +152,7 @@ class AuthorsText:
     sha256_prefix: str
     function: str | None = None
     role: str | None = None
+    variable: str | None = None  # instead of a chat message: the module-level variable of this name
     fields: tuple[tuple[str, str], ...] = ()
     repo: str = AUTHORS_REPO
     commit: str = AUTHORS_COMMIT
@@ -192,6 +193,38 @@ def _dict_get(d: ast.Dict, key: str) -> ast.AST | None:
     return None
 
 
+def parse_prefix(source: str, where: str) -> ast.Module:
+    """The module of `source`, or of its longest run of leading top-level statements that parse:
+    a file written for a newer Python (3.12 f-strings) is read up to the first statement this
+    interpreter cannot parse, which is enough for texts assigned near the top."""
+    lines = source.splitlines(keepends=True)
+    end = len(lines)
+    while end > 0:
+        try:
+            return ast.parse("".join(lines[:end]))
+        except SyntaxError as e:
+            # cut before the top-level statement holding the error: back to an unindented line
+            cut = min(end, (e.lineno or end)) - 1
+            while cut > 0 and (lines[cut][:1].isspace() or not lines[cut].strip()):
+                cut -= 1
+            if cut >= end:
+                break
+            end = cut
+    raise OfficialTextError(f"{where}: no statement of the file parses")
+
+
+def _module_value(tree: ast.AST, name: str, where: str) -> ast.AST:
+    """The expression assigned to `name` at module level (exactly once)."""
+    values = [
+        node.value
+        for node in getattr(tree, "body", [])
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets)
+    ]
+    if len(values) != 1:
+        raise OfficialTextError(f"{where}: {name} is assigned {len(values)} times at module level, expected once")
+    return values[0]
+
+
 def chat_message_text(tree: ast.AST, function: str, role: str, where: str) -> str | None:
     """The text of the `role` message built inside `function`, or None if it has none."""
     found = []
@@ -204,6 +237,8 @@ def chat_message_text(tree: ast.AST, function: str, role: str, where: str) -> st
             content = _dict_get(node, "content")
             if r.value != role or content is None:
                 continue
+            if isinstance(content, ast.Name):  # a module-level variable holds the text
+                content = _module_value(tree, content.id, where)
             if isinstance(content, ast.List):
                 texts = [
                     _dict_get(part, "text")
@@ -256,6 +291,8 @@ def extract_authors_text(t: AuthorsText, text: str, where: str) -> str:
     its replacement fields renamed to ours."""
     if t.path.endswith(".json"):
         found = text
+    elif t.variable:
+        found = _template(_module_value(parse_prefix(text, where), t.variable, where), where)
     else:
         trees = notebook_code_cells(text, where) if t.path.endswith(".ipynb") else [ast.parse(text)]
         hits = [m for tree in trees if (m := chat_message_text(tree, t.function, t.role, where)) is not None]

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from aas_dataset.spec.references import Artworks, RealPhotos
 from aas_dataset.util import Strict
 
 
@@ -106,6 +107,8 @@ class RecipeCatalog(Strict):
     generators: dict[str, Entry] = {}
     scorers: dict[str, Entry] = {}
     judges: dict[str, Entry] = {}
+    embedders: dict[str, Entry] = {}
+    captioners: dict[str, Entry] = {}
 
     def for_role(self, role: str) -> dict[str, Entry]:
         return getattr(self, role + "s")
@@ -138,6 +141,9 @@ class Recipe(Strict):
     # How this recipe as a whole differs from the paper's runs (per-model differences come from
     # the catalog); listed in the card.
     paper_differences: list[str] = []
+    # Real references, configs of the same release (spec/references.py)
+    real_photos: RealPhotos | None = None
+    artworks: Artworks | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -25,7 +25,8 @@ import pyarrow.compute as pc
 from aas_dataset.spec.taxonomy import BY_KEY
 
 CONFIGS = ("prompts", "pairs", "scores")  # what a build writes
-ALL_CONFIGS = (*CONFIGS, "emotion_bias")  # + what imports and side studies write
+REFERENCE_CONFIGS = ("real_photos", "artworks")  # real images, built or imported
+ALL_CONFIGS = (*CONFIGS, "emotion_bias", *REFERENCE_CONFIGS)  # + what imports and side studies write
 SPLIT = "test"
 # r(I, p) for (I_o, p_o), (I_o, p_a), (I_a, p_o), (I_a, p_a), in this order everywhere.
 COMBOS = ("oiop", "oidp", "diop", "didp")
@@ -38,6 +39,8 @@ JUDGE100_FIELDS = tuple(
     for v in ("original", "distorted")
     for k, t in (("main_concepts", "int64"), ("special_effects", "int64"), ("reasoning", "string"))
 )
+# an artwork's score under its own caption and under another artwork's (the BLIP sanity check)
+ARTSCORE_FIELDS = ("caption", "shuffled")
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 
 
@@ -85,6 +88,39 @@ _FIXED["emotion_bias"] = (
     *(Column(f"image_{e}", "image", f"the {e} face") for e in ("happy", *NEGATIVE_EMOTIONS)),
 )
 
+_FIXED["real_photos"] = (
+    Column("index", "int64", "position of the file in the source folder (name order)"),
+    Column("file_name", "string", "path of the photograph inside its source folder"),
+    Column("sha256", "string", "SHA-256 of the source file"),
+    Column("image", "image", "the photograph as it entered (own bytes; converted ones as PNG; null: metadata-only)"),
+    Column("human_score", "float64", "AVA mean vote (1-10), null when unknown"),
+    Column("vote_count", "int64", "AVA number of votes"),
+    Column("conversions", "list<string>", "what ingest changed: EXIF orientation, mode conversions"),
+    Column("retrieved_as", "list<string>", "class.sub_class tags whose retrieval commits kept the photo"),
+    Column("similarity", "float64", "the highest query cosine among those commits"),
+    Column("queries", "list<string>", "the retrieval queries that kept the photo"),
+    Column("messages", "list<string>", "those commits' descriptions"),
+    Column("status", "string", "accepted | rejected (by the curator) | imported"),
+    Column("reason", "string", "why the curator rejected the photo"),
+    Column("elements", "list<string>", "the curator's anti-aesthetic elements, class.sub_class, at most one per class"),
+    Column("clean_caption", "string", "the content without any style (< 5 words), rendered as the twin"),
+    Column("anti_aesthetic_caption", "string", "content and anti-aesthetic elements (2-3 sentences)"),
+    Column("curator", "string", "catalog name of the curation VLM"),
+    Column("twin_image", "image", "the clean twin: the twin generator's image of the clean caption (lossless PNG)"),
+    Column("twin_generator", "string", "catalog name of the twin generator"),
+    Column("twin_seed", "int64", "seed of the twin's torch.Generator"),
+)
+_FIXED["artworks"] = (
+    Column("index", "int64", "position of the file in the source folder (name order)"),
+    Column("file_name", "string", "path of the artwork inside its source folder"),
+    Column("sha256", "string", "SHA-256 of the source file"),
+    Column("image", "image", "the artwork as it entered (null: metadata-only)"),
+    Column("metadata", "string", "JSON of the source's metadata row for this file"),
+    Column("conversions", "list<string>", "what ingest changed: EXIF orientation, mode conversions"),
+    Column("caption", "string", "the captioner's description of the artwork"),
+    Column("captioner", "string", "catalog name of the captioning VLM"),
+)
+
 # Optional column families: (config group, prefix, suffix, kind). First match wins.
 _FAMILIES = (
     ("pairs", "score_", "", "score"),
@@ -93,6 +129,8 @@ _FAMILIES = (
     ("pairs", "rater_", "", "dimvec"),
     ("pairs", "judge100_", "", "judge100"),
     ("emotion_bias", "score_", "", "emotion"),
+    ("real_photos", "score_", "", "score"),
+    ("artworks", "score_", "", "artscore"),
 )
 
 
@@ -171,6 +209,7 @@ def _arrow_type(kind: str) -> pa.DataType:
         "dimpred": pa.struct([(v, pa.list_(pa.int64())) for v in ("original", "distorted")]),
         "judge100": pa.struct([(n, _SCALARS[t]) for n, t in JUDGE100_FIELDS]),
         "emotion": pa.struct([(f, pa.float64()) for f in EMOTION_FIELDS]),
+        "artscore": pa.struct([(f, pa.float64()) for f in ARTSCORE_FIELDS]),
     }[kind]
 
 
@@ -190,6 +229,8 @@ def _feature_json(kind: str) -> dict:
         return {n: _feature_json(t) for n, t in JUDGE100_FIELDS}
     if kind == "emotion":
         return {f: {"dtype": "float64", "_type": "Value"} for f in EMOTION_FIELDS}
+    if kind == "artscore":
+        return {f: {"dtype": "float64", "_type": "Value"} for f in ARTSCORE_FIELDS}
     raise SchemaError(f"unknown column kind {kind!r}")
 
 
@@ -309,6 +350,7 @@ _STRUCTS = {
     "dimpred": {v: "list<int64>" for v in ("original", "distorted")},
     "judge100": dict(JUDGE100_FIELDS),
     "emotion": {f: "float64" for f in EMOTION_FIELDS},
+    "artscore": {f: "float64" for f in ARTSCORE_FIELDS},
 }
 
 

@@ -205,6 +205,22 @@ def picture(prompt: str) -> bytes:
     return buf.getvalue()
 
 
+def embedding(item: dict) -> list[float]:
+    """An 8-d vector: for an image, its darkness in the first axis; for a text, 'dark' words
+    point along that axis; the rest is a hash of the input (deterministic)."""
+    import hashlib
+
+    part = item["content"][0]
+    if part["type"] == "image_url":
+        dark = 1 - _brightness(part["image_url"]["url"]) / 255
+        seed = part["image_url"]["url"][-64:]
+    else:
+        dark = 1.0 if any(w in part["text"].lower() for w in ("dark", "underexposed", "night")) else 0.0
+        seed = part["text"]
+    h = hashlib.sha256(seed.encode()).digest()
+    return [3 * dark - 1.5] + [(b - 128) / 512 for b in h[:7]]
+
+
 def answer(body: dict) -> dict:
     """The JSON object a well-behaved model would return for this request (chosen by the reply
     schema's name: the authors' schema names, as the backends send them)."""
@@ -225,6 +241,23 @@ def answer(body: dict) -> dict:
             "main_concepts": 60,
             "special_effects": dark,
         }
+    if name == "Response":  # real-photo curation: a dark photo is anti-aesthetic, others are normal
+        if images and _brightness(images[0]) < 100:
+            return {
+                "thinking": "the frame is mostly crushed shadow",
+                "anti_aesthetic_elements": ["lighting_and_exposure.exposure_extremes"],
+                "clean_caption": "a street",
+                "anti_aesthetic_caption": "A street at night. Deep underexposure swallows almost every detail.",
+            }
+        return {
+            "thinking": "a normal photograph",
+            "anti_aesthetic_elements": [],
+            "clean_caption": None,
+            "anti_aesthetic_caption": None,
+        }
+    if name == "ArtCaption":
+        tone = "dark" if images and _brightness(images[0]) < 100 else "light"
+        return {"caption": f"A painting in {tone} tones with visible brushstrokes."}
     if name == "NegativeReply":
         return {"negative_prompt": "sharp bright clean image"}
     # a rewrite: the request's own words, darkened (deterministic in the request)
@@ -280,6 +313,12 @@ class _Handler(BaseHTTPRequestHandler):
             ok = fault not in ("malformed", "schema", "refusal")
             data = [{"b64_json": base64.b64encode(picture(body.get("prompt", ""))).decode()}] if ok else []
             return self._send(200, {"created": 0, "data": data, "usage": {"input_tokens": 10, "output_tokens": 100}})
+        if self.path.endswith("/embeddings"):
+            fault = b.draw("embeddings")
+            if fault in ("429", "500"):
+                return self._send(*completion(b, {"messages": [{"content": ""}]}, fault)[:2])
+            data = [{"object": "embedding", "index": i, "embedding": embedding(x)} for i, x in enumerate(body["input"])]
+            return self._send(200, {"object": "list", "data": data, "usage": {"prompt_tokens": len(data)}})
         if not self.path.endswith("/chat/completions"):
             return self._send(404, {"error": {"message": f"no route {self.path}"}})
         fault = b.draw(((body.get("response_format") or {}).get("json_schema") or {}).get("name", "image"))

@@ -114,8 +114,10 @@ class Reply:
     usage: Usage = field(default_factory=Usage)
 
 
-def png_data_url(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode()
+def image_data_url(data: bytes) -> str:
+    """A data URL with the image's own type (PNG, JPEG or WebP bytes are sent as they are)."""
+    mime = "image/jpeg" if data[:3] == b"\xff\xd8\xff" else "image/webp" if data[8:12] == b"WEBP" else "image/png"
+    return f"data:{mime};base64," + base64.b64encode(data).decode()
 
 
 class ResponseCache:
@@ -207,10 +209,9 @@ class LLMClient:
 
     def _messages(self, req: Request) -> list[dict]:
         content: list[dict] | str = req.user
-        if req.images:
-            content = [{"type": "text", "text": req.user}] + [
-                {"type": "image_url", "image_url": {"url": png_data_url(b)}} for b in req.images
-            ]
+        if req.images:  # no text part when the request is the image alone
+            content = [{"type": "text", "text": req.user}] if req.user else []
+            content += [{"type": "image_url", "image_url": {"url": image_data_url(b)}} for b in req.images]
         return [{"role": "system", "content": req.system}, {"role": "user", "content": content}]
 
     def _response_format(self, schema: type[BaseModel] | None) -> dict:

@@ -13,6 +13,36 @@ from aas_dataset.spec.schema import COMBOS, Column, rater_columns, score_column
 from aas_dataset.spec.taxonomy import DIMENSION_KEYS
 
 
+def score_combos(backend, quads: list[tuple]) -> list[dict | Exception]:
+    """For each (I_o, I_a, p_o, p_a): output -> {oiop, oidp, diop, didp}, or the error of that
+    item (a non-finite score is a named failure, never a silently empty cell)."""
+    images, prompts = [], []
+    per = 4 if backend.prompt_dependent else 2
+    for io_, ia, po, pa in quads:
+        if backend.prompt_dependent:
+            images += [io_, io_, ia, ia]
+            prompts += [po, pa, po, pa]
+        else:
+            images += [io_, ia]
+            prompts += [po, pa]
+    raw = np.asarray(backend.score(images, prompts), dtype=np.float64)
+    outputs = backend.outputs
+    if raw.ndim == 1:
+        raw = raw[:, None]
+    if raw.shape != (len(images), len(outputs)):
+        raise RuntimeError(f"scorer returned shape {raw.shape}, expected ({len(images)}, {len(outputs)})")
+    out: list = []
+    for i in range(len(quads)):
+        block = raw[i * per : (i + 1) * per]
+        if not backend.prompt_dependent:  # (I_o, I_a) -> oiop = oidp, diop = didp
+            block = block[[0, 0, 1, 1]]
+        if bad := int((~np.isfinite(block)).sum()):
+            out.append(ValueError(f"scorer returned {bad} non-finite value(s) (NaN or inf) of {block.size}"))
+            continue
+        out.append({o: {c: float(block[j, k]) for j, c in enumerate(COMBOS)} for k, o in enumerate(outputs)})
+    return out
+
+
 class ScoreStage(Stage):
     name = "score"
     ATTACHES = ("pairs", "scores")
@@ -24,34 +54,11 @@ class ScoreStage(Stage):
         return downstream_units(self.name, self.VERSION, gen_units, scorers)
 
     def run_batch(self, backend, units, store):
-        images, prompts = [], []
-        per = 4 if backend.prompt_dependent else 2
+        quads = []
         for u in units:
             io_, ia, p = pair_inputs(store, u)
-            po, pa = p.prompt_original, p.prompt_distorted
-            if backend.prompt_dependent:
-                images += [io_, io_, ia, ia]
-                prompts += [po, pa, po, pa]
-            else:
-                images += [io_, ia]
-                prompts += [po, pa]
-        raw = np.asarray(backend.score(images, prompts), dtype=np.float64)
-        outputs = backend.outputs
-        if raw.ndim == 1:
-            raw = raw[:, None]
-        if raw.shape != (len(images), len(outputs)):
-            raise RuntimeError(f"scorer returned shape {raw.shape}, expected ({len(images)}, {len(outputs)})")
-        out = []
-        for i in range(len(units)):
-            block = raw[i * per : (i + 1) * per]
-            if not backend.prompt_dependent:  # (I_o, I_a) -> oiop = oidp, diop = didp
-                block = block[[0, 0, 1, 1]]
-            if bad := int((~np.isfinite(block)).sum()):  # a named failure, never a silently empty cell
-                out.append(ValueError(f"scorer returned {bad} non-finite value(s) (NaN or inf) of {block.size}"))
-                continue
-            scores = {o: {c: float(block[j, k]) for j, c in enumerate(COMBOS)} for k, o in enumerate(outputs)}
-            out.append(ScoreRecord(scores).files())
-        return out
+            quads.append((io_, ia, p.prompt_original, p.prompt_distorted))
+        return [r if isinstance(r, BaseException) else ScoreRecord(r).files() for r in score_combos(backend, quads)]
 
     def columns(self, model) -> tuple[Column, ...]:
         if model.traits["rater"]:
