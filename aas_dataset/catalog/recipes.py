@@ -57,9 +57,8 @@ class ResolvedRecipe:
             self.artworks_models = {"captioner": self._resolve("captioner", art.captioner, "artworks.captioner")}
             names = [m.name for m in self.scorers]
             if art.leaderboard_scorer and art.leaderboard_scorer not in names:
-                raise RecipeError(
-                    f"{self._where}: artworks.leaderboard_scorer: {art.leaderboard_scorer!r} is not one of the scorers {names}"
-                )
+                where = f"{self._where}: artworks.leaderboard_scorer"
+                raise RecipeError(f"{where}: {art.leaderboard_scorer!r} is not one of the scorers {names}")
 
         judges = [j.name for j in self.judges if not self._absolute(j)]
         if recipe.ground_truth is not None and recipe.ground_truth not in judges:
