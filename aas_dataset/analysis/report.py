@@ -21,6 +21,7 @@ from aas_dataset.analysis.metrics import (
     read_frame,
 )
 from aas_dataset.analysis.metrics.core import N_BOOT, Cell, Table
+from aas_dataset.analysis.metrics.references import artworks_table, real_photos_table
 from aas_dataset.analysis.metrics.tables import score_names
 from aas_dataset.release.manifest import read_manifest
 from aas_dataset.spec.images import ImageProblem, open_checked
@@ -60,6 +61,20 @@ def build_report(
         comps = [(c["aligned"], c["base"]) for c in recipe.get("comparisons", [])]
         if comps:
             res.tables.append(comparison_table(df, comps, gt, n_boot=n_boot, seed=seed))
+    if "real_photos" in configs:
+        photos = read_frame(folder, "real_photos", without=("image", "twin_image"))
+        res.tables.append(real_photos_table(photos, n_boot=n_boot, seed=seed))
+    if "artworks" in configs:
+        art = recipe.get("artworks") or {}
+        res.tables.append(
+            artworks_table(
+                read_frame(folder, "artworks", without=("image",)),
+                art.get("leaderboard"),
+                art.get("leaderboard_scorer"),
+                n_boot=n_boot,
+                seed=seed,
+            )
+        )
     if "emotion_bias" in configs:
         res.tables.append(emotion_bias_table(read_frame(folder, "emotion_bias"), n_boot=n_boot, seed=seed))
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aas_dataset.release.manifest import IGNORED_DIRS, read_manifest, verify
+from aas_dataset.spec.schema import REFERENCE_CONFIGS
 
 TAG_RE = re.compile(r"^v\d+\.\d+\.\d+([.-][0-9A-Za-z.-]+)?$")
 
@@ -32,6 +33,21 @@ class ReleasePlan:
         return sum(b for _, b in self.files)
 
 
+def unpublishable(manifest: dict) -> str | None:
+    """Why the release may not go to the Hub: a reference config whose images may not be
+    redistributed (AVA's and LAPIS's terms are not ours) and that still holds pixels."""
+    recipe = manifest.get("recipe") or {}
+    configs = {f.get("config") for f in manifest["files"].values()}
+    for name in REFERENCE_CONFIGS:
+        sec = recipe.get(name) or {}
+        if name in configs and not sec.get("redistribute", False) and not sec.get("metadata_only", False):
+            return (
+                f"config {name!r} (license {sec.get('license', 'other')!r}) is marked redistribute: false and holds "
+                f"images; build it with metadata_only: true (ids, captions, scores; no pixels) to publish it"
+            )
+    return None
+
+
 def plan_release(root: Path, repo_id: str, tag: str) -> ReleasePlan:
     root = Path(root)
     if not re.match(r"^[\w.-]+/[\w.-]+$", repo_id):
@@ -42,6 +58,8 @@ def plan_release(root: Path, repo_id: str, tag: str) -> ReleasePlan:
     if not result.ok:
         raise ReleaseError("verify failed, nothing uploaded:\n  " + "\n  ".join(result.problems))
     m = read_manifest(root)
+    if blocked := unpublishable(m):
+        raise ReleaseError(blocked)
     files = [(rel, f["bytes"]) for rel, f in m["files"].items()] + [
         ("MANIFEST.json", (root / "MANIFEST.json").stat().st_size)
     ]

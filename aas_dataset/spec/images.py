@@ -34,6 +34,8 @@ def open_checked(data: bytes, extra_modes: tuple[str, ...] = ()):
         raise ImageProblem(f"not an image ({len(data)} bytes of an unknown format)") from None
     except Image.DecompressionBombError as e:  # PIL's own limit, met while reading the header
         raise ImageProblem(f"too many pixels ({e})") from None
+    except (OSError, SyntaxError, ValueError) as e:  # a header cut short
+        raise ImageProblem(f"does not decode ({e})") from None
     if im.format not in FORMATS:
         raise ImageProblem(f"format {im.format} is not one of {', '.join(FORMATS)}")
     w, h = im.size
@@ -124,7 +126,10 @@ def ingest_bytes(data: bytes) -> Ingested:
     if orientation not in (1, None):
         im = ImageOps.exif_transpose(im)
         conversions.append(f"EXIF orientation {orientation} applied")
-    im = _flatten(im, conversions)
+    try:
+        im = _flatten(im, conversions)
+    except (OSError, ValueError) as e:
+        raise ImageProblem(f"does not convert to RGB ({e})") from None
     if not conversions and fmt in ("JPEG", "PNG", "WEBP"):
         ext = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}[fmt]
         out = data

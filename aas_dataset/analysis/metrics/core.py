@@ -144,8 +144,9 @@ def _json_default(o):
     raise TypeError(type(o))
 
 
-def read_frame(folder: Path, config: str = "scores"):
-    """A release config as a flat pandas DataFrame (`score_x.oiop`, `rater_j.original`, ...)."""
+def read_frame(folder: Path, config: str = "scores", without: tuple[str, ...] = ()):
+    """A release config as a flat pandas DataFrame (`score_x.oiop`, `rater_j.original`, ...),
+    without the columns named in `without` (e.g. images)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -155,6 +156,7 @@ def read_frame(folder: Path, config: str = "scores"):
     files = sorted(p for p, f in m["files"].items() if f.get("config") == config)
     if not files:
         raise FileNotFoundError(f"{folder}: the release has no {config!r} config")
-    tables = [pq.read_table(Path(folder) / p) for p in files]
+    cols = [n for n in pq.read_schema(Path(folder) / files[0]).names if n not in without]
+    tables = [pq.read_table(Path(folder) / p, columns=cols) for p in files]
     table = pa.concat_tables(tables).flatten()
     return table.to_pandas()

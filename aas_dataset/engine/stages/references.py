@@ -520,19 +520,15 @@ class CaptionStage(Stage):
             )
 
 
-def derangement(n: int, seed: int) -> list[int]:
-    """A seeded permutation with no fixed point (each artwork gets another's caption)."""
-    if n < 2:
-        return []
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(n)
-    # a cyclic shift of a random order has no fixed point
-    partner = np.empty(n, dtype=int)
-    partner[order] = np.roll(order, 1)
-    return [int(x) for x in partner]
+def seeded_cycle(n: int, seed: int) -> list[int]:
+    """A seeded order of 0..n-1; each artwork's shuffled caption is the next one's in it."""
+    return [int(x) for x in np.random.default_rng(seed).permutation(n)]
 
 
 class ArtScoreStage(Stage):
+    """The shuffled caption is that of the next artwork in a seeded cycle that has a caption when
+    the unit runs: an artwork whose file failed to ingest costs no other row its scores."""
+
     name = "artscore"
     RECORD = ArtScoreRecord
     ATTACHES = ("artworks",)
@@ -540,23 +536,35 @@ class ArtScoreStage(Stage):
     VERSION = 1
 
     def units(self, caption_units: list[Unit], scorers, seed: int) -> list[Unit]:
-        partner = derangement(len(caption_units), seed)
+        order = seeded_cycle(len(caption_units), seed)
+        cycle = [caption_units[i].key for i in order]
+        pos = {k: i for i, k in enumerate(cycle)}
         out = []
         for s in scorers:
-            for i, cu in enumerate(caption_units):
-                pk = caption_units[partner[i]].key if partner else None
-                key = unit_key(self.name, self.VERSION, s.spec_hash, caption=cu.key, shuffled=pk)
-                payload = {"caption_key": cu.key, "ingest_key": cu.payload["ingest_key"], "partner_key": pk}
-                requires = (("caption", cu.key),) + ((("caption", pk),) if pk else ())
-                out.append(Unit(self.name, key, s.name, payload, requires))
+            for cu in caption_units:
+                key = unit_key(self.name, self.VERSION, s.spec_hash, caption=cu.key, cycle=cycle)
+                payload = {"caption_key": cu.key, "ingest_key": cu.payload["ingest_key"], "cycle": cycle,
+                           "at": pos[cu.key]}  # fmt: skip
+                out.append(Unit(self.name, key, s.name, payload, (("caption", cu.key),)))
         return out
 
+    @staticmethod
+    def partner(store, u: Unit) -> str | None:
+        cycle, at = u.payload["cycle"], u.payload["at"]
+        for step in range(1, len(cycle)):
+            k = cycle[(at + step) % len(cycle)]
+            if store.has("caption", k):
+                return k
+        return None
+
     def run_batch(self, backend, units, store):
-        images, prompts = [], []
+        images, prompts, partners = [], [], []
         for u in units:
             im = load_image(IngestRecord.image(store, u.payload["ingest_key"]))
             own = CaptionRecord.read(store, u.payload["caption_key"]).caption
-            other = CaptionRecord.read(store, u.payload["partner_key"]).caption if u.payload["partner_key"] else own
+            pk = self.partner(store, u)
+            partners.append(pk)
+            other = CaptionRecord.read(store, pk).caption if pk else own
             images += [im, im]
             prompts += [own, other]
         raw = np.asarray(backend.score(images, prompts), dtype=np.float64)
@@ -566,12 +574,12 @@ class ArtScoreStage(Stage):
         if raw.shape != (len(images), len(outputs)):
             raise RuntimeError(f"scorer returned shape {raw.shape}, expected ({len(images)}, {len(outputs)})")
         out = []
-        for i, u in enumerate(units):
+        for i in range(len(units)):
             block = raw[2 * i : 2 * i + 2]
             if not np.all(np.isfinite(block)):
                 out.append(ValueError("scorer returned a non-finite value (NaN or inf)"))
                 continue
-            shuffled = u.payload["partner_key"] is not None
+            shuffled = partners[i] is not None
             scores = {
                 o: {"caption": float(block[0, k]), "shuffled": float(block[1, k]) if shuffled else None}
                 for k, o in enumerate(outputs)
