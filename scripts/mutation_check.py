@@ -13,6 +13,7 @@ Not part of the test command: run it after changing a test or the code a test gu
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -264,11 +265,14 @@ def run(m: Mutation, python: str) -> tuple[bool, str]:
             return False, f"snippet found {text.count(m.old)} times in {m.path}: update the mutation"
         target.write_text(text.replace(m.old, m.new))
         env = {**os.environ, "PYTHONPATH": str(copy), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-        cmd = [python, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *m.tests]
+        args = [a for spec in m.tests for a in shlex.split(spec)]  # "file -k expr" is three arguments
+        cmd = [python, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *args]
         res = subprocess.run(cmd, cwd=copy, env=env, capture_output=True, text=True)
         last = (res.stdout.strip().splitlines() or [""])[-1]
-        if res.returncode == 5 or " skipped" in last and " failed" not in last:
-            return False, f"not run: {last}"
+        # only a test failure (exit 1) catches a mutant: 2-5 are an interrupted run, an internal
+        # error, a usage error (a test file that does not exist) and no tests collected
+        if res.returncode not in (0, 1) or " skipped" in last and " failed" not in last:
+            return False, f"not run (pytest exit {res.returncode}): {last or res.stderr.strip()[-200:]}"
         return res.returncode != 0, last
 
 

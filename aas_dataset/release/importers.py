@@ -103,6 +103,8 @@ def source_files(source: str, revision: str | None = None) -> tuple[list[Path], 
     local = Path(source)
     if local.exists():
         files = sorted(p for p in local.rglob("*.parquet") if ".aas" not in p.parts)
+        if not files and (meta := sorted(local.rglob("metadata.jsonl"))):
+            files = meta  # an imagefolder: images beside a metadata.jsonl
         where = str(local)
     elif not _REPO_ID.match(source):  # a path that does not exist, not a Hub id to look up
         raise ImportFormatError(f"{source}: no such folder (a Hub dataset id is ORG/NAME)")
@@ -113,6 +115,9 @@ def source_files(source: str, revision: str | None = None) -> tuple[list[Path], 
             source, repo_type="dataset", revision=revision, allow_patterns=["*.parquet", "**/*.parquet"]
         )
         files = sorted(Path(root).rglob("*.parquet"))
+        if not files:  # an imagefolder repo: its metadata and images
+            root = snapshot_download(source, repo_type="dataset", revision=revision)
+            files = sorted(Path(root).rglob("metadata.jsonl"))
         where = f"{source}@{revision or 'main'}"
     if not files:
         raise ImportFormatError(f"{source}: no Parquet files found")
@@ -120,10 +125,16 @@ def source_files(source: str, revision: str | None = None) -> tuple[list[Path], 
 
 
 def detect_layout(names: set[str]) -> str:
+    from aas_dataset.release.import_references import ART_REQUIRED, REAL_V2
+
     if {"image_original", "image_distorted"} <= names:
         return "benchmark"
     if "happy_image" in names:
         return "emotion_bias"
+    if names >= REAL_V2:
+        return "real_images"
+    if names >= ART_REQUIRED:
+        return "artworks"
     raise ImportFormatError(f"unknown layout: columns {', '.join(sorted(names))}")
 
 
@@ -273,18 +284,74 @@ def import_hf(
     """`official_dir`: a copy of the authors' repository, for the effect texts their rewriter
     was given (the `effects` column); without it they are fetched once at the pinned commit."""
     files, where = source_files(source, revision)
+    if files[0].name == "metadata.jsonl":
+        out = Path(out)
+        claim(out, "real_images_import", overwrite)
+        with folder_lock(out, f"an import of {source}"):
+            return _import_references("real_images_folder", files, set(), where, out, out / ".aas" / "store")
     names = _schema_names(files[0])
     for f in files[1:]:
         if _schema_names(f) != names:
             raise ImportFormatError(f"{f}: columns differ from {files[0].name}")
     layout = detect_layout(names)
     out = Path(out)
-    claim(out, {"benchmark": "aas_benchmark_import", "emotion_bias": "emotion_bias_import"}[layout], overwrite)
+    claim(out, IMPORT_NAMES[layout], overwrite)
     store = out / ".aas" / "store"  # the same place a build keeps its cache and temp folders
     with folder_lock(out, f"an import of {source}"):
         if layout == "benchmark":
             return _import_benchmark(files, names, where, out, store, official_dir)
+        if layout in ("real_images", "artworks"):
+            return _import_references(layout, files, names, where, out, store)
         return _import_emotion(files, names, where, out, store)
+
+
+IMPORT_NAMES = {
+    "benchmark": "aas_benchmark_import",
+    "emotion_bias": "emotion_bias_import",
+    "real_images": "real_images_import",
+    "real_images_folder": "real_images_import",
+    "artworks": "artworks_import",
+}
+
+
+def _import_references(layout: str, files: list[Path], names: set[str], where: str, out: Path, store: Path) -> dict:
+    """The real-image and artwork layouts (release/import_references.py)."""
+    from aas_dataset.release import import_references as ir
+
+    fails = ir._Failures(layout)
+    name = IMPORT_NAMES[layout]
+    if layout == "artworks":
+        config, cols = "artworks", ir.artworks_columns(names)
+        rows = ir.artworks_rows(_iter_rows(files), names, fails)
+        note = "Captions and scores as published (scorer names: the catalog's); no shuffled-caption scores."
+    else:
+        config, cols = "real_photos", config_columns("real_photos")
+        if layout == "real_images":
+            if unknown := sorted(names - ir.REAL_V2):
+                raise ImportFormatError(f"{files[0]}: unknown column(s) {', '.join(unknown)}")
+            rows = ir.real_images_rows(_iter_rows(files), fails)
+        else:
+            rows = ir.real_images_folder_rows(files[0].parent, fails)
+        note = "Photographs with their retrieval queries and commits; no captions, twins or scores were published."
+
+    def checked() -> Iterator[dict]:
+        for row in rows:
+            _check(cols, row, f"{where}: row {row['index']}")
+            yield row
+
+    counts: dict = {config: 0}
+    meta = _release_meta(name, where, layout, {}, counts, [f for f in files])
+    card = _card(name, where, layout, counts, [], [], [], None, note)
+    # the counts and failures are known once the rows have streamed through the writer
+    parts = [ConfigPart(config, cols, _counting(checked(), counts, config), SCORES_SHARD_ROWS)]
+    meta["failures"] = card["failures"] = fails.items
+    return write_release(out, owned_tmpdir(store / "tmp", "import"), parts, 100, card, meta)
+
+
+def _counting(rows: Iterator[dict], counts: dict, key: str) -> Iterator[dict]:
+    for row in rows:
+        counts[key] += 1
+        yield row
 
 
 def _release_meta(name: str, where: str, layout: str, recipe: dict, counts: dict, files: list[Path]) -> dict:

@@ -98,6 +98,9 @@ _FIXED["real_photos"] = (
     Column("conversions", "list<string>", "what ingest changed: EXIF orientation, mode conversions"),
     Column("retrieved_as", "list<string>", "class.sub_class tags whose retrieval commits kept the photo"),
     Column("similarity", "float64", "the highest query cosine among those commits"),
+    Column(
+        "commit_ids", "list<string>", "the retrieval commits that kept the photo (class.sub_class#n; imported: theirs)"
+    ),
     Column("queries", "list<string>", "the retrieval queries that kept the photo"),
     Column("messages", "list<string>", "those commits' descriptions"),
     Column("status", "string", "accepted | rejected (by the curator) | imported"),

@@ -3,14 +3,18 @@
 
 from __future__ import annotations
 
+import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from PIL import Image
 from typer.testing import CliRunner
 
+import aas_dataset
 from aas_dataset.analysis.metrics import classification_table, generator_table, read_frame
 from aas_dataset.analysis.report import build_report
 from aas_dataset.cli import app
@@ -303,3 +307,94 @@ def test_import_refuses_a_wrong_value_instead_of_coercing_it(published, tmp_path
     line = " ".join(res.output.split())  # the console wraps long lines
     assert f"{second.name}: row {row}, " in line and words in line, line
     assert "Traceback" not in res.output and not (out / "MANIFEST.json").exists()
+
+
+# --- the real-image and artwork layouts ------------------------------------------------------
+
+
+def _jpeg_bytes(seed: int, size=(40, 30)) -> bytes:
+    rng = np.random.default_rng(seed)
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, (*size[::-1], 3), dtype=np.uint8)).save(buf, format="JPEG", quality=95)
+    return buf.getvalue()
+
+
+LIST_COLUMNS = ("class_keys", "queries", "source_datasets", "messages", "annotations_json")
+
+
+def _real_images_parquet(path: Path) -> None:
+    """The publish_real_images_hf_dataset.py features, as `datasets` writes them."""
+    from datasets import Dataset, Features, Sequence, Value
+    from datasets import Image as HFImage
+
+    record = {"query": "q", "threshold": 0.3, "negative_prompts": [], "negative_threshold": 0.3, "message": "m"}
+    annotation = json.dumps({"class_key": "90150ca3", **record, "class_size": 3})
+    rows = [
+        {"image": {"bytes": _jpeg_bytes(i), "path": None}, "original_path": f"/x/ava/{i}.jpg", "file_name": f"{i}.jpg",
+         "class_keys": ["90150ca3"], "queries": ["motion blur"], "source_datasets": ["photos"],
+         "messages": ["sub-element: motion blur"], "annotations_json": [annotation]}
+        for i in range(3)
+    ]  # fmt: skip
+    rows.append({**rows[0], "file_name": "dup.jpg"})  # the same bytes again
+    rows.append({**rows[1], "file_name": "bad.jpg", "image": {"bytes": b"not an image", "path": None}})
+    features = Features(
+        {"image": HFImage(), "original_path": Value("string"), "file_name": Value("string"),
+         **{c: Sequence(Value("string")) for c in LIST_COLUMNS}}
+    )  # fmt: skip
+    Dataset.from_list(rows, features=features).to_parquet(str(path))
+
+
+def test_import_real_images_parquet_layout(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    _real_images_parquet(src / "train-00000-of-00001.parquet")
+    out = tmp_path / "out"
+    m = import_hf(str(src), out)
+    rows = aas_dataset.load("real_photos", source=str(out)).to_list()
+    assert [r["file_name"] for r in rows] == ["0.jpg", "1.jpg", "2.jpg"]
+    assert rows[0]["commit_ids"] == ["90150ca3"] and rows[0]["queries"] == ["motion blur"]
+    assert rows[0]["status"] == "imported" and rows[0]["image"]["bytes"] == _jpeg_bytes(0)  # own bytes kept
+    reasons = [f["reason"] for f in m["failures"]]
+    assert any("row 3: duplicate of" in r for r in reasons) and any("row 4: not an image" in r for r in reasons)
+    assert verify(out).ok
+
+
+def test_import_real_images_imagefolder_layout(tmp_path):
+    src = tmp_path / "src" / "train"
+    src.mkdir(parents=True)
+    meta = []
+    for i in range(2):
+        (src / f"{i}.jpg").write_bytes(_jpeg_bytes(10 + i))
+        meta.append({"file_name": f"{i}.jpg", "filename": f"{i}.jpg", "query": ["dark"], "message": ["m"]})
+    meta.append({"file_name": "../../escape.jpg", "filename": "x", "query": [], "message": []})
+    (src / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in meta))
+    out = tmp_path / "out"
+    m = import_hf(str(tmp_path / "src"), out)
+    rows = aas_dataset.load("real_photos", source=str(out)).to_list()
+    assert [r["file_name"] for r in rows] == ["0.jpg", "1.jpg"] and rows[1]["queries"] == ["dark"]
+    assert len(m["failures"]) == 1 and "leaves the input folder" in m["failures"][0]["reason"]
+
+
+def test_import_artworks_layout(tmp_path):
+    from datasets import Dataset, Features, Sequence, Value
+    from datasets import Image as HFImage
+
+    rows = [
+        {"image": {"bytes": _jpeg_bytes(20 + i), "path": None}, "caption": f"A painting {i}.", "hpsv3": [5.0 + i, -1.0],
+         "hpsv2": 0.25, "image_reward": -0.5 + i, "artist": "x"}
+        for i in range(3)
+    ]  # fmt: skip
+    features = Features(
+        {"image": HFImage(), "caption": Value("string"), "hpsv3": Sequence(Value("float64")),
+         "hpsv2": Value("float64"), "image_reward": Value("float64"), "artist": Value("string")}
+    )  # fmt: skip
+    src = tmp_path / "src"
+    src.mkdir()
+    Dataset.from_list(rows, features=features).to_parquet(str(src / "train.parquet"))
+    out = tmp_path / "out"
+    import_hf(str(src), out)
+    got = aas_dataset.load("artworks", source=str(out)).to_list()
+    assert [r["score_hpsv3"]["caption"] for r in got] == [5.0, 6.0, 7.0]
+    assert got[0]["score_hpsv3_log_sigma"]["caption"] == -1.0 and got[0]["score_hpsv2_1"]["caption"] == 0.25
+    assert json.loads(got[0]["metadata"]) == {"artist": "x"} and got[0]["caption"] == "A painting 0."
+    assert verify(out).ok

@@ -222,13 +222,13 @@ class EmbedStage(Stage):
 
 def retrieve(
     image: np.ndarray, commits: dict[str, list[Commit]], text_vec
-) -> tuple[list[str], float | None, list[str], list[str]]:
-    """(tags whose commits keep the image, the best query cosine among them, their queries and
-    messages). A commit keeps an image iff cos(query) >= threshold and cos(negative) <=
+) -> tuple[list[str], float | None, list[str], list[str], list[str]]:
+    """(tags whose commits keep the image, the best query cosine among them, their queries,
+    messages and ids `class.sub_class#n`). A commit keeps an image iff cos(query) >= threshold and cos(negative) <=
     negative_threshold for every negative prompt."""
-    tags, best, queries, messages = [], None, [], []
+    tags, best, queries, messages, ids = [], None, [], [], []
     for tag in sorted(commits):
-        for c in commits[tag]:
+        for n, c in enumerate(commits[tag]):
             cos = float(np.dot(image, text_vec(c.query)))
             if cos < c.threshold:
                 continue
@@ -238,8 +238,9 @@ def retrieve(
                 tags.append(tag)
             queries.append(c.query)
             messages.append(c.message)
+            ids.append(f"{tag}#{n}")
             best = cos if best is None else max(best, cos)
-    return tags, best, queries, messages
+    return tags, best, queries, messages, ids
 
 
 class CurateStage(Stage):
@@ -295,7 +296,7 @@ class CurateStage(Stage):
         reply_of = dict(zip(todo, replies, strict=True))
         limit = getattr(backend.settings, "clean_caption_max_words", None)
         out = []
-        for i, (tags, best, _q, _m) in enumerate(found):
+        for i, (tags, best, *_) in enumerate(found):
             if not tags:
                 out.append(CurationRecord([], None, "not_retrieved").files())
                 continue
@@ -332,7 +333,7 @@ class CurateStage(Stage):
                 if metadata_only
                 else {"bytes": IngestRecord.image(ctx.store, u.payload["ingest_key"]), "path": None}
             )
-            _tags, _best, queries, messages = retrieve_from_record(self, ctx.store, u)
+            _tags, _best, queries, messages, ids = retrieve_from_record(self, ctx.store, u)
             yield (
                 u.key,
                 {
