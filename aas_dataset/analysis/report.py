@@ -95,6 +95,8 @@ def build_report(
             write(f"plots/{name}.png", png)
     if "pairs" in configs:
         write("gallery.html", gallery_html(folder, m, limit=gallery_limit, failures=res.failures))
+    if "real_photos" in configs:
+        write("real_photos.html", real_photos_html(folder, m, limit=gallery_limit, failures=res.failures))
     return res
 
 
@@ -205,21 +207,70 @@ window.addEventListener('load',()=>{
 </script></body></html>"""
 
 
-def gallery_html(folder: Path, manifest: dict, limit: int = 200, failures: list[str] | None = None) -> str:
-    """`failures` collects the shown rows whose stored image does not decode (shown as such)."""
+def _picked_rows(folder: Path, manifest: dict, config: str, limit: int, keep=lambda r: True) -> tuple[list[dict], int]:
+    """Up to `limit` rows of `config` spread evenly over it, streamed one small batch at a time."""
     import pyarrow.parquet as pq
 
-    files = sorted((p, f) for p, f in manifest["files"].items() if f.get("config") == "pairs")
+    files = sorted((p, f) for p, f in manifest["files"].items() if f.get("config") == config)
     n = sum(f["rows"] for _, f in files)
     pick = set(np.linspace(0, n - 1, min(n, limit)).round().astype(int).tolist()) if n else set()
-    # Stream the shards and keep only the picked rows: a full release holds gigabytes of images.
     rows, seen = [], 0
     for rel, _ in files:
         for batch in pq.ParquetFile(Path(folder) / rel, pre_buffer=False).iter_batches(batch_size=16):
             wanted = [i for i in range(batch.num_rows) if seen + i in pick]
             if wanted:
-                rows += batch.take(wanted).to_pylist()
+                rows += [r for r in batch.take(wanted).to_pylist() if keep(r)]
             seen += batch.num_rows
+    return rows, n
+
+
+def real_photos_html(folder: Path, manifest: dict, limit: int = 200, failures: list[str] | None = None) -> str:
+    """Photograph beside its clean twin, with each scorer's bias r(twin, p_a) − r(photo, p_a)."""
+    rows, n = _picked_rows(folder, manifest, "real_photos", limit, keep=lambda r: r["status"] == "accepted")
+    esc = html.escape
+    parts = [
+        _GALLERY_HEAD,
+        f"<h1>{esc(manifest['name'])}: {len(rows)} accepted photographs (of {n} rows shown in a spread)</h1>",
+        "<p class=p>Left: the photograph. Right: its clean twin, rendered from the clean caption. Badges: per "
+        "scorer r(twin, p_a) − r(photo, p_a) under the anti-aesthetic caption (red: the scorer prefers the twin "
+        "the caption contradicts).</p>",
+    ]
+    for r in rows:
+        imgs = ""
+        for col, alt in (("image", "photograph"), ("twin_image", "twin")):
+            if not r.get(col):
+                imgs += f'<span class="b">{alt}: not stored (metadata-only)</span>'
+                continue
+            try:
+                imgs += f'<img alt="{alt}" src="{_thumb(r[col]["bytes"])}">'
+            except ImageProblem as e:
+                imgs += f'<span class="b down">{alt}: {esc(str(e))}</span>'
+                if failures is not None:
+                    failures.append(f"real_photos {r['file_name']}, {col}: {e}")
+        badges = [
+            f'<span class="b {"down" if d > 0 else "up"}">{esc(k[6:])} {d:+.3g}</span>'
+            for k, v in r.items()
+            if k.startswith("score_")
+            and isinstance(v, dict)
+            and v.get("oidp") is not None
+            and v.get("didp") is not None
+            for d in (v["oidp"] - v["didp"],)
+        ]
+        vote = f" · AVA {r['human_score']:.2f}" if r.get("human_score") is not None else ""
+        parts.append(
+            f'<div class="card">{imgs}<div class="p"><b>{esc(r["file_name"])}</b>{vote} · '
+            f"{esc(', '.join(r['elements'] or []))}</div>"
+            f'<div class="p">clean: {esc(r["clean_caption"] or "")}</div>'
+            f'<div class="p">p_a: {esc(r["anti_aesthetic_caption"] or "")}</div>'
+            f"<div>{''.join(badges)}</div></div>"
+        )
+    return "\n".join(parts)
+
+
+def gallery_html(folder: Path, manifest: dict, limit: int = 200, failures: list[str] | None = None) -> str:
+    """`failures` collects the shown rows whose stored image does not decode (shown as such)."""
+    # Stream the shards and keep only the picked rows: a full release holds gigabytes of images.
+    rows, n = _picked_rows(folder, manifest, "pairs", limit)
     models = list(dict.fromkeys(r["model"] for r in rows))
     dims = sorted({d for r in rows for d in r["selected_dims"]})
     opt = lambda vals: "".join(f'<option value="{html.escape(v)}">{html.escape(v)}</option>' for v in vals)  # noqa: E731

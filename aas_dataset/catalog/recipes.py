@@ -26,7 +26,7 @@ class ResolvedRecipe:
         self.recipe = recipe
         self.path = path
         self.base_dir = path.parent if path else Path.cwd()
-        self.rewriter = self._resolve("rewriter", recipe.rewriter, "rewriter")
+        self.rewriter = self._resolve("rewriter", recipe.rewriter, "rewriter") if recipe.rewriter else None
         self.negative_writer = (
             self._resolve("negative_writer", recipe.negative_writer, "negative_writer")
             if recipe.negative_writer
@@ -115,7 +115,7 @@ class ResolvedRecipe:
     def resolved_dict(self) -> dict:
         """The recipe with every model's full spec: what MANIFEST records and hashes."""
         d = self.recipe.model_dump(mode="json")
-        d["rewriter"] = self.rewriter.spec
+        d["rewriter"] = self.rewriter.spec if self.rewriter else None
         d["negative_writer"] = self.negative_writer.spec if self.negative_writer else None
         d["generators"] = [g.spec for g in self.generators]
         d["judges"] = [j.spec for j in self.judges]
@@ -125,7 +125,7 @@ class ResolvedRecipe:
             m = self.real_photos_models
             d["real_photos"]["retrieval"]["embedder"] = m["embedder"].spec
             d["real_photos"]["retrieval"]["commits"] = {
-                tag: [c.model_dump(mode="json", exclude={"dataset", "images", "size"}) for c in cs]
+                tag: [c.model_dump(mode="json", exclude={"dataset", "images", "size"}, exclude_none=True) for c in cs]
                 for tag, cs in self.real_photos_commits.items()
             }
             d["real_photos"]["curator"] = m["curator"].spec

@@ -40,6 +40,13 @@ class _Join:
         """The units of `stage` that have an artifact, in plan order."""
         return [u for u in self.plan[type(stage)].units if self.store.has(stage.name, u.key)]
 
+    def count(self, stage_cls, planned: bool = False) -> int:
+        """Units of a stage with an artifact (or planned); 0 when the recipe has no such stage."""
+        if not self.plan.has(stage_cls):
+            return 0
+        sp = self.plan[stage_cls]
+        return len(sp.units) if planned else len(self.done(sp.stage))
+
     def columns(self, config: str) -> tuple[Column, ...]:
         added = [c for sp in self.plan.attached(config) for m in sp.models.values() for c in sp.stage.columns(m)]
         return config_columns(config, extra=sorted(added, key=lambda c: family_rank(c.name)))
@@ -68,7 +75,7 @@ class _Join:
         """Tokens and estimated cost per stage and backend, summed over the release's artifacts."""
         models = {m.name: m for m in (self.recipe.rewriter, self.recipe.negative_writer, *self.recipe.judges) if m}
         out: dict = {}
-        for stage in (PromptsStage, NegativesStage, JudgeStage):  # the LLM steps
+        for stage in (s for s in (PromptsStage, NegativesStage, JudgeStage) if self.plan.has(s)):  # the LLM steps
             for u in self.plan[stage].units:
                 used = (r := stage.RECORD.read(self.store, u.key)) and r.usage_of
                 if not used:
@@ -111,7 +118,7 @@ def _fuller_release(out: Path, name: str, join: _Join, plan: Plan) -> str | None
         return None
     if existing.get("name") != name:
         return None
-    new = {"prompts": len(join.done(plan[PromptsStage].stage)), "pairs": len(join.done(plan[GenerateStage].stage))}
+    new = {"prompts": join.count(PromptsStage), "pairs": join.count(GenerateStage)}
     had = {k: int(existing.get("counts", {}).get(k, 0)) for k in new}
     lost = [f"{k} {had[k]} -> {new[k]}" for k in new if new[k] < had[k]]
     return ", ".join(lost) or None
@@ -144,11 +151,11 @@ def assemble(builder: Builder, plan: Plan, report: BuildReport, force: bool = Fa
         return read_manifest(out), False
     parts = [join.part(c) for c in plan.configs]
     counts = {
-        "prompts": len(join.done(plan[PromptsStage].stage)),
-        "prompts_planned": len(plan[PromptsStage].units),
+        "prompts": join.count(PromptsStage),
+        "prompts_planned": join.count(PromptsStage, planned=True),
         "generators": len(recipe.generators),
-        "pairs": len(join.done(plan[GenerateStage].stage)),
-        "pairs_planned": len(plan[GenerateStage].units),
+        "pairs": join.count(GenerateStage),
+        "pairs_planned": join.count(GenerateStage, planned=True),
         "failures": {s.stage: s.failed + s.blocked for s in report.stats},
     }
     manifest = write_release(

@@ -46,6 +46,9 @@ class Plan:
                 return sp
         raise KeyError(stage_cls.__name__)
 
+    def has(self, stage_cls: type[Stage]) -> bool:
+        return any(isinstance(sp.stage, stage_cls) for sp in self.stages)
+
     def owner(self, config: str) -> StagePlan:
         """The stage whose units are the rows of `config`."""
         return next(sp for sp in self.stages if config in sp.stage.OWNS)
@@ -111,19 +114,23 @@ class Builder:
             if offline and remote_weights and not Path(mid).exists() and mid not in cached:
                 problems.append(f"{m.role} {m.name!r}: {mid} is not in the local Hugging Face cache (HF_HUB_OFFLINE=1)")
         caps = r.recipe.captions
-        if caps.hub and offline and not self.captions_available:
+        if caps and caps.hub and offline and not self.captions_available:
             problems.append(f"captions: {caps.hub.id} is not cached here and HF_HUB_OFFLINE=1")
         return problems
 
     @property
     def captions_available(self) -> bool:
-        return hub_cached(self.recipe.recipe.captions, self.store.root / "captions")
+        caps = self.recipe.recipe.captions
+        return caps is None or hub_cached(caps, self.store.root / "captions")
 
     def captions(self) -> list[str]:
-        return resolve_captions(self.recipe.recipe.captions, self.recipe.base_dir, self.store.root / "captions")
+        caps = self.recipe.recipe.captions
+        return [] if caps is None else resolve_captions(caps, self.recipe.base_dir, self.store.root / "captions")
 
     def plan(self, captions: list[str] | None = None) -> Plan:
         r = self.recipe
+        if r.recipe.captions is None:  # real references only
+            return Plan(self._reference_plans())
         caps = self.captions() if captions is None else captions
         dims = [
             sample_dimensions(r.recipe.seed, i, r.recipe.dimensions.min, r.recipe.dimensions.max)

@@ -101,7 +101,7 @@ def card_info(recipe, counts: dict, failures: list[dict]) -> dict:
         "recipe_hash": recipe.hash,
         "seed": r.seed,
         "dimensions": r.dimensions.model_dump(),
-        "rewriter": _model(recipe.rewriter),
+        "rewriter": _model(recipe.rewriter) if recipe.rewriter else None,
         "generators": [_model(g) for g in recipe.generators],
         "judges": [_model(j) for j in recipe.judges],
         "scorers": [_model(s) for s in recipe.scorers],

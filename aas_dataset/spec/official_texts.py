@@ -152,10 +152,10 @@ class AuthorsText:
     sha256_prefix: str
     function: str | None = None
     role: str | None = None
-    variable: str | None = None  # instead of a chat message: the module-level variable of this name
     fields: tuple[tuple[str, str], ...] = ()
     repo: str = AUTHORS_REPO
     commit: str = AUTHORS_COMMIT
+    variable: str | None = None  # instead of a chat message: the module-level variable of this name
 
     @property
     def source(self) -> str:

@@ -119,12 +119,14 @@ class Recipe(Strict):
     version: str = "0.1.0"
     description: str = ""
     seed: int = 0
-    captions: Captions
+    # The paired benchmark: captions, their rewrites, images of both. Optional when the recipe
+    # builds real references only.
+    captions: Captions | None = None
     dimensions: DimensionSampling = DimensionSampling()
-    rewriter: ModelRef
+    rewriter: ModelRef | None = None
     # Optional: writes a <= 5-word negative prompt per p_a (for guidance-based mitigations).
     negative_writer: ModelRef | None = None
-    generators: list[ModelRef] = Field(min_length=1)
+    generators: list[ModelRef] = []
     judges: list[ModelRef] = []
     scorers: list[ModelRef] = []
     batch_size: int = Field(default=8, ge=1)
@@ -144,6 +146,21 @@ class Recipe(Strict):
     # Real references, configs of the same release (spec/references.py)
     real_photos: RealPhotos | None = None
     artworks: Artworks | None = None
+
+    @model_validator(mode="after")
+    def _something_to_build(self):
+        if self.captions is not None:
+            if self.rewriter is None or not self.generators:
+                raise ValueError("a paired benchmark (captions) needs a rewriter and at least one generator")
+        else:
+            given = [
+                k for k in ("rewriter", "negative_writer", "generators", "judges", "comparisons") if getattr(self, k)
+            ]
+            if given:
+                raise ValueError(f"{', '.join(given)} without captions: the paired benchmark needs captions")
+            if self.real_photos is None and self.artworks is None:
+                raise ValueError("nothing to build: give captions (the paired benchmark), real_photos or artworks")
+        return self
 
     @model_validator(mode="before")
     @classmethod

@@ -70,6 +70,7 @@ class Commit(Strict):
     negative_prompts: list[str] = []
     negative_threshold: float | None = Field(default=None, ge=-1, le=1)
     message: str = ""
+    id: str | None = None  # the authors' commit id, when read from their dataset.json
     dataset: str | None = None
     images: list[str] | None = None
     size: int | None = None
@@ -83,9 +84,11 @@ class Commit(Strict):
 
 class Retrieval(Strict):
     embedder: ModelName
-    # tag -> commits, inline or in a JSON file of the same shape
+    # tag -> commits, inline or in a JSON file of the same shape; or the authors' dataset.json
+    # itself (commit id -> commit) with `commit_tags` naming each id's class.sub_class
     commits: dict[str, list[Commit]] | None = None
     commits_file: str | None = None
+    commit_tags: dict[str, str] = {}
 
     @field_validator("embedder", mode="before")
     @classmethod
@@ -111,6 +114,8 @@ class Retrieval(Strict):
             raise ValueError(f"{path}: cannot read the commits ({e})") from None
         if not isinstance(data, dict):
             raise ValueError(f"{path}: commits must be a mapping of class.sub_class to a list of commits")
+        if data and all(isinstance(v, dict) and "query" in v for v in data.values()):
+            return self._by_id(data, path)
         out = {}
         for tag, commits in data.items():
             if p := tag_problem(tag):
@@ -122,6 +127,22 @@ class Retrieval(Strict):
             except Exception as e:  # pydantic's first error, one line
                 first = e.errors()[0] if hasattr(e, "errors") else {"loc": (), "msg": str(e)}
                 raise ValueError(f"{path}: {tag}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        return out
+
+    def _by_id(self, data: dict, path: Path) -> dict[str, list[Commit]]:
+        """The authors' layout: {commit id: commit}; each id's tag comes from `commit_tags`."""
+        out: dict[str, list[Commit]] = {}
+        for cid, body in data.items():
+            tag = self.commit_tags.get(cid)
+            if tag is None:
+                raise ValueError(f"{path}: commit {cid}: no class.sub_class for it in retrieval.commit_tags")
+            if p := tag_problem(tag):
+                raise ValueError(f"retrieval.commit_tags.{cid}: {p}")
+            try:
+                out.setdefault(tag, []).append(Commit.model_validate({**body, "id": cid}))
+            except Exception as e:
+                first = e.errors()[0] if hasattr(e, "errors") else {"loc": (), "msg": str(e)}
+                raise ValueError(f"{path}: {cid}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
         return out
 
 

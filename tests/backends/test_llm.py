@@ -109,11 +109,11 @@ def test_the_paper_judges_send_the_authors_texts(authors_dir):
         assert [v.label for v in verdicts] == [1, 0]  # the fake picks the darker image, in either order
         bodies = _chat_bodies(srv)
         assert len(bodies) == 2
-        from aas_dataset.backends.llm.client import png_data_url
+        from aas_dataset.backends.llm.client import image_data_url
 
         def shown(it, v):  # the pair in the order its verdict says it was shown
             pair = (it.original_png, it.distorted_png)
-            return tuple(png_data_url(p) for p in (pair[::-1] if v.detail["shown_first"] == "distorted" else pair))
+            return tuple(image_data_url(p) for p in (pair[::-1] if v.detail["shown_first"] == "distorted" else pair))
 
         sent = {tuple(part["image_url"]["url"] for part in b["messages"][1]["content"][1:]) for b in bodies}
         assert sent == {shown(it, v) for it, v in zip(items, verdicts, strict=True)}

@@ -92,6 +92,7 @@ def test_real_photos_tiny_build_rows_card_report_and_a_killed_build_resumes_to_t
     rep = build_report(clean, n_boot=50)
     bias = next(t for t in rep.tables if t.name == "real_photo_bias")
     assert bias.cell("overall", "n") == 5 and bias.cell("lighting_and_exposure.exposure_extremes", "n") == 5
+    assert (clean / "report" / "real_photos.html").read_text().count('class="card"') == 5  # photo beside twin
     twins = np.array([r["score_clip_tiny"]["oidp"] for r in accepted])
     photos = np.array([r["score_clip_tiny"]["didp"] for r in accepted])
     assert bias.cell("overall", "bias clip_tiny").value == pytest.approx(float((twins - photos).mean()))
@@ -275,3 +276,69 @@ def test_ingest_pixel_limit_is_read_from_the_header():
     data = _png(Image.new("1", (4097, 4097)))
     with pytest.raises(ValueError, match=f"more than {MAX_PIXELS:,} pixels"):
         ingest_bytes(data)
+
+
+def test_the_authors_dataset_json_is_read_with_a_tag_per_commit_id(tmp_path):
+    from aas_dataset.spec.references import Retrieval
+
+    authors = {
+        "90150ca3": {"query": "motion blur", "dataset": "photos", "threshold": 0.39, "negative_prompts": ["text"],
+                     "negative_threshold": 0.3, "message": "m", "images": ["/x/1.jpg"], "size": 1},
+    }  # fmt: skip
+    (tmp_path / "dataset.json").write_text(json.dumps(authors))
+    r = Retrieval(
+        embedder="clip_tiny_embed",
+        commits_file="dataset.json",
+        commit_tags={"90150ca3": "clarity_and_focus.intentional_blur"},
+    )
+    (c,) = r.resolved_commits(tmp_path)["clarity_and_focus.intentional_blur"]
+    assert (c.id, c.threshold, c.negative_prompts) == ("90150ca3", 0.39, ["text"])
+    keep = retrieve(
+        np.array([1.0, 0.0]),
+        {"clarity_and_focus.intentional_blur": [c]},
+        lambda t: np.array([1.0, 0.0]) if t == "motion blur" else np.array([0.0, 1.0]),
+    )
+    assert keep[4] == ["90150ca3"]  # rows name the authors' commit id
+    with pytest.raises(ValueError, match="commit 90150ca3: no class.sub_class"):
+        Retrieval(embedder="clip_tiny_embed", commits_file="dataset.json").resolved_commits(tmp_path)
+
+
+def test_the_official_curation_text_is_read_from_the_authors_file_and_filled_with_their_taxonomy(tmp_path, monkeypatch):
+    """recaption.py holds the instruction in a module-level f-string of {classes} and uses 3.12
+    f-string syntax further down: the text is found, hash-checked and filled with the file
+    classes_new.json, whose classes must be the taxonomy's."""
+    import dataclasses
+    import hashlib
+
+    from aas_dataset.spec import instructions
+    from aas_dataset.spec.official_texts import OfficialTextError
+    from aas_dataset.spec.taxonomy import AVA_CLASSES
+
+    repo = tmp_path / "icml2026_position" / "anti_aesthetics_agent"
+    repo.mkdir(parents=True)
+    template = 'Stand-in curation text.\n<taxonomy>\n{classes}\n</taxonomy>\nReply {{"thinking": ...}}'
+    (repo / "recaption.py").write_text(
+        'with open("classes_new.json") as f:\n    classes = f.read()\n'
+        f'prompt = f"""{template}"""\n'
+        "def process_image(sample):\n"
+        '    return {"role": "system", "content": prompt}, f"{sample["filename"]}"\n'  # 3.12-only syntax
+    )
+    taxonomy = json.dumps({"anti_aesthetics": {c: {s: "x" for s in subs} for c, subs in AVA_CLASSES.items()}})
+    (repo / "classes_new.json").write_text(taxonomy)
+    expected = template.replace("{{", "{").replace("}}", "}")
+
+    def rec(t, text):
+        return dataclasses.replace(t, length=len(text), sha256_prefix=hashlib.sha256(text.encode()).hexdigest()[:16])
+
+    monkeypatch.setitem(
+        instructions.OFFICIAL, "curator", {"system": rec(instructions.OFFICIAL["curator"]["system"], expected)}
+    )
+    monkeypatch.setattr(instructions, "TAXONOMY", rec(instructions.TAXONOMY, taxonomy))
+    system = instructions.instruction("curator", "official", tmp_path / "icml2026_position").system
+    assert system == expected.replace("{classes}", "{taxonomy}")
+    assert instructions.taxonomy_text("official", tmp_path / "icml2026_position") == taxonomy
+    other = taxonomy.replace("surrealism", "dada")  # recorded, but not the taxonomy's sub-classes
+    (repo / "classes_new.json").write_text(other)
+    monkeypatch.setattr(instructions, "TAXONOMY", rec(instructions.TAXONOMY, other))
+    with pytest.raises(OfficialTextError, match="not the 5 classes / 28 sub-classes"):
+        instructions.taxonomy_text("official", tmp_path / "icml2026_position")

@@ -116,8 +116,15 @@ def _real(read):
 @pytest.mark.parametrize("role", sorted(instructions.OFFICIAL))
 def test_recorded_authors_texts_match_the_real_files(role, official_cache_dir):
     instr = _real(lambda: instructions.instruction(role, "official", None, official_cache_dir))
-    for _, ours in instructions.OFFICIAL[role]["user"].fields:  # each field found and renamed
-        assert "{" + ours + "}" in instr.user
+    for part, t in instructions.OFFICIAL[role].items():
+        for _, ours in t.fields:  # each field found and renamed
+            assert "{" + ours + "}" in getattr(instr, part)
+
+
+def test_recorded_taxonomy_matches_the_real_file(official_cache_dir):
+    """The authors' classes_new.json: the 5 classes and 28 sub-classes of spec.taxonomy."""
+    text = _real(lambda: instructions.taxonomy_text("official", None, official_cache_dir))
+    assert "intentional_blur" in text and "surrealism" in text
 
 
 def test_recorded_effect_texts_match_the_real_file(official_cache_dir):

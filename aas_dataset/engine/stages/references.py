@@ -238,7 +238,7 @@ def retrieve(
                 tags.append(tag)
             queries.append(c.query)
             messages.append(c.message)
-            ids.append(f"{tag}#{n}")
+            ids.append(c.id or f"{tag}#{n}")
             best = cos if best is None else max(best, cos)
     return tags, best, queries, messages, ids
 
