@@ -246,6 +246,41 @@ MUTATIONS = (
         "rewriter.spec_hash, caption=c, dims=d)",
         ("tests/engine/test_hardening.py::test_identical_captions_are_two_prompts",),
     ),
+    Mutation(
+        "retrieval: a negative prompt no longer excludes",
+        "aas_dataset/engine/stages/references.py",
+        "            if any(float(np.dot(image, text_vec(n))) > c.negative_threshold for n in c.negative_prompts):",
+        "            if False:",
+        ("tests/engine/test_references.py::test_retrieval_keeps_what_the_commit_keeps",),
+    ),
+    Mutation(
+        "ingest: a repeated file enters twice",
+        "aas_dataset/engine/stages/references.py",
+        'if item["sha256"] and (dup := first_of.setdefault(item["sha256"], rel)) != rel:',
+        "if False:",
+        ("tests/engine/test_references.py -k hostile",),
+    ),
+    Mutation(
+        "ingest: links are followed",
+        "aas_dataset/spec/images.py",
+        "        if cur.is_symlink():",
+        "        if False:",
+        ("tests/engine/test_references.py -k hostile",),
+    ),
+    Mutation(
+        "ingest: EXIF orientation is ignored",
+        "aas_dataset/spec/images.py",
+        "    if orientation not in (1, None):",
+        "    if False:",
+        ("tests/engine/test_references.py -k hostile",),
+    ),
+    Mutation(
+        "release: a config that may not be redistributed is published",
+        "aas_dataset/release/hub.py",
+        "    if blocked := unpublishable(m):",
+        "    if False:",
+        ("tests/engine/test_references.py -k redistributed",),
+    ),
 )
 
 
