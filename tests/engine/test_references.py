@@ -342,3 +342,46 @@ def test_the_official_curation_text_is_read_from_the_authors_file_and_filled_wit
     monkeypatch.setattr(instructions, "TAXONOMY", rec(instructions.TAXONOMY, other))
     with pytest.raises(OfficialTextError, match="not the 5 classes / 28 sub-classes"):
         instructions.taxonomy_text("official", tmp_path / "icml2026_position")
+
+
+def test_a_curation_reply_must_name_taxonomy_tags_one_per_class():
+    from pydantic import ValidationError
+
+    from aas_dataset.backends.references import Response
+
+    ok = {"thinking": "t", "clean_caption": "a cow", "anti_aesthetic_caption": "A cow. Grain everywhere."}
+    assert Response.model_validate({**ok, "anti_aesthetic_elements": ["clarity_and_focus.film_artifacts"]})
+    for elements, why in (
+        (["clarity_and_focus.grainy"], "not a class.sub_class"),
+        (["clarity_and_focus.film_artifacts", "clarity_and_focus.intentional_blur"], "at most one per class"),
+        ([], "captions given with no anti-aesthetic element"),
+    ):
+        with pytest.raises(ValidationError, match=why):
+            Response.model_validate({**ok, "anti_aesthetic_elements": elements})
+
+
+def test_the_embeddings_endpoint_backend_sends_the_authors_request_shape_and_retries(monkeypatch):
+    from aas_dataset.catalog import resolve
+    from aas_dataset.testing.fake_openai import Behaviour
+
+    monkeypatch.setenv("AAS_LLM_API_KEY", "k")
+    dark, light = (_png(Image.new("RGB", (16, 16), (v, v, v))) for v in (10, 240))
+    with FakeOpenAIServer(Behaviour(record=True, fault_rate=0.3, seed=3)) as srv:
+        m = resolve(
+            "embedder", "local_embeddings", {"base_url": srv.base_url, "inputs_per_request": 2, "backoff_base_s": 0}
+        )
+        e = m.instantiate()
+        e.load()
+        try:
+            images = e.embed_images([dark, light, dark])
+            texts = e.embed_texts(["a dark night", "a sunny beach"])
+        finally:
+            e.close()
+        sent = [body for path, body in srv.behaviour.received if path.endswith("/embeddings")]
+    assert images.shape == (3, 8) and np.allclose(np.linalg.norm(images, axis=1), 1)
+    assert np.allclose(images[0], images[2])  # the same image, the same vector
+    assert images[0] @ texts[0] > images[1] @ texts[0]  # the dark photo is nearer the dark query
+    assert all(len(b["input"]) <= 2 and b["encoding_format"] == "float" for b in sent)
+    part = sent[0]["input"][0]["content"][0]
+    assert part["type"] == "image_url" and part["image_url"]["url"].startswith("data:image/png;base64,")
+    assert srv.behaviour.faults_injected  # some requests failed and were retried
