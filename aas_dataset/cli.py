@@ -218,7 +218,9 @@ def _print_plan(builder) -> None:
 
 @app.command()
 def models(
-    role: Annotated[str, typer.Option(help="generator, scorer, judge, rewriter, negative_writer, embedder or captioner")] = "generator",
+    role: Annotated[
+        str, typer.Option(help="generator, scorer, judge, rewriter, negative_writer, embedder or captioner")
+    ] = "generator",
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
 ):
     """List the catalog: name, kind, weights, settings, license, and whether the weights are
