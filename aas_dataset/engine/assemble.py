@@ -124,6 +124,23 @@ def _fuller_release(out: Path, name: str, join: _Join, plan: Plan) -> str | None
     return ", ".join(lost) or None
 
 
+def _reference_counts(join: _Join) -> dict:
+    """Files ingested, photos retrieved / accepted, artworks captioned (only the configs built)."""
+    from aas_dataset.engine.records import CurationRecord
+    from aas_dataset.engine.stages.references import CaptionStage, CurateStage
+
+    out: dict = {}
+    if join.plan.has(CurateStage):
+        status = [CurationRecord.read(join.store, u.key).status for u in join.done(join.plan[CurateStage].stage)]
+        out["real_photos_files"] = join.count(CurateStage, planned=True)
+        out["real_photos"] = sum(s != "not_retrieved" for s in status)
+        out["real_photos_accepted"] = status.count("accepted")
+    if join.plan.has(CaptionStage):
+        out["artworks_files"] = join.count(CaptionStage, planned=True)
+        out["artworks"] = join.count(CaptionStage)
+    return out
+
+
 def assemble(builder: Builder, plan: Plan, report: BuildReport, force: bool = False, keep_fuller: bool = True):
     """Write the release, unless it is up to date, or (`keep_fuller`) units failed and the
     release on disk has more rows than this one would: then it stays, and `report.kept` says why."""
@@ -156,6 +173,7 @@ def assemble(builder: Builder, plan: Plan, report: BuildReport, force: bool = Fa
         "generators": len(recipe.generators),
         "pairs": join.count(GenerateStage),
         "pairs_planned": join.count(GenerateStage, planned=True),
+        **_reference_counts(join),
         "failures": {s.stage: s.failed + s.blocked for s in report.stats},
     }
     manifest = write_release(

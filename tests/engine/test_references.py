@@ -87,6 +87,8 @@ def test_real_photos_tiny_build_rows_card_report_and_a_killed_build_resumes_to_t
         assert set(r["score_clip_tiny"]) == {"oiop", "oidp", "diop", "didp"}
         assert r["human_score"] is not None and r["vote_count"] > 0
         assert r["queries"] == ["an underexposed photo, almost black"]
+    counts = read_manifest(clean)["counts"]
+    assert (counts["real_photos_files"], counts["real_photos"], counts["real_photos_accepted"]) == (12, 11, 5)
     card = (clean / "README.md").read_text()
     assert "config_name: real_photos" in card and "local_curator" in card
     rep = build_report(clean, n_boot=50)
