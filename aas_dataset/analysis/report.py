@@ -22,6 +22,7 @@ from aas_dataset.analysis.metrics import (
 )
 from aas_dataset.analysis.metrics.core import N_BOOT, Cell, Table
 from aas_dataset.analysis.metrics.references import artworks_table, real_photos_table
+from aas_dataset.analysis.metrics.studies import judge_reward_correlation_table, mitigation_of, mitigation_table
 from aas_dataset.analysis.metrics.tables import score_names
 from aas_dataset.release.manifest import read_manifest
 from aas_dataset.spec.images import ImageProblem, open_checked
@@ -61,6 +62,10 @@ def build_report(
         comps = [(c["aligned"], c["base"]) for c in recipe.get("comparisons", [])]
         if comps:
             res.tables.append(comparison_table(df, comps, gt, n_boot=n_boot, seed=seed))
+        if any(mitigation_of(s)[0] != "none" for s in dict.fromkeys(df.get("generator_settings", []))):
+            res.tables.append(mitigation_table(df, n_boot=n_boot, seed=seed))
+        for judge in sorted({c.split(".")[0][len("judge100_") :] for c in df.columns if c.startswith("judge100_")}):
+            res.tables.append(judge_reward_correlation_table(df, judge, n_boot=n_boot, seed=seed))
     if "real_photos" in configs:
         photos = read_frame(folder, "real_photos", without=("image", "twin_image"))
         res.tables.append(real_photos_table(photos, n_boot=n_boot, seed=seed))

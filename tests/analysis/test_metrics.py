@@ -227,3 +227,56 @@ def test_judge_agreement_by_hand():
     exp = np.outer(obs.sum(1), obs.sum(0)) / obs.sum()
     w = np.array([[(i - j) ** 2 for j in range(3)] for i in range(3)]) / 4
     assert row["quadratic κ"].value == pytest.approx(1 - (w * obs).sum() / (w * exp).sum())
+
+
+def test_judge_reward_correlation_by_hand():
+    from aas_dataset.analysis.metrics.studies import judge_reward_correlation_table
+
+    # four rows: the grade rises while the reward falls (ρ = -1) on the blur rows; all rows mixed
+    grades = [10, 20, 30, 40]
+    rewards = [4.0, 3.0, 2.0, 5.0]
+    dims = [["clarity"], ["clarity"], ["clarity", "emotion"], ["emotion"]]
+    df = _frame(
+        {
+            "selected_dims": dims,
+            "judge100_g.distorted_special_effects": grades,
+            **{k: v for k, v in _score("score_s", [0.0] * 4, [0.0] * 4, [0.0] * 4, rewards).items()},
+        }
+    )
+    t = judge_reward_correlation_table(df, "g", n_boot=50)
+    assert t.cell("clarity", "n") == 3 and t.cell("clarity", "s").value == pytest.approx(-1.0)
+    # all rows: ranks of grades 1,2,3,4 vs rewards 3,2,1,4 -> ρ = 1 - 6·(4+0+4+0)/(4·15) = 0.2
+    assert t.cell("all rows", "s").value == pytest.approx(0.2)
+    assert t.cell("all rows", "Pearson s").value == pytest.approx(np.corrcoef(grades, rewards)[0, 1])
+    assert "emotion" in [r["dimension"] for r in t.rows]  # two rows: ρ undefined below 3, shown as –
+
+
+def test_mitigation_table_by_hand():
+    import json as _json
+
+    from aas_dataset.analysis.metrics.studies import mitigation_table
+    from aas_dataset.spec.taxonomy import DIMENSION_KEYS
+
+    vec = lambda **v: [v.get(k, 0.0) for k in DIMENSION_KEYS]  # noqa: E731
+    settings = {"plain": "{}", "vsf": _json.dumps({"mitigation": {"method": "vsf", "scale": 2.0}})}
+    rows = []
+    for model, didp, j in (("plain", [1.0, 3.0], [2.0, 2.0]), ("vsf", [0.0, 1.0], [0.5, 1.5])):
+        for i in range(2):
+            rows.append(
+                {
+                    "model": model,
+                    "generator_settings": settings[model],
+                    "selected_dims": ["clarity", "emotion"],
+                    **_score("score_h", 0.0, 0.0, 0.0, didp[i]),
+                    **_score("score_b", 0.0, 0.0, 0.0, 0.0),
+                    **_score("score_b_neg", 0.0, 0.0, 0.0, 0.0),
+                    "rater_j.original": vec(),
+                    "rater_j.distorted": vec(clarity=j[i], emotion=0.0, background=9.0),
+                }
+            )
+    t = mitigation_table(_frame(rows), n_boot=50)
+    assert (t.cell("vsf", "method"), t.cell("vsf", "scale"), t.cell("plain", "method")) == ("vsf", "2", "none")
+    assert t.cell("plain", "h").value == pytest.approx(2.0) and t.cell("vsf", "h").value == pytest.approx(0.5)
+    # J_s: mean over the selected dims (clarity, emotion; background is not selected) -> (0.5/2 + 1.5/2) / 2
+    assert t.cell("vsf", "J_s j").value == pytest.approx(0.5)
+    assert t.cell("vsf", "b match").value == pytest.approx(0.5)  # σ(0 - 0)
