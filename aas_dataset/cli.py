@@ -410,6 +410,34 @@ def report(
         raise typer.Exit(1)
 
 
+@app.command()
+def annotate(
+    folder: Annotated[Path, typer.Argument(help="release folder")],
+    host: Annotated[str, typer.Option(help="address to listen on (loopback unless you give a token)")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 8765,
+    blind: Annotated[bool, typer.Option(help="hide model names and judge labels")] = True,
+    seed: Annotated[int, typer.Option(help="seed of each rater's pair order and image sides")] = 0,
+):
+    """A local web app in which people judge the release's pairs (the human check of the judge).
+    Answers go to FOLDER/annotations/answers.sqlite; `aas report` adds the agreement tables."""
+    import os
+
+    from aas_dataset.analysis.annotate import serve
+    from aas_dataset.analysis.answers import read_pairs
+
+    try:
+        n = len(read_pairs(folder))
+    except (FileNotFoundError, ValueError) as e:
+        raise _bad_input(str(e)) from None
+    token = os.environ.get("AAS_ANNOTATE_TOKEN") or None
+    where = f"http://{host}:{port}/" + (f"?token={'<AAS_ANNOTATE_TOKEN>'}" if token else "")
+    out.print(f"annotating {n} pairs of {folder} at {where} (Ctrl-C stops; answers are saved as they are given)")
+    try:
+        serve(folder, host, port, blind=blind, token=token, seed=seed)
+    except ValueError as e:
+        raise _bad_input(str(e)) from None
+
+
 @app.command("eval-reward")
 def eval_reward(
     scorer: Annotated[str, typer.Option(help="catalog scorer name or module:Class with score(images, prompts)")],

@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
+from aas_dataset.analysis.answers import ANSWERS, Answers
 from aas_dataset.analysis.metrics import (
     classification_table,
     comparison_table,
@@ -20,6 +22,7 @@ from aas_dataset.analysis.metrics import (
     judge_agreement_table,
     read_frame,
 )
+from aas_dataset.analysis.metrics.agreement import human_agreement_tables
 from aas_dataset.analysis.metrics.core import N_BOOT, Cell, Table
 from aas_dataset.analysis.metrics.references import artworks_table, real_photos_table
 from aas_dataset.analysis.metrics.studies import judge_reward_correlation_table, mitigation_of, mitigation_table
@@ -66,6 +69,12 @@ def build_report(
             res.tables.append(mitigation_table(df, n_boot=n_boot, seed=seed))
         for judge in sorted({c.split(".")[0][len("judge100_") :] for c in df.columns if c.startswith("judge100_")}):
             res.tables.append(judge_reward_correlation_table(df, judge, n_boot=n_boot, seed=seed))
+        if gt and (folder / ANSWERS).is_file():  # people's answers from `aas annotate`
+            labels = {
+                (m, int(i)): (None if pd.isna(v) else int(v))
+                for m, i, v in zip(df["model"], df["index"], df[f"label_{gt}"], strict=True)
+            }
+            res.tables += human_agreement_tables(Answers(folder / ANSWERS).all(), labels, gt, n_boot=n_boot, seed=seed)
     if "real_photos" in configs:
         photos = read_frame(folder, "real_photos", without=("image", "twin_image"))
         res.tables.append(real_photos_table(photos, n_boot=n_boot, seed=seed))

@@ -18,7 +18,7 @@ from aas_dataset.util import sha256_file, write_json_atomic
 
 MANIFEST = "MANIFEST.json"
 FORMAT = 1
-IGNORED_DIRS = (".aas", ".cache", ".git", "report")  # local state and derived reports
+IGNORED_DIRS = (".aas", ".cache", ".git", "report", "annotations")  # local state, derived reports, people's answers
 _SOFTWARE = (
     "aas_dataset",
     "datasets",
