@@ -44,6 +44,7 @@ KINDS: dict[str, dict[str, str]] = {
     "captioner": {
         "llm_curator": "aas_dataset.backends.references:LLMCurator",
         "llm_captioner": "aas_dataset.backends.references:LLMCaptioner",
+        "llm_emotion_captioner": "aas_dataset.backends.references:LLMEmotionCaptioner",
     },
     "negative_writer": {
         "template": "aas_dataset.backends.text.template:TemplateNegativeWriter",

@@ -203,6 +203,12 @@ class Generator(Backend):
         """One image per prompt; an exception in place of an image fails only its own unit."""
         raise NotImplementedError
 
+    def edit(self, images: list[Any], prompts: list[str], seeds: list[int], strength: float = 0.5) -> list[Any]:
+        """One image per request: `images[i]` changed as `prompts[i]` asks (None: an image made
+        from the text alone, the request sent as it is); an exception in place of an image fails
+        only its own unit. `strength`: how far a diffusion edit may move from the input."""
+        raise NotImplementedError(f"{type(self).__name__} cannot edit images")
+
     def generate_pairs(
         self,
         originals: list[str],
@@ -347,7 +353,7 @@ class Embedder(Backend):
 class Captioner(Backend):
     """A VLM step on reference images: the real-photo curation verdict, or an artwork's caption."""
 
-    REQUIRED = ("curate", "caption")
+    REQUIRED = ("curate", "caption", "describe_together")
 
     def curate(self, images: list[bytes]) -> list:
         """Per image: a `Curation` reply (elements, clean and anti-aesthetic captions), or the error."""
@@ -355,6 +361,10 @@ class Captioner(Backend):
 
     def caption(self, images: list[bytes]) -> list:
         """Per image: a `Text` caption, or the error."""
+        raise NotImplementedError
+
+    def describe_together(self, groups: list[list[bytes]]) -> list:
+        """Per group of images: one `Text` prompt for all of them (the emotion set), or the error."""
         raise NotImplementedError
 
 

@@ -243,3 +243,61 @@ class LLMCaptioner(_LLMBackend, Captioner):
 
     def curate(self, images: list[bytes]) -> list:
         raise NotImplementedError("a captioner captions; real photos take an llm_curator")
+
+
+# --- the shared caption of an emotion set -----------------------------------------------------
+
+
+class EmotionPrompt(Strict):
+    """One prompt for the four images, with the [emotion] placeholder (asked as JSON here; the
+    authors took the model's free text)."""
+
+    prompt: str = Field(min_length=1)
+
+    @field_validator("prompt")
+    @classmethod
+    def _placeholder(cls, v: str) -> str:
+        if "[emotion]" not in v:
+            raise ValueError("the prompt has no [emotion] placeholder")
+        return v
+
+
+class EmotionCaptionerSettings(InstructedSettings):
+    pass
+
+
+class LLMEmotionCaptioner(_LLMBackend, Captioner):
+    """The emotion set's caption step: the authors' request (eval/studies/emotion_bias/main.ipynb,
+    `caption()`) with the happy, sad, angry and fearful images, in that order."""
+
+    Settings = EmotionCaptionerSettings
+    VERSION = 1
+    KIND: ClassVar[str] = "emotion_caption"
+
+    def load(self) -> None:
+        from aas_dataset.spec.instructions import texts_of
+
+        super().load()
+        s = self.settings
+        self.request = texts_of("emotion_caption", s.texts, s.official_dir, self.cache_dir)["user"]
+
+    @classmethod
+    def text_sources(cls, settings) -> list[dict]:
+        from aas_dataset.spec.instructions import describe
+
+        return describe("emotion_caption", settings.texts)
+
+    @classmethod
+    def paper_differences(cls, settings) -> list[str]:
+        return ["the reply is asked as JSON {prompt} (structured output); the authors took the free text"]
+
+    def describe_together(self, groups: list[list[bytes]]) -> list:
+        reqs = [Request(None, self.request, tuple(g), EmotionPrompt, self.KIND) for g in groups]
+        out: list = []
+        for r in self.client.run(reqs):
+            out.append(
+                RuntimeError(describe_error(r))
+                if isinstance(r, BaseException)
+                else Text(r.parsed.prompt.strip(), _unit_usage(r))
+            )
+        return out

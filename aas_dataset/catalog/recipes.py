@@ -60,6 +60,19 @@ class ResolvedRecipe:
                 where = f"{self._where}: artworks.leaderboard_scorer"
                 raise RecipeError(f"{where}: {art.leaderboard_scorer!r} is not one of the scorers {names}")
 
+        self.study_models: dict[str, ResolvedModel] = {}
+        if emo := recipe.emotion_bias:
+            gen = self._resolve("generator", emo.generator, "emotion_bias.generator")
+            from aas_dataset.backends import backend_class
+            from aas_dataset.backends.base import Generator
+
+            if backend_class("generator", gen.entry.kind).edit is Generator.edit:
+                raise RecipeError(f"{self._where}: emotion_bias.generator: {gen.name!r} cannot edit images")
+            self.study_models = {
+                "emotion_generator": gen,
+                "emotion_captioner": self._resolve("captioner", emo.captioner, "emotion_bias.captioner"),
+            }
+
         judges = [j.name for j in self.judges if not self._absolute(j)]
         if recipe.ground_truth is not None and recipe.ground_truth not in judges:
             raise RecipeError(f"{self._where}: ground_truth: {recipe.ground_truth!r} is not one of the judges {judges}")
@@ -132,11 +145,14 @@ class ResolvedRecipe:
             d["real_photos"]["twin_generator"] = m["twin_generator"].spec
         if self.artworks_models:
             d["artworks"]["captioner"] = self.artworks_models["captioner"].spec
+        if self.study_models:
+            d["emotion_bias"]["generator"] = self.study_models["emotion_generator"].spec
+            d["emotion_bias"]["captioner"] = self.study_models["emotion_captioner"].spec
         return d
 
     @property
     def reference_models(self) -> list[ResolvedModel]:
-        return [*self.real_photos_models.values(), *self.artworks_models.values()]
+        return [*self.real_photos_models.values(), *self.artworks_models.values(), *self.study_models.values()]
 
     @property
     def hash(self) -> str:

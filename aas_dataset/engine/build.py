@@ -129,8 +129,8 @@ class Builder:
 
     def plan(self, captions: list[str] | None = None) -> Plan:
         r = self.recipe
-        if r.recipe.captions is None:  # real references only
-            return Plan(self._reference_plans())
+        if r.recipe.captions is None:  # real references and studies only
+            return Plan(self._reference_plans() + self._study_plans())
         caps = self.captions() if captions is None else captions
         dims = [
             sample_dimensions(r.recipe.seed, i, r.recipe.dimensions.min, r.recipe.dimensions.max)
@@ -149,8 +149,29 @@ class Builder:
                 StagePlan(js, js.units(g_units, r.judges), {j.name: j for j in r.judges}),
                 StagePlan(ss, ss.units(g_units, r.scorers), {s.name: s for s in r.scorers}),
                 *self._reference_plans(),
+                *self._study_plans(),
             ]
         )
+
+    def _study_plans(self) -> list[StagePlan]:
+        """The side studies (engine/stages/studies.py), when the recipe has them."""
+        from aas_dataset.engine.stages import studies
+        from aas_dataset.spec.instructions import describe
+
+        r = self.recipe
+        out: list[StagePlan] = []
+        if emo := r.recipe.emotion_bias:
+            gen, cap = r.study_models["emotion_generator"], r.study_models["emotion_captioner"]
+            images = studies.EmotionImagesStage(emo.texts, emo.official_dir, self.store.root / "cache", emo.strength)
+            captions, scores = studies.EmotionCaptionStage(), studies.EmotionScoreStage()
+            i_units = images.units(emo.count, gen, emo.seed, describe("emotion_images", emo.texts))
+            c_units = captions.units(i_units, cap)
+            out += [
+                StagePlan(images, i_units, {gen.name: gen}),
+                StagePlan(captions, c_units, {cap.name: cap}),
+                StagePlan(scores, scores.units(c_units, r.scorers), {s.name: s for s in r.scorers}),
+            ]
+        return out
 
     def _reference_plans(self) -> list[StagePlan]:
         """The stages of the real references (engine/stages/references.py), when the recipe has them."""

@@ -206,3 +206,32 @@ class ArtScoreRecord(Record):
 
     STAGE = "artscore"
     scores: dict | None  # output -> {"caption": r, "shuffled": r}
+
+
+# --- side studies -----------------------------------------------------------------------------
+
+
+@dataclass
+class EmotionImagesRecord(Record):
+    """The happy image and its three edits (`happy.png`, `sad.png`, `angry.png`, `fearful.png`)."""
+
+    STAGE = "emotion_images"
+    seed: int | None
+
+    @staticmethod
+    def image(store: Store, key: str, emotion: str) -> bytes:
+        return store.read(EmotionImagesRecord.STAGE, key, f"{emotion}.png")
+
+
+@dataclass
+class EmotionCaptionRecord(Record):
+    STAGE = "emotion_caption"
+    OPTIONAL = ("usage",)
+    prompt: str
+    usage: dict | None = None
+
+
+@dataclass
+class EmotionScoreRecord(Record):
+    STAGE = "emotion_score"
+    scores: dict  # output -> {sad, sad_happy, angry, angry_happy, fearful, fearful_happy}

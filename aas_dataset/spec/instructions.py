@@ -71,6 +71,19 @@ OFFICIAL["curator"] = {
                           variable="prompt", fields=(("classes", "taxonomy"),),
                           repo=REFERENCES_REPO, commit=REFERENCES_COMMIT),
 }  # fmt: skip
+# The emotion-bias set: the happy image's request, the three edit requests (in the order the
+# authors' gen_images() made them) and the shared caption with its [emotion] placeholder.
+_EMOTION_FILE = "eval/studies/emotion_bias/main.ipynb"
+OFFICIAL["emotion_images"] = {
+    part: AuthorsText(f"emotion-set {part} request", _EMOTION_FILE, n, sha, function="gen_images",
+                      call="generate_image", nth=i, repo=REFERENCES_REPO, commit=REFERENCES_COMMIT)
+    for i, (part, n, sha) in enumerate((("happy", 96, "3cd509bd57e7acc9"), ("sad", 68, "133738de34d30f30"),
+                                         ("angry", 70, "ab6695f1cc0a592f"), ("fearful", 72, "c49572a79b56bd9a")))
+}  # fmt: skip
+OFFICIAL["emotion_caption"] = {
+    "user": AuthorsText("emotion-set caption request", _EMOTION_FILE, 119, "a7d75cd4db70cfd3", function="caption",
+                        role="user", repo=REFERENCES_REPO, commit=REFERENCES_COMMIT),
+}  # fmt: skip
 TAXONOMY = AuthorsText(
     "taxonomy descriptions", "anti_aesthetics_agent/classes_new.json", 5857, "3c0c133926930035",
     repo=REFERENCES_REPO, commit=REFERENCES_COMMIT,
@@ -152,6 +165,18 @@ OURS: dict[str, dict[str, str]] = {
             "- Be specific and concrete; avoid vague descriptors.\n</constraints>"
         ),
     },
+    "emotion_images": {
+        "happy": "make an image of a very happy person, the face near the camera, but showing more than the face alone",
+        "sad": "leave most of the image as it is, but make the emotion look very sad",
+        "angry": "leave most of the image as it is, but make the emotion look very angry",
+        "fearful": "leave most of the image as it is, but make the emotion look very fearful",
+    },
+    "emotion_caption": {
+        "user": (
+            "Write one prompt that describes all of these images, with [emotion] standing in for the emotion "
+            "on the person's face."
+        ),
+    },
     "image_api": {
         "user": "Generate an image from the following prompt and return the image directly: {prompt}",
     },
@@ -178,6 +203,13 @@ def instruction(role: str, mode: TextsMode, official_dir: str | None = None, cac
         return Instruction(texts.get("system"), texts.get("user", ""))
     parts = {part: load_authors_text(t, official_dir, cache_dir) for part, t in OFFICIAL[role].items()}
     return Instruction(parts.get("system"), parts.get("user", ""))
+
+
+def texts_of(role: str, mode: TextsMode, official_dir: str | None = None, cache_dir: Path | None = None) -> dict:
+    """Every part of `role`'s texts by name: the authors' (read, hash-checked) or ours."""
+    if mode == "ours":
+        return dict(OURS[role])
+    return {part: load_authors_text(t, official_dir, cache_dir) for part, t in OFFICIAL[role].items()}
 
 
 def describe(role: str, mode: TextsMode) -> list[dict]:

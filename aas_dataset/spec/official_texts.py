@@ -156,6 +156,9 @@ class AuthorsText:
     repo: str = AUTHORS_REPO
     commit: str = AUTHORS_COMMIT
     variable: str | None = None  # instead of a chat message: the module-level variable of this name
+    # or: the first argument of the `nth` call (in source order) of `call` inside `function`
+    call: str | None = None
+    nth: int = 0
 
     @property
     def source(self) -> str:
@@ -225,6 +228,20 @@ def _module_value(tree: ast.AST, name: str, where: str) -> ast.AST:
     return values[0]
 
 
+def call_argument(tree: ast.AST, function: str, callee: str, nth: int, where: str) -> str | None:
+    """The first argument of the `nth` call of `callee` (in source order) inside `function`."""
+    for fn in ast.walk(tree):
+        if isinstance(fn, ast.FunctionDef) and fn.name == function:
+            calls = sorted(
+                (n for n in ast.walk(fn) if isinstance(n, ast.Call) and getattr(n.func, "id", None) == callee),
+                key=lambda n: (n.lineno, n.col_offset),
+            )
+            if nth >= len(calls) or not calls[nth].args:
+                raise OfficialTextError(f"{where}: {function}() has no call {nth} of {callee}() with an argument")
+            return _template(calls[nth].args[0], where)
+    return None
+
+
 def chat_message_text(tree: ast.AST, function: str, role: str, where: str) -> str | None:
     """The text of the `role` message built inside `function`, or None if it has none."""
     found = []
@@ -239,6 +256,9 @@ def chat_message_text(tree: ast.AST, function: str, role: str, where: str) -> st
                 continue
             if isinstance(content, ast.Name):  # a module-level variable holds the text
                 content = _module_value(tree, content.id, where)
+            while isinstance(content, ast.BinOp) and isinstance(content.op, ast.Add):  # [text] + [images...]
+                parts = [x for x in (content.left, content.right) if isinstance(x, ast.List)]
+                content = ast.List(elts=[e for x in parts for e in x.elts], ctx=ast.Load())
             if isinstance(content, ast.List):
                 texts = [
                     _dict_get(part, "text")
@@ -293,6 +313,12 @@ def extract_authors_text(t: AuthorsText, text: str, where: str) -> str:
         found = text
     elif t.variable:
         found = _template(_module_value(parse_prefix(text, where), t.variable, where), where)
+    elif t.call:
+        trees = notebook_code_cells(text, where) if t.path.endswith(".ipynb") else [ast.parse(text)]
+        hits = [a for tree in trees if (a := call_argument(tree, t.function, t.call, t.nth, where)) is not None]
+        if len(hits) != 1:
+            raise OfficialTextError(f"{where}: {len(hits)} functions {t.function}() calling {t.call}(), expected one")
+        found = hits[0]
     else:
         trees = notebook_code_cells(text, where) if t.path.endswith(".ipynb") else [ast.parse(text)]
         hits = [m for tree in trees if (m := chat_message_text(tree, t.function, t.role, where)) is not None]

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from aas_dataset.spec.references import Artworks, RealPhotos
+from aas_dataset.spec.studies import EmotionBias
 from aas_dataset.util import Strict
 
 
@@ -146,6 +147,8 @@ class Recipe(Strict):
     # Real references, configs of the same release (spec/references.py)
     real_photos: RealPhotos | None = None
     artworks: Artworks | None = None
+    # Side studies (spec/studies.py)
+    emotion_bias: EmotionBias | None = None
 
     @model_validator(mode="after")
     def _something_to_build(self):
@@ -158,8 +161,10 @@ class Recipe(Strict):
             ]
             if given:
                 raise ValueError(f"{', '.join(given)} without captions: the paired benchmark needs captions")
-            if self.real_photos is None and self.artworks is None:
-                raise ValueError("nothing to build: give captions (the paired benchmark), real_photos or artworks")
+            if self.real_photos is None and self.artworks is None and self.emotion_bias is None:
+                raise ValueError(
+                    "nothing to build: give captions (the paired benchmark), real_photos, artworks or a study"
+                )
         return self
 
     @model_validator(mode="before")

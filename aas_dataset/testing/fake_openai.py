@@ -255,6 +255,8 @@ def answer(body: dict) -> dict:
             "clean_caption": None,
             "anti_aesthetic_caption": None,
         }
+    if name == "EmotionPrompt":
+        return {"prompt": f"A person in a room, {len(images)} views, the face showing a [emotion] expression."}
     if name == "ArtCaption":
         tone = "dark" if images and _brightness(images[0]) < 100 else "light"
         return {"caption": f"A painting in {tone} tones with visible brushstrokes."}

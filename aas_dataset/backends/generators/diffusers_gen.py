@@ -137,6 +137,39 @@ class PipelineGenerator(Generator):
 
         return run_grouped(keys, run)
 
+    def edit(self, images: list[Any], prompts: list[str], seeds: list[int], strength: float = 0.5) -> list[Any]:
+        """Image-to-image with the same weights (diffusers' AutoPipelineForImage2Image.from_pipe
+        shares the loaded components); an image of None is generated from its prompt."""
+        import torch
+        from diffusers import AutoPipelineForImage2Image
+
+        out: list[Any] = [None] * len(prompts)
+        new = [i for i, im in enumerate(images) if im is None]
+        for i, im in zip(
+            new, self.generate([prompts[i] for i in new], [seeds[i] for i in new]) if new else [], strict=True
+        ):
+            out[i] = im
+        old = [i for i, im in enumerate(images) if im is not None]
+        if old:
+            if getattr(self, "_img2img", None) is None:
+                self._img2img = AutoPipelineForImage2Image.from_pipe(self.pipe)
+                self._img2img.set_progress_bar_config(disable=True)
+            s = self.settings
+            gens = [torch.Generator("cpu").manual_seed(int(seeds[i])) for i in old]
+            res = self._img2img(
+                prompt=[prompts[i] for i in old],
+                image=[images[i].convert("RGB") for i in old],
+                strength=strength,
+                num_inference_steps=s.steps,
+                generator=gens,
+                output_type="pil",
+                **{s.guidance_param: s.guidance},
+                **s.call_kwargs,
+            ).images
+            for i, im in zip(old, res, strict=True):
+                out[i] = im.convert("RGB")
+        return out
+
     def _call(self, prompts: list[str], gens: list, negatives: list[str] | None, arm: str | None) -> list[Any]:
         s = self.settings
         steps, guidance = s.steps, s.guidance

@@ -101,7 +101,7 @@ class Usage:
 class Request:
     """One chat call: text parts and PNG images in one user turn, after a system message."""
 
-    system: str
+    system: str | None  # None: no system message (a request the authors sent as one user turn)
     user: str
     images: Sequence[bytes] = ()
     schema: type[BaseModel] | None = None
@@ -201,7 +201,7 @@ class LLMClient:
                 "extra": s.extra_body,
             },
             "schema": _schema(req.schema) if req.schema else None,
-            "system": hashlib.sha256(req.system.encode()).hexdigest(),
+            "system": None if req.system is None else hashlib.sha256(req.system.encode()).hexdigest(),
             "user": hashlib.sha256(req.user.encode()).hexdigest(),
             "images": [hashlib.sha256(b).hexdigest() for b in req.images],
         }
@@ -212,7 +212,8 @@ class LLMClient:
         if req.images:  # no text part when the request is the image alone
             content = [{"type": "text", "text": req.user}] if req.user else []
             content += [{"type": "image_url", "image_url": {"url": image_data_url(b)}} for b in req.images]
-        return [{"role": "system", "content": req.system}, {"role": "user", "content": content}]
+        system = [] if req.system is None else [{"role": "system", "content": req.system}]
+        return [*system, {"role": "user", "content": content}]
 
     def _response_format(self, schema: type[BaseModel] | None) -> dict:
         if schema is None or self.settings.response_format == "json_object":

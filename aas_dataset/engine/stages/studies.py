@@ -1,0 +1,155 @@
+"""Stages of the paper's side studies, on the same units, store and executors.
+
+Emotion-bias set (`emotion_bias` config): per row, one model makes a happy image from the
+study's request and edits it three times, only the expression changing (sad, angry, fearful);
+a VLM writes one prompt for the four images with an [emotion] placeholder; every scorer scores
+the happy image and each edit under the prompt filled with that edit's emotion.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from aas_dataset.engine.records import EmotionCaptionRecord, EmotionImagesRecord, EmotionScoreRecord
+from aas_dataset.engine.stages.base import Stage, Unit, load_image, unit_key
+from aas_dataset.spec.schema import EMOTION_FIELDS, NEGATIVE_EMOTIONS, Column, score_column
+from aas_dataset.util import derive_seed, png_bytes
+
+FOUR = ("happy", *NEGATIVE_EMOTIONS)
+
+
+class EmotionImagesStage(Stage):
+    name = "emotion_images"
+    RECORD = EmotionImagesRecord
+    VERSION = 1
+
+    def __init__(self, texts_mode: str = "official", official_dir=None, cache_dir=None, strength: float = 0.6):
+        self.texts_mode, self.official_dir, self.cache_dir = texts_mode, official_dir, cache_dir
+        self.strength = strength
+        self._texts: dict | None = None
+
+    @property
+    def texts(self) -> dict:
+        """part -> request (the happy image's, one edit per emotion), read when first needed."""
+        if self._texts is None:
+            from aas_dataset.spec.instructions import texts_of
+
+            self._texts = texts_of("emotion_images", self.texts_mode, self.official_dir, self.cache_dir)
+        return self._texts
+
+    def units(self, count: int, generator, seed: int, text_sources: list[dict]) -> list[Unit]:
+        out = []
+        for i in range(count):
+            s = derive_seed(seed, generator.name, i, "emotion")
+            key = unit_key(self.name, self.VERSION, generator.spec_hash, index=i, seed=s, texts=text_sources,
+                           strength=self.strength)  # fmt: skip
+            out.append(Unit(self.name, key, generator.name, {"index": i, "seed": s}))
+        return out
+
+    def run_batch(self, backend, units, store):
+        seeds = [u.payload["seed"] for u in units]
+        happy = backend.edit([None] * len(units), [self.texts["happy"]] * len(units), seeds, self.strength)
+        edits = {}
+        ok = [i for i, im in enumerate(happy) if not isinstance(im, BaseException)]
+        for e in NEGATIVE_EMOTIONS:  # the same model edits its own happy image, the rest unchanged
+            res = backend.edit([happy[i] for i in ok], [self.texts[e]] * len(ok), [seeds[i] for i in ok], self.strength)
+            edits[e] = dict(zip(ok, res, strict=True))
+        seeded = backend.is_seeded(backend.settings)
+        out = []
+        for i, u in enumerate(units):
+            images = {"happy": happy[i], **{e: edits[e].get(i) for e in NEGATIVE_EMOTIONS}}
+            bad = next((im for im in images.values() if isinstance(im, BaseException)), None)
+            if bad is not None:
+                out.append(bad)
+                continue
+            files = {f"{k}.png": png_bytes(im) for k, im in images.items()}
+            out.append({**files, **EmotionImagesRecord(u.payload["seed"] if seeded else None).files()})
+        return out
+
+
+class EmotionCaptionStage(Stage):
+    name = "emotion_caption"
+    RECORD = EmotionCaptionRecord
+    OWNS = ("emotion_bias",)
+    VERSION = 1
+
+    def units(self, image_units: list[Unit], captioner) -> list[Unit]:
+        out = []
+        for iu in image_units:
+            key = unit_key(self.name, self.VERSION, captioner.spec_hash, images=iu.key)
+            payload = {"index": iu.payload["index"], "images_key": iu.key}
+            out.append(Unit(self.name, key, captioner.name, payload, (("emotion_images", iu.key),)))
+        return out
+
+    def run_batch(self, backend, units, store):
+        groups = [[EmotionImagesRecord.image(store, u.payload["images_key"], e) for e in FOUR] for u in units]
+        texts = backend.describe_together(groups)
+        return [t if isinstance(t, BaseException) else EmotionCaptionRecord(t.text, t.usage).files() for t in texts]
+
+    def shard_rows(self, recipe, config: str) -> int:
+        return recipe.recipe.shard_rows
+
+    def rows(self, ctx, config: str):
+        for u in ctx.done(self):
+            row = {"index": u.payload["index"], "prompt": EmotionCaptionRecord.read(ctx.store, u.key).prompt}
+            for e in FOUR:
+                row[f"image_{e}"] = {
+                    "bytes": EmotionImagesRecord.image(ctx.store, u.payload["images_key"], e),
+                    "path": None,
+                }
+            yield u.key, row
+
+
+class EmotionScoreStage(Stage):
+    name = "emotion_score"
+    RECORD = EmotionScoreRecord
+    ATTACHES = ("emotion_bias",)
+    JOIN = "caption_key"
+    VERSION = 1
+
+    def units(self, caption_units: list[Unit], scorers) -> list[Unit]:
+        out = []
+        for s in scorers:
+            for cu in caption_units:
+                key = unit_key(self.name, self.VERSION, s.spec_hash, caption=cu.key)
+                payload = {"caption_key": cu.key, "images_key": cu.payload["images_key"]}
+                out.append(Unit(self.name, key, s.name, payload, (("emotion_caption", cu.key),)))
+        return out
+
+    def run_batch(self, backend, units, store):
+        images, prompts = [], []
+        for u in units:
+            prompt = EmotionCaptionRecord.read(store, u.payload["caption_key"]).prompt
+            happy = load_image(EmotionImagesRecord.image(store, u.payload["images_key"], "happy"))
+            for e in NEGATIVE_EMOTIONS:  # the edited face and the happy face, both under the prompt filled with e
+                filled = prompt.replace("[emotion]", e)
+                images += [load_image(EmotionImagesRecord.image(store, u.payload["images_key"], e)), happy]
+                prompts += [filled, filled]
+        raw = np.asarray(backend.score(images, prompts), dtype=np.float64)
+        outputs = backend.outputs
+        if raw.ndim == 1:
+            raw = raw[:, None]
+        if raw.shape != (len(images), len(outputs)):
+            raise RuntimeError(f"scorer returned shape {raw.shape}, expected ({len(images)}, {len(outputs)})")
+        per = 2 * len(NEGATIVE_EMOTIONS)
+        out = []
+        for i in range(len(units)):
+            block = raw[i * per : (i + 1) * per]
+            if not np.all(np.isfinite(block)):
+                out.append(ValueError("scorer returned a non-finite value (NaN or inf)"))
+                continue
+            # block rows: (sad, sad_happy, angry, angry_happy, fearful, fearful_happy) = EMOTION_FIELDS
+            out.append(
+                EmotionScoreRecord(
+                    {o: {f: float(block[j, k]) for j, f in enumerate(EMOTION_FIELDS)} for k, o in enumerate(outputs)}
+                ).files()
+            )
+        return out
+
+    def columns(self, model) -> tuple[Column, ...]:
+        doc = "r(edited face) and r(happy face), both under the prompt filled with the emotion"
+        return tuple(Column(score_column(model.name, o or None), "emotion", doc) for o in model.traits["outputs"])
+
+    def row_values(self, model, record: EmotionScoreRecord | None) -> dict:
+        sc = record.scores if record else None
+        return {score_column(model.name, o or None): (sc[o] if sc else None) for o in model.traits["outputs"]}

@@ -1,0 +1,137 @@
+"""Side studies built on the shared machinery: the emotion-bias set (tiny offline build, its
+table by hand, the authors' requests sent as they sent them)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from aas_dataset.catalog.recipes import load_recipe
+from aas_dataset.engine.build import Builder
+from aas_dataset.release.loader import load
+from aas_dataset.release.manifest import verify
+from aas_dataset.spec.recipe import RecipeError
+from aas_dataset.testing.fake_openai import Behaviour, FakeOpenAIServer
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture()
+def llm(monkeypatch):
+    monkeypatch.setenv("AAS_LLM_API_KEY", "test-key")
+    with FakeOpenAIServer(Behaviour(record=True)) as srv:
+        yield srv
+
+
+def _recipe(tmp: Path, base_url: str, **changes) -> Path:
+    data = yaml.safe_load((ROOT / "builders" / "emotion_bias_tiny.yaml").read_text())
+    data["llm_endpoint"]["base_url"] = base_url
+    data["emotion_bias"].update(changes)
+    path = tmp / "emotion.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def test_emotion_bias_tiny_build_and_its_table_by_hand(llm, tmp_path):
+    from aas_dataset.analysis.report import build_report
+
+    out = tmp_path / "out"
+    report = Builder(load_recipe(_recipe(tmp_path, llm.base_url)), out).run()
+    assert not report.failures
+    rows = load("emotion_bias", source=str(out)).to_list()
+    assert [r["index"] for r in rows] == [0, 1, 2, 3] and all("[emotion]" in r["prompt"] for r in rows)
+    for r in rows:  # each edit starts from its happy image and changes it
+        happy = np.asarray(Image.open(io.BytesIO(r["image_happy"]["bytes"])), dtype=float)
+        for e in ("sad", "angry", "fearful"):
+            edited = np.asarray(Image.open(io.BytesIO(r[f"image_{e}"]["bytes"])), dtype=float)
+            assert edited.shape == happy.shape and np.abs(edited - happy).mean() > 0
+    # the caption step saw the four images in the authors' order, one user turn, no system message
+    bodies = [
+        b
+        for p, b in llm.behaviour.received
+        if b.get("response_format", {}).get("json_schema", {}).get("name") == "EmotionPrompt"
+    ]
+    assert len(bodies) == 4 and [m["role"] for m in bodies[0]["messages"]] == ["user"]
+    assert [p["type"] for p in bodies[0]["messages"][0]["content"]] == ["text"] + ["image_url"] * 4
+    t = next(t for t in build_report(out, n_boot=20).tables if t.name == "emotion_bias")
+    for e, label in (("sad", "sadness"), ("angry", "anger"), ("fearful", "fear")):
+        hits = [r["score_clip_tiny"][e] > r["score_clip_tiny"][f"{e}_happy"] for r in rows]
+        assert t.cell("clip_tiny", label).value == pytest.approx(np.mean(hits))
+    assert verify(out).ok
+    again = Builder(load_recipe(_recipe(tmp_path, llm.base_url)), out).run()
+    assert again.model_calls == 0 and not again.assembled  # a rerun does no model work
+
+
+def test_the_authors_requests_go_to_an_image_api_as_they_sent_them(llm, tmp_path, monkeypatch):
+    """With texts: official, the happy request goes alone and each edit request goes with the
+    happy image, as the authors' gen_images() called Nano Banana (read from a stand-in notebook)."""
+    import dataclasses
+    import hashlib
+
+    from aas_dataset.spec import instructions
+
+    nb = tmp_path / "icml" / "eval" / "studies" / "emotion_bias"
+    nb.mkdir(parents=True)
+    reqs = {"happy": "stand-in happy request", **{e: f"stand-in: make it {e}" for e in ("sad", "angry", "fearful")}}
+    cap = "stand-in: one prompt for all, [emotion] as placeholder"
+    code = (
+        "def gen_images():\n"
+        + "".join(
+            f"    x{i} = generate_image({reqs[k]!r}, {'None' if i == 0 else 'url'})\n" for i, k in enumerate(reqs)
+        )
+        + "\ndef caption(images):\n"
+        + "    return client.chat.completions.create(messages=[{'role': 'user', 'content':\n"
+        + f"        [{{'type': 'text', 'text': {cap!r}}}] + [x for x in images]}}])\n"
+    )
+    (nb / "main.ipynb").write_text(json.dumps({"cells": [{"cell_type": "code", "source": code.splitlines(True)}]}))
+
+    def rec(t, text):
+        return dataclasses.replace(t, length=len(text), sha256_prefix=hashlib.sha256(text.encode()).hexdigest()[:16])
+
+    official = dict(instructions.OFFICIAL)
+    official["emotion_images"] = {k: rec(t, reqs[k]) for k, t in official["emotion_images"].items()}
+    official["emotion_caption"] = {"user": rec(official["emotion_caption"]["user"], cap)}
+    monkeypatch.setattr(instructions, "OFFICIAL", official)
+    recipe = yaml.safe_load(_recipe(tmp_path, llm.base_url).read_text())
+    recipe["emotion_bias"] = {
+        "count": 2,
+        "generator": {
+            "name": "nano-banana",
+            "settings": {"base_url": llm.base_url, "api_key_env": "AAS_LLM_API_KEY", "texts": "ours"},
+        },
+        "captioner": {
+            "name": "local_emotion_captioner",
+            "settings": {"texts": "official", "official_dir": str(tmp_path / "icml")},
+        },
+        "texts": "official",
+        "official_dir": str(tmp_path / "icml"),
+    }
+    path = tmp_path / "api.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    out = tmp_path / "api"
+    assert not Builder(load_recipe(path), out).run().failures
+    image_calls = [b for p, b in llm.behaviour.received if "response_format" not in b]
+    texts = [
+        [part.get("text") for part in b["messages"][0]["content"] if part["type"] == "text"][0] for b in image_calls
+    ]
+    assert sorted(texts) == sorted([reqs["happy"]] * 2 + [reqs[e] for e in ("sad", "angry", "fearful")] * 2)
+    for b, text in zip(image_calls, texts, strict=True):
+        kinds = [part["type"] for part in b["messages"][0]["content"]]
+        assert kinds == (["text"] if text == reqs["happy"] else ["text", "image_url"])
+    captions = [
+        b
+        for p, b in llm.behaviour.received
+        if b.get("response_format", {}).get("json_schema", {}).get("name") == "EmotionPrompt"
+    ]
+    assert {b["messages"][0]["content"][0]["text"] for b in captions} == {cap}
+
+
+def test_an_emotion_generator_must_be_able_to_edit(llm, tmp_path):
+    with pytest.raises(RecipeError, match="cannot edit images"):
+        load_recipe(_recipe(tmp_path, llm.base_url, generator="gpt-image-1_5"))
