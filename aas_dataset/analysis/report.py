@@ -75,6 +75,16 @@ def build_report(
                 for m, i, v in zip(df["model"], df["index"], df[f"label_{gt}"], strict=True)
             }
             res.tables += human_agreement_tables(Answers(folder / ANSWERS).all(), labels, gt, n_boot=n_boot, seed=seed)
+    if "img2img" in configs:
+        t = generator_table(
+            read_frame(folder, "img2img", without=("image_input", "image_edited")), None, n_boot=n_boot, seed=seed
+        )
+        t.name, t.title = (
+            "image_to_image",
+            "Image-to-image: the edit minus its input (Δ under p_o; ΔJ over all 11 dimensions)",
+        )
+        t.notes.append("Rows: the source release's I_a chosen by the recipe, re-generated from p_a by each model.")
+        res.tables.append(t)
     if "real_photos" in configs:
         photos = read_frame(folder, "real_photos", without=("image", "twin_image"))
         res.tables.append(real_photos_table(photos, n_boot=n_boot, seed=seed))

@@ -73,6 +73,17 @@ class ResolvedRecipe:
                 "emotion_captioner": self._resolve("captioner", emo.captioner, "emotion_bias.captioner"),
             }
 
+        self.editors: list[ResolvedModel] = []
+        if i2i := recipe.image_to_image:
+            from aas_dataset.backends import backend_class
+            from aas_dataset.backends.base import Generator
+
+            for n, ref in enumerate(i2i.editors):
+                ed = self._resolve("generator", ref, f"image_to_image.editors.{n}")
+                if backend_class("generator", ed.entry.kind).edit is Generator.edit:
+                    raise RecipeError(f"{self._where}: image_to_image.editors.{n}: {ed.name!r} cannot edit images")
+                self.editors.append(ed)
+
         judges = [j.name for j in self.judges if not self._absolute(j)]
         if recipe.ground_truth is not None and recipe.ground_truth not in judges:
             raise RecipeError(f"{self._where}: ground_truth: {recipe.ground_truth!r} is not one of the judges {judges}")
@@ -145,6 +156,8 @@ class ResolvedRecipe:
             d["real_photos"]["twin_generator"] = m["twin_generator"].spec
         if self.artworks_models:
             d["artworks"]["captioner"] = self.artworks_models["captioner"].spec
+        if self.editors:
+            d["image_to_image"]["editors"] = [e.spec for e in self.editors]
         if self.study_models:
             d["emotion_bias"]["generator"] = self.study_models["emotion_generator"].spec
             d["emotion_bias"]["captioner"] = self.study_models["emotion_captioner"].spec
@@ -152,7 +165,8 @@ class ResolvedRecipe:
 
     @property
     def reference_models(self) -> list[ResolvedModel]:
-        return [*self.real_photos_models.values(), *self.artworks_models.values(), *self.study_models.values()]
+        models = [*self.real_photos_models.values(), *self.artworks_models.values(), *self.study_models.values()]
+        return models + self.editors
 
     @property
     def hash(self) -> str:

@@ -42,12 +42,12 @@ class Plan:
         if isinstance(stage_cls, int | slice):  # plan[0]: by position, in run order
             return self.stages[stage_cls]
         for sp in self.stages:
-            if isinstance(sp.stage, stage_cls):
+            if type(sp.stage) is stage_cls:  # exact: a study's stage may subclass a paired one
                 return sp
         raise KeyError(stage_cls.__name__)
 
     def has(self, stage_cls: type[Stage]) -> bool:
-        return any(isinstance(sp.stage, stage_cls) for sp in self.stages)
+        return any(type(sp.stage) is stage_cls for sp in self.stages)
 
     def owner(self, config: str) -> StagePlan:
         """The stage whose units are the rows of `config`."""
@@ -170,6 +170,14 @@ class Builder:
                 StagePlan(images, i_units, {gen.name: gen}),
                 StagePlan(captions, c_units, {cap.name: cap}),
                 StagePlan(scores, scores.units(c_units, r.scorers), {s.name: s for s in r.scorers}),
+            ]
+        if i2i := r.recipe.image_to_image:
+            source = (r.base_dir / i2i.source).resolve()
+            edits, scores = studies.Img2ImgStage(source, i2i.strength), studies.Img2ImgScoreStage()
+            e_units = edits.units(studies.source_rows(source, i2i.keep), r.editors, i2i.seed)
+            out += [
+                StagePlan(edits, e_units, {e.name: e for e in r.editors}),
+                StagePlan(scores, scores.units(e_units, r.scorers), {s.name: s for s in r.scorers}),
             ]
         return out
 

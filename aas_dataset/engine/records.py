@@ -235,3 +235,23 @@ class EmotionCaptionRecord(Record):
 class EmotionScoreRecord(Record):
     STAGE = "emotion_score"
     scores: dict  # output -> {sad, sad_happy, angry, angry_happy, fearful, fearful_happy}
+
+
+@dataclass
+class Img2ImgRecord(Record):
+    """One edit: `input.png` (the source release's I_a) and `edited.png`."""
+
+    STAGE = "img2img"
+    model: str
+    source_model: str
+    index: int
+    prompt_original: str
+    prompt_distorted: str
+    selected_dims: list[str]
+    strength: float
+    seed: int | None
+
+
+@dataclass
+class Img2ImgScoreRecord(ScoreRecord):
+    STAGE = "img2img_score"

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from aas_dataset.spec.references import Artworks, RealPhotos
-from aas_dataset.spec.studies import EmotionBias
+from aas_dataset.spec.studies import EmotionBias, ImageToImage
 from aas_dataset.util import Strict
 
 
@@ -149,6 +149,7 @@ class Recipe(Strict):
     artworks: Artworks | None = None
     # Side studies (spec/studies.py)
     emotion_bias: EmotionBias | None = None
+    image_to_image: ImageToImage | None = None
 
     @model_validator(mode="after")
     def _something_to_build(self):
@@ -161,7 +162,8 @@ class Recipe(Strict):
             ]
             if given:
                 raise ValueError(f"{', '.join(given)} without captions: the paired benchmark needs captions")
-            if self.real_photos is None and self.artworks is None and self.emotion_bias is None:
+            studies = (self.real_photos, self.artworks, self.emotion_bias, self.image_to_image)
+            if all(x is None for x in studies):
                 raise ValueError(
                     "nothing to build: give captions (the paired benchmark), real_photos, artworks or a study"
                 )

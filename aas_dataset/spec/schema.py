@@ -26,7 +26,7 @@ from aas_dataset.spec.taxonomy import BY_KEY
 
 CONFIGS = ("prompts", "pairs", "scores")  # what a build writes
 REFERENCE_CONFIGS = ("real_photos", "artworks")  # real images, built or imported
-ALL_CONFIGS = (*CONFIGS, "emotion_bias", *REFERENCE_CONFIGS)  # + what imports and side studies write
+ALL_CONFIGS = (*CONFIGS, "emotion_bias", "img2img", *REFERENCE_CONFIGS)  # + what imports and side studies write
 SPLIT = "test"
 # r(I, p) for (I_o, p_o), (I_o, p_a), (I_a, p_o), (I_a, p_a), in this order everywhere.
 COMBOS = ("oiop", "oidp", "diop", "didp")
@@ -124,6 +124,19 @@ _FIXED["artworks"] = (
     Column("captioner", "string", "catalog name of the captioning VLM"),
 )
 
+_FIXED["img2img"] = (
+    Column("model", "string", "catalog name of the image-to-image model (the editor)"),
+    Column("source_model", "string", "the generator of the input image in the source release"),
+    Column("index", "int64", "prompt index in the source release"),
+    Column("prompt_original", "string", "p_o"),
+    Column("prompt_distorted", "string", "p_a: what the editor was given"),
+    Column("selected_dims", "list<string>", "dimension keys of p_a"),
+    Column("image_input", "image", "the source release's I_a (I_o of the score structs)"),
+    Column("image_edited", "image", "the editor's image from the input and p_a (I_a of the score structs)"),
+    Column("strength", "float64", "how far the edit may move from the input"),
+    Column("seed", "int64", "seed of the edit's torch.Generator (null: an image API)"),
+)
+
 # Optional column families: (config group, prefix, suffix, kind). First match wins.
 _FAMILIES = (
     ("pairs", "score_", "", "score"),
@@ -133,6 +146,9 @@ _FAMILIES = (
     ("pairs", "judge100_", "", "judge100"),
     ("emotion_bias", "score_", "", "emotion"),
     ("real_photos", "score_", "", "score"),
+    ("img2img", "score_", "", "score"),
+    ("img2img", "rater_", "_pred", "dimpred"),
+    ("img2img", "rater_", "", "dimvec"),
     ("artworks", "score_", "", "artscore"),
 )
 

@@ -135,3 +135,45 @@ def test_the_authors_requests_go_to_an_image_api_as_they_sent_them(llm, tmp_path
 def test_an_emotion_generator_must_be_able_to_edit(llm, tmp_path):
     with pytest.raises(RecipeError, match="cannot edit images"):
         load_recipe(_recipe(tmp_path, llm.base_url, generator="gpt-image-1_5"))
+
+
+def test_image_to_image_over_a_release_and_its_table_by_hand(smoke_release, tmp_path):
+    from aas_dataset.analysis.report import build_report
+
+    data = yaml.safe_load((ROOT / "builders" / "img2img_tiny.yaml").read_text())
+    data["image_to_image"]["source"] = str(smoke_release)
+    data["scorers"] = ["clip_tiny"]
+    recipe = tmp_path / "i2i.yaml"
+    recipe.write_text(yaml.safe_dump(data, sort_keys=False))
+    out = tmp_path / "i2i"
+    assert not Builder(load_recipe(recipe), out).run().failures
+    rows = load("img2img", source=str(out)).to_list()
+    assert [(r["model"], r["source_model"]) for r in rows] == [("tiny_sd", "tiny_sd")] * 4 + [
+        ("tiny_sd_euler", "tiny_sd")
+    ] * 4
+    source = {r["index"]: r for r in load("pairs", source=str(smoke_release)).to_list() if r["model"] == "tiny_sd"}
+    for r in rows:  # the input is the source's I_a, unchanged; the edit differs from it
+        src = source[r["index"]]
+        assert r["prompt_distorted"] == src["prompt_distorted"] and r["strength"] == 0.5
+        a = np.asarray(Image.open(io.BytesIO(r["image_input"]["bytes"])), dtype=float)
+        b = np.asarray(Image.open(io.BytesIO(src["image_distorted"]["bytes"])), dtype=float)
+        assert np.array_equal(a, b)
+        assert np.abs(np.asarray(Image.open(io.BytesIO(r["image_edited"]["bytes"])), dtype=float) - a).mean() > 0
+    t = next(t for t in build_report(out, n_boot=20).tables if t.name == "image_to_image")
+    for editor in ("tiny_sd", "tiny_sd_euler"):
+        d = [r["score_clip_tiny"]["diop"] - r["score_clip_tiny"]["oiop"] for r in rows if r["model"] == editor]
+        assert t.cell(editor, "Δ clip_tiny").value == pytest.approx(np.mean(d))
+    assert verify(out).ok
+
+
+def test_image_to_image_keeps_only_rows_that_pass_the_filter(smoke_release, tmp_path):
+    from aas_dataset.engine.stages.studies import source_rows
+    from aas_dataset.spec.studies import RowFilter
+
+    all_rows = load("scores", source=str(smoke_release)).to_list()
+    cut = float(np.median([r["score_clip_tiny"]["diop"] for r in all_rows if r["model"] == "tiny_sd_euler"]))
+    kept = source_rows(smoke_release, RowFilter(model="tiny_sd_euler", score="clip_tiny", combo="diop", below=cut))
+    expected = [r["index"] for r in all_rows if r["model"] == "tiny_sd_euler" and r["score_clip_tiny"]["diop"] < cut]
+    assert sorted(r["index"] for r in kept) == sorted(expected) and 0 < len(kept) < 24
+    with pytest.raises(ValueError, match="no column score_hpsv3"):
+        source_rows(smoke_release, RowFilter(score="hpsv3", below=10))

@@ -8,10 +8,19 @@ the happy image and each edit under the prompt filled with that edit's emotion.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
-from aas_dataset.engine.records import EmotionCaptionRecord, EmotionImagesRecord, EmotionScoreRecord
+from aas_dataset.engine.records import (
+    EmotionCaptionRecord,
+    EmotionImagesRecord,
+    EmotionScoreRecord,
+    Img2ImgRecord,
+    Img2ImgScoreRecord,
+)
 from aas_dataset.engine.stages.base import Stage, Unit, load_image, unit_key
+from aas_dataset.engine.stages.score import ScoreStage, score_combos
 from aas_dataset.spec.schema import EMOTION_FIELDS, NEGATIVE_EMOTIONS, Column, score_column
 from aas_dataset.util import derive_seed, png_bytes
 
@@ -153,3 +162,144 @@ class EmotionScoreStage(Stage):
     def row_values(self, model, record: EmotionScoreRecord | None) -> dict:
         sc = record.scores if record else None
         return {score_column(model.name, o or None): (sc[o] if sc else None) for o in model.traits["outputs"]}
+
+
+# --- image-to-image ---------------------------------------------------------------------------
+
+
+def source_rows(folder: Path, keep) -> list[dict]:
+    """The source release's rows that pass `keep`, each with where its I_a is stored."""
+    import pyarrow.parquet as pq
+
+    from aas_dataset.release.manifest import read_manifest
+
+    m = read_manifest(folder)
+    where, rows = {}, []
+    for rel in sorted(p for p, f in m["files"].items() if f.get("config") == "pairs"):
+        pf = pq.ParquetFile(folder / rel)
+        for rg in range(pf.num_row_groups):
+            for i, r in enumerate(pf.read_row_group(rg, columns=["model", "index"]).to_pylist()):
+                where[(r["model"], r["index"])] = (rel, m["files"][rel]["sha256"], rg, i)
+    if not where:
+        raise ValueError(f"{folder}: the source release has no pairs")
+    score_col = f"score_{keep.score}" if keep.score else None
+    for rel in sorted(p for p, f in m["files"].items() if f.get("config") == "scores"):
+        names = pq.read_schema(folder / rel).names
+        if score_col and score_col not in names:
+            raise ValueError(f"{folder}: the source release has no column {score_col}")
+        cols = ["model", "index", "prompt_original", "prompt_distorted", "selected_dims"] + (
+            [score_col] if score_col else []
+        )
+        for r in pq.read_table(folder / rel, columns=cols).to_pylist():
+            if keep.model and r["model"] != keep.model:
+                continue
+            if score_col:
+                v = (r[score_col] or {}).get(keep.combo)
+                if (
+                    v is None
+                    or (keep.below is not None and not v < keep.below)
+                    or (keep.above is not None and not v > keep.above)
+                ):
+                    continue
+            if (r["model"], r["index"]) in where:
+                rows.append({**{k: r[k] for k in cols[:5]}, "where": where[(r["model"], r["index"])]})
+    return rows[: keep.limit] if keep.limit else rows
+
+
+class Img2ImgStage(Stage):
+    name = "img2img"
+    RECORD = Img2ImgRecord
+    OWNS = ("img2img",)
+    VERSION = 1
+
+    def __init__(self, source: Path | None = None, strength: float = 0.5):
+        self.source, self.strength = source, strength
+
+    def units(self, rows: list[dict], editors, seed: int) -> list[Unit]:
+        out = []
+        for ed in editors:
+            for r in rows:
+                s = derive_seed(seed, ed.name, r["model"], r["index"], "img2img")
+                rel, sha, rg, i = r["where"]
+                key = unit_key(self.name, self.VERSION, ed.spec_hash, shard=sha, row=[rg, i], seed=s,
+                               strength=self.strength, prompt=r["prompt_distorted"])  # fmt: skip
+                out.append(Unit(self.name, key, ed.name, {**r, "editor": ed.name, "seed": s}))
+        return out
+
+    def _input(self, where) -> bytes:
+        import pyarrow.parquet as pq
+
+        rel, _sha, rg, i = where
+        col = pq.ParquetFile(self.source / rel).read_row_group(rg, columns=["image_distorted"]).column(0)
+        return col[i].as_py()["bytes"]
+
+    def run_batch(self, backend, units, store):
+        inputs = [self._input(u.payload["where"]) for u in units]
+        edited = backend.edit(
+            [load_image(b) for b in inputs], [u.payload["prompt_distorted"] for u in units],
+            [u.payload["seed"] for u in units], self.strength,
+        )  # fmt: skip
+        seeded = backend.is_seeded(backend.settings)
+        out = []
+        for u, data, im in zip(units, inputs, edited, strict=True):
+            if isinstance(im, BaseException):
+                out.append(im)
+                continue
+            p = u.payload
+            rec = Img2ImgRecord(
+                p["editor"], p["model"], p["index"], p["prompt_original"], p["prompt_distorted"],
+                list(p["selected_dims"]), self.strength, p["seed"] if seeded else None,
+            )  # fmt: skip
+            out.append({"input.png": png_bytes(load_image(data)), "edited.png": png_bytes(im), **rec.files()})
+        return out
+
+    def shard_rows(self, recipe, config: str) -> int:
+        return recipe.recipe.shard_rows
+
+    def rows(self, ctx, config: str):
+        for u in ctx.done(self):
+            r = Img2ImgRecord.read(ctx.store, u.key)
+            yield (
+                u.key,
+                {
+                    "model": r.model,
+                    "source_model": r.source_model,
+                    "index": r.index,
+                    "prompt_original": r.prompt_original,
+                    "prompt_distorted": r.prompt_distorted,
+                    "selected_dims": r.selected_dims,
+                    "image_input": {"bytes": ctx.store.read(self.name, u.key, "input.png"), "path": None},
+                    "image_edited": {"bytes": ctx.store.read(self.name, u.key, "edited.png"), "path": None},
+                    "strength": r.strength,
+                    "seed": r.seed,
+                },
+            )
+
+
+class Img2ImgScoreStage(ScoreStage):
+    """Scores like the pairs: I_o = the input image, I_a = the edit, under p_o and p_a."""
+
+    name = "img2img_score"
+    ATTACHES = ("img2img",)
+    JOIN = "edit_key"
+    RECORD = Img2ImgScoreRecord
+    VERSION = 1
+
+    def units(self, edit_units: list[Unit], scorers) -> list[Unit]:
+        out = []
+        for s in scorers:
+            for eu in edit_units:
+                key = unit_key(self.name, self.VERSION, s.spec_hash, edit=eu.key)
+                out.append(Unit(self.name, key, s.name, {"edit_key": eu.key}, (("img2img", eu.key),)))
+        return out
+
+    def run_batch(self, backend, units, store):
+        quads = []
+        for u in units:
+            k = u.payload["edit_key"]
+            r = Img2ImgRecord.read(store, k)
+            ims = [load_image(store.read("img2img", k, f)) for f in ("input.png", "edited.png")]
+            quads.append((ims[0], ims[1], r.prompt_original, r.prompt_distorted))
+        return [
+            x if isinstance(x, BaseException) else Img2ImgScoreRecord(x).files() for x in score_combos(backend, quads)
+        ]
