@@ -15,7 +15,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from aas_dataset.backends.base import Generator, Scorer
+from aas_dataset.backends.base import Detector, Generator, Scorer
 from aas_dataset.util import Strict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -313,3 +313,10 @@ def write_published(root: Path):
     pq.write_table(pa.Table.from_pylist(rows[:12], schema=PUBLISHED), folder / "train-00000-of-00002.parquet")
     pq.write_table(pa.Table.from_pylist(rows[12:], schema=PUBLISHED), folder / "train-00001-of-00002.parquet")
     return folder.parent, rows
+
+
+class NoFaceDetector(Detector):
+    """A detector that finds nothing (the emotion study's "no face" outcome)."""
+
+    def detect(self, images, query):
+        return [None] * len(images)

@@ -25,7 +25,12 @@ from aas_dataset.analysis.metrics import (
 from aas_dataset.analysis.metrics.agreement import human_agreement_tables
 from aas_dataset.analysis.metrics.core import N_BOOT, Cell, Table
 from aas_dataset.analysis.metrics.references import artworks_table, real_photos_table
-from aas_dataset.analysis.metrics.studies import judge_reward_correlation_table, mitigation_of, mitigation_table
+from aas_dataset.analysis.metrics.studies import (
+    emotion_generation_tables,
+    judge_reward_correlation_table,
+    mitigation_of,
+    mitigation_table,
+)
 from aas_dataset.analysis.metrics.tables import score_names
 from aas_dataset.release.manifest import read_manifest
 from aas_dataset.spec.images import ImageProblem, open_checked
@@ -75,6 +80,9 @@ def build_report(
                 for m, i, v in zip(df["model"], df["index"], df[f"label_{gt}"], strict=True)
             }
             res.tables += human_agreement_tables(Answers(folder / ANSWERS).all(), labels, gt, n_boot=n_boot, seed=seed)
+    if "emotion_generation" in configs:
+        frame = read_frame(folder, "emotion_generation", without=("image", "face_image"))
+        res.tables += emotion_generation_tables(frame, n_boot=n_boot, seed=seed)
     if "img2img" in configs:
         t = generator_table(
             read_frame(folder, "img2img", without=("image_input", "image_edited")), None, n_boot=n_boot, seed=seed

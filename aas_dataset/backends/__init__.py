@@ -46,6 +46,9 @@ KINDS: dict[str, dict[str, str]] = {
         "llm_captioner": "aas_dataset.backends.references:LLMCaptioner",
         "llm_emotion_captioner": "aas_dataset.backends.references:LLMEmotionCaptioner",
     },
+    "detector": {
+        "owlv2": "aas_dataset.backends.detectors:OwlV2Detector",
+    },
     "negative_writer": {
         "template": "aas_dataset.backends.text.template:TemplateNegativeWriter",
         "openai_chat": "aas_dataset.backends.text.openai_chat:OpenAINegativeWriter",

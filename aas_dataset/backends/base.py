@@ -368,6 +368,17 @@ class Captioner(Backend):
         raise NotImplementedError
 
 
+class Detector(Backend):
+    """Open-vocabulary detection: the best box of a text query in each image, or None."""
+
+    REQUIRED = ("detect",)
+
+    def detect(self, images: list[Any], query: str) -> list:
+        """Per image: (box [x0, y0, x1, y1] in pixels, score) of the best match, None when nothing
+        scores at least the threshold, or the error of that image."""
+        raise NotImplementedError
+
+
 ROLE_BASES: dict[str, type[Backend]] = {
     "rewriter": Rewriter,
     "negative_writer": NegativeWriter,
@@ -376,6 +387,7 @@ ROLE_BASES: dict[str, type[Backend]] = {
     "judge": Judge,
     "embedder": Embedder,
     "captioner": Captioner,
+    "detector": Detector,
 }
 
 

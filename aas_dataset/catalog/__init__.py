@@ -21,7 +21,7 @@ from aas_dataset.backends.base import check_role
 from aas_dataset.spec.recipe import Entry
 from aas_dataset.util import digest, register_secret
 
-ROLES = ("rewriter", "negative_writer", "generator", "scorer", "judge", "embedder", "captioner")
+ROLES = ("rewriter", "negative_writer", "generator", "scorer", "judge", "embedder", "captioner", "detector")
 _SECTION = {r: r + "s" for r in ROLES}
 CATALOG_PATH = Path(__file__).with_name("catalog.yaml")
 

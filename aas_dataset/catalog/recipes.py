@@ -84,6 +84,15 @@ class ResolvedRecipe:
                     raise RecipeError(f"{self._where}: image_to_image.editors.{n}: {ed.name!r} cannot edit images")
                 self.editors.append(ed)
 
+        self.emotion_generators: list[ResolvedModel] = []
+        self.detector: ResolvedModel | None = None
+        if eg := recipe.emotion_generation:
+            self.emotion_generators = [
+                self._resolve("generator", ref, f"emotion_generation.generators.{n}")
+                for n, ref in enumerate(eg.generators)
+            ]
+            self.detector = self._resolve("detector", eg.detector, "emotion_generation.detector")
+
         judges = [j.name for j in self.judges if not self._absolute(j)]
         if recipe.ground_truth is not None and recipe.ground_truth not in judges:
             raise RecipeError(f"{self._where}: ground_truth: {recipe.ground_truth!r} is not one of the judges {judges}")
@@ -158,6 +167,9 @@ class ResolvedRecipe:
             d["artworks"]["captioner"] = self.artworks_models["captioner"].spec
         if self.editors:
             d["image_to_image"]["editors"] = [e.spec for e in self.editors]
+        if self.detector:
+            d["emotion_generation"]["generators"] = [g.spec for g in self.emotion_generators]
+            d["emotion_generation"]["detector"] = self.detector.spec
         if self.study_models:
             d["emotion_bias"]["generator"] = self.study_models["emotion_generator"].spec
             d["emotion_bias"]["captioner"] = self.study_models["emotion_captioner"].spec
@@ -166,7 +178,7 @@ class ResolvedRecipe:
     @property
     def reference_models(self) -> list[ResolvedModel]:
         models = [*self.real_photos_models.values(), *self.artworks_models.values(), *self.study_models.values()]
-        return models + self.editors
+        return models + self.editors + self.emotion_generators + ([self.detector] if self.detector else [])
 
     @property
     def hash(self) -> str:

@@ -171,6 +171,19 @@ class Builder:
                 StagePlan(captions, c_units, {cap.name: cap}),
                 StagePlan(scores, scores.units(c_units, r.scorers), {s.name: s for s in r.scorers}),
             ]
+        if eg := r.recipe.emotion_generation:
+            templates = resolve_captions(eg.templates, r.base_dir, self.store.root / "captions")
+            if bad := [i for i, t in enumerate(templates) if "[emotion]" not in t]:
+                raise ValueError(f"emotion_generation.templates: template {bad[0]} has no [emotion] placeholder")
+            gens, faces = studies.EmotionGenStage(eg.caption, r.detector.name), studies.FaceStage(eg.query)
+            fscores = studies.FaceScoreStage(eg.caption)
+            g_units = gens.units(templates, r.emotion_generators, eg.seed)
+            f_units = faces.units(g_units, r.detector)
+            out += [
+                StagePlan(gens, g_units, {g.name: g for g in r.emotion_generators}),
+                StagePlan(faces, f_units, {r.detector.name: r.detector}),
+                StagePlan(fscores, fscores.units(g_units, f_units, r.scorers), {s.name: s for s in r.scorers}),
+            ]
         if i2i := r.recipe.image_to_image:
             source = (r.base_dir / i2i.source).resolve()
             edits, scores = studies.Img2ImgStage(source, i2i.strength), studies.Img2ImgScoreStage()

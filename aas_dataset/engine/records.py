@@ -255,3 +255,33 @@ class Img2ImgRecord(Record):
 @dataclass
 class Img2ImgScoreRecord(ScoreRecord):
     STAGE = "img2img_score"
+
+
+@dataclass
+class EmotionGenRecord(Record):
+    """One image of the emotion-generation study (`image.png`)."""
+
+    STAGE = "emotion_gen"
+    seed: int | None
+
+
+@dataclass
+class FaceRecord(Record):
+    """The detector's best face box (`face.png` is the crop), or none."""
+
+    STAGE = "face"
+    box: list[float] | None
+    score: float | None
+
+    @classmethod
+    def read(cls, store: Store, key: str | None):
+        rec = super().read(store, key)
+        if rec is not None and rec.box is not None:
+            rec.png = store.read(cls.STAGE, key, "face.png")
+        return rec
+
+
+@dataclass
+class FaceScoreRecord(Record):
+    STAGE = "face_score"
+    scores: dict | None  # output -> r(crop, caption); None without a face

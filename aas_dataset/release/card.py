@@ -21,6 +21,7 @@ CONFIG_NOTES = {
     "pairs": "one row per (model, index): both images (lossless PNG), prompts, seeds, settings, labels, scores",
     "scores": "the rows of `pairs` without images, for fast analysis",
     "emotion_bias": "one happy face and its sad, angry and fearful edits, with each scorer's scores",
+    "emotion_generation": "one row per (generator, template, emotion): the image, the face crop, its scores",
     "img2img": "one row per (image-to-image model, chosen source I_a): the input, the edit from p_a, scores",
     "real_photos": "one row per retrieved real photograph: the curator's verdict and captions, its clean twin, scores",
     "artworks": "one row per artwork: its caption and each scorer's score under it and under a shuffled caption",

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from aas_dataset.spec.references import Artworks, RealPhotos
+from aas_dataset.spec.references import Artworks, ModelName, RealPhotos
 from aas_dataset.spec.studies import EmotionBias, ImageToImage
 from aas_dataset.util import Strict
 
@@ -66,6 +66,37 @@ class Captions(Strict):
         return self
 
 
+class EmotionGeneration(Strict):
+    """Each template (with an [emotion] placeholder) filled with happy, sad, angry and fearful,
+    rendered by each generator from one fixed seed (the authors': 42 for every image), the face
+    found by a detector and scored against a caption naming the emotion (ours: the authors'
+    caption is unpublished) by every recipe scorer."""
+
+    templates: Captions
+    generators: list[ModelName] = Field(min_length=1)
+    detector: ModelName
+    seed: int = 42
+    query: str = "a human face"
+    caption: str = "a face showing a {emotion} expression"
+
+    @field_validator("generators", mode="before")
+    @classmethod
+    def _expand_list(cls, v: Any) -> Any:
+        return [_ref(x) for x in v] if isinstance(v, list) else v
+
+    @field_validator("detector", mode="before")
+    @classmethod
+    def _expand(cls, v: Any) -> Any:
+        return _ref(v)
+
+    @field_validator("caption")
+    @classmethod
+    def _names_the_emotion(cls, v: str) -> str:
+        if "{emotion}" not in v:
+            raise ValueError("the caption must contain {emotion}")
+        return v
+
+
 class DimensionSampling(Strict):
     min: int = Field(default=2, ge=1, le=11)
     max: int = Field(default=4, ge=1, le=11)
@@ -110,6 +141,7 @@ class RecipeCatalog(Strict):
     judges: dict[str, Entry] = {}
     embedders: dict[str, Entry] = {}
     captioners: dict[str, Entry] = {}
+    detectors: dict[str, Entry] = {}
 
     def for_role(self, role: str) -> dict[str, Entry]:
         return getattr(self, role + "s")
@@ -150,6 +182,7 @@ class Recipe(Strict):
     # Side studies (spec/studies.py)
     emotion_bias: EmotionBias | None = None
     image_to_image: ImageToImage | None = None
+    emotion_generation: EmotionGeneration | None = None
 
     @model_validator(mode="after")
     def _something_to_build(self):
@@ -162,7 +195,7 @@ class Recipe(Strict):
             ]
             if given:
                 raise ValueError(f"{', '.join(given)} without captions: the paired benchmark needs captions")
-            studies = (self.real_photos, self.artworks, self.emotion_bias, self.image_to_image)
+            studies = (self.real_photos, self.artworks, self.emotion_bias, self.image_to_image, self.emotion_generation)
             if all(x is None for x in studies):
                 raise ValueError(
                     "nothing to build: give captions (the paired benchmark), real_photos, artworks or a study"

@@ -26,7 +26,13 @@ from aas_dataset.spec.taxonomy import BY_KEY
 
 CONFIGS = ("prompts", "pairs", "scores")  # what a build writes
 REFERENCE_CONFIGS = ("real_photos", "artworks")  # real images, built or imported
-ALL_CONFIGS = (*CONFIGS, "emotion_bias", "img2img", *REFERENCE_CONFIGS)  # + what imports and side studies write
+ALL_CONFIGS = (
+    *CONFIGS,
+    "emotion_bias",
+    "img2img",
+    "emotion_generation",
+    *REFERENCE_CONFIGS,
+)  # + what imports and side studies write
 SPLIT = "test"
 # r(I, p) for (I_o, p_o), (I_o, p_a), (I_a, p_o), (I_a, p_a), in this order everywhere.
 COMBOS = ("oiop", "oidp", "diop", "didp")
@@ -137,6 +143,21 @@ _FIXED["img2img"] = (
     Column("seed", "int64", "seed of the edit's torch.Generator (null: an image API)"),
 )
 
+_FIXED["emotion_generation"] = (
+    Column("model", "string", "generator catalog name"),
+    Column("template", "int64", "index of the template"),
+    Column("emotion", "string", "the emotion filled in: happy, sad, angry or fearful"),
+    Column("prompt", "string", "the template filled with the emotion"),
+    Column("seed", "int64", "seed of the image's torch.Generator (one for every image, as the authors)"),
+    Column("image", "image", "the generated image (lossless PNG)"),
+    Column("face", "string", "found | no face (nothing the detector scored at its threshold)"),
+    Column("face_box", "list<float64>", "the face's box [x0, y0, x1, y1] in pixels"),
+    Column("face_score", "float64", "the detector's score of that box"),
+    Column("face_image", "image", "the crop that was scored"),
+    Column("detector", "string", "catalog name of the detector"),
+    Column("caption", "string", "what the crop was scored against"),
+)
+
 # Optional column families: (config group, prefix, suffix, kind). First match wins.
 _FAMILIES = (
     ("pairs", "score_", "", "score"),
@@ -147,6 +168,7 @@ _FAMILIES = (
     ("emotion_bias", "score_", "", "emotion"),
     ("real_photos", "score_", "", "score"),
     ("img2img", "score_", "", "score"),
+    ("emotion_generation", "score_", "", "float64"),
     ("img2img", "rater_", "_pred", "dimpred"),
     ("img2img", "rater_", "", "dimvec"),
     ("artworks", "score_", "", "artscore"),
@@ -223,6 +245,7 @@ def _arrow_type(kind: str) -> pa.DataType:
     return {
         "image": pa.struct([("bytes", pa.binary()), ("path", pa.string())]),
         "list<string>": pa.list_(pa.string()),
+        "list<float64>": pa.list_(pa.float64()),
         "score": pa.struct([(c, pa.float64()) for c in COMBOS]),
         "dimvec": pa.struct([(v, pa.list_(pa.float64())) for v in ("original", "distorted")]),
         "dimpred": pa.struct([(v, pa.list_(pa.int64())) for v in ("original", "distorted")]),
@@ -237,8 +260,8 @@ def _feature_json(kind: str) -> dict:
         return {"dtype": kind, "_type": "Value"}
     if kind == "image":
         return {"_type": "Image"}
-    if kind == "list<string>":
-        return {"feature": {"dtype": "string", "_type": "Value"}, "_type": "List"}
+    if kind in ("list<string>", "list<float64>"):
+        return {"feature": {"dtype": kind[5:-1], "_type": "Value"}, "_type": "List"}
     if kind == "score":
         return {c: {"dtype": "float64", "_type": "Value"} for c in COMBOS}
     if kind in ("dimvec", "dimpred"):

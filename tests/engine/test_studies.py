@@ -177,3 +177,47 @@ def test_image_to_image_keeps_only_rows_that_pass_the_filter(smoke_release, tmp_
     assert sorted(r["index"] for r in kept) == sorted(expected) and 0 < len(kept) < 24
     with pytest.raises(ValueError, match="no column score_hpsv3"):
         source_rows(smoke_release, RowFilter(score="hpsv3", below=10))
+
+
+def _emotion_generation(tmp_path: Path, detector: str | None = None) -> Path:
+    data = yaml.safe_load((ROOT / "builders" / "emotion_generation_tiny.yaml").read_text())
+    if detector:
+        data["catalog"] = {"detectors": {"finds_nothing": {"kind": detector}}}
+        data["emotion_generation"]["detector"] = "finds_nothing"
+    recipe = tmp_path / "eg.yaml"
+    recipe.write_text(yaml.safe_dump(data, sort_keys=False))
+    out = tmp_path / "eg"
+    assert not Builder(load_recipe(recipe), out).run().failures
+    return out
+
+
+def test_emotion_generation_faces_crops_and_the_table_by_hand(tmp_path):
+    from scipy.special import expit
+
+    from aas_dataset.analysis.report import build_report
+
+    out = _emotion_generation(tmp_path)
+    rows = load("emotion_generation", source=str(out)).to_list()
+    assert len(rows) == 8 and {r["seed"] for r in rows} == {42}  # one seed for every image, as the authors
+    assert [r["emotion"] for r in rows[:4]] == ["happy", "sad", "angry", "fearful"]
+    for r in rows:
+        assert "[emotion]" not in r["prompt"] and r["emotion"] in r["prompt"] and r["emotion"] in r["caption"]
+        assert r["face"] == "found" and r["detector"] == "owlv2_tiny"
+        x0, y0, x1, y1 = r["face_box"]
+        crop = Image.open(io.BytesIO(r["face_image"]["bytes"]))
+        assert 0 <= x0 < x1 <= 64 and 0 <= y0 < y1 <= 64 and crop.size == (round(x1) - round(x0), round(y1) - round(y0))
+    t = next(t for t in build_report(out, n_boot=20).tables if t.name == "emotion_generation_blip_itm_large")
+    for e in ("happy", "sad", "angry", "fearful"):
+        m = [expit(r["score_blip_itm_large"] - r["score_blip_itm_large_neg"]) for r in rows if r["emotion"] == e]
+        assert t.cell("tiny_sd", e).value == pytest.approx(np.mean(m))
+    assert verify(out).ok
+
+
+def test_an_image_without_a_face_is_a_named_outcome_not_a_failure(tmp_path):
+    from aas_dataset.analysis.report import build_report
+
+    out = _emotion_generation(tmp_path, detector="tests.helpers:NoFaceDetector")
+    rows = load("emotion_generation", source=str(out)).to_list()
+    assert {r["face"] for r in rows} == {"no face"} and all(r["score_blip_itm_large"] is None for r in rows)
+    t = next(t for t in build_report(out, n_boot=20).tables if t.name == "emotion_generation_blip_itm_large")
+    assert "tiny_sd 0 of 8" in t.notes[-1]

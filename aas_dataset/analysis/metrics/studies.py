@@ -104,3 +104,26 @@ def mitigation_table(df: pd.DataFrame, *, n_boot: int = N_BOOT, seed: int = 0) -
     t.notes.append("Scored under p_a. VSF and NAG scales are not comparable with each other.")
     t.notes.append("J_s: per row, the mean of J's expected score of I_a over the row's selected dimensions.")
     return t
+
+
+def emotion_generation_tables(df: pd.DataFrame, *, n_boot: int = N_BOOT, seed: int = 0) -> list[Table]:
+    """Per scorer, the paper's emotion-generation layout (model x emotion): the mean score of the
+    face crops against a caption naming the target emotion; for BLIP-style scorers with a `_neg`
+    logit the match probability σ(pos − neg). Images without a face are counted, not scored."""
+    from aas_dataset.analysis.metrics.tables import AUX_SUFFIXES, emotion_generation_table
+
+    out = []
+    for col in [c for c in df.columns if c.startswith("score_") and not c.endswith(AUX_SUFFIXES)]:
+        v = df[col].to_numpy(float)
+        if f"{col}_neg" in df:
+            v = _sigmoid(v - df[f"{col}_neg"].to_numpy(float))
+        ok = np.isfinite(v)
+        frame = pd.DataFrame({"model": df["model"][ok], "emotion": df["emotion"][ok], "score": v[ok]})
+        t = emotion_generation_table(frame, n_boot=n_boot, seed=seed)
+        name = col[len("score_") :]
+        t.name = f"emotion_generation_{name}"
+        t.title = f"Emotion generation: {name} of the face crop against a caption naming the emotion"
+        faces = df.groupby("model", sort=False)["face"].apply(lambda s: f"{(s == 'found').sum()} of {len(s)}")
+        t.notes.append("Faces found: " + "; ".join(f"{m} {n}" for m, n in faces.items()) + ".")
+        out.append(t)
+    return out

@@ -14,8 +14,11 @@ import numpy as np
 
 from aas_dataset.engine.records import (
     EmotionCaptionRecord,
+    EmotionGenRecord,
     EmotionImagesRecord,
     EmotionScoreRecord,
+    FaceRecord,
+    FaceScoreRecord,
     Img2ImgRecord,
     Img2ImgScoreRecord,
 )
@@ -303,3 +306,160 @@ class Img2ImgScoreStage(ScoreStage):
         return [
             x if isinstance(x, BaseException) else Img2ImgScoreRecord(x).files() for x in score_combos(backend, quads)
         ]
+
+
+# --- emotion generation -------------------------------------------------------------------------
+
+EMOTIONS4 = ("happy", *NEGATIVE_EMOTIONS)
+
+
+class EmotionGenStage(Stage):
+    name = "emotion_gen"
+    RECORD = EmotionGenRecord
+    OWNS = ("emotion_generation",)
+    VERSION = 1
+
+    def __init__(self, caption: str = "", detector: str = ""):
+        self.caption, self.detector = caption, detector
+
+    def units(self, templates: list[str], generators, seed: int) -> list[Unit]:
+        out = []
+        for g in generators:
+            for t, template in enumerate(templates):
+                for e in EMOTIONS4:
+                    prompt = template.replace("[emotion]", e)
+                    key = unit_key(self.name, self.VERSION, g.spec_hash, prompt=prompt, seed=seed)
+                    payload = {"model": g.name, "template": t, "emotion": e, "prompt": prompt, "seed": seed}
+                    out.append(Unit(self.name, key, g.name, payload))
+        return out
+
+    def run_batch(self, backend, units, store):
+        images = backend.generate([u.payload["prompt"] for u in units], [u.payload["seed"] for u in units])
+        seeded = backend.is_seeded(backend.settings)
+        out = []
+        for u, im in zip(units, images, strict=True):
+            if isinstance(im, BaseException):
+                out.append(im)
+            else:
+                out.append(
+                    {"image.png": png_bytes(im), **EmotionGenRecord(u.payload["seed"] if seeded else None).files()}
+                )
+        return out
+
+    def shard_rows(self, recipe, config: str) -> int:
+        return recipe.recipe.shard_rows
+
+    def rows(self, ctx, config: str):
+        for u in ctx.done(self):
+            p = u.payload
+            yield (
+                u.key,
+                {
+                    "model": p["model"],
+                    "template": p["template"],
+                    "emotion": p["emotion"],
+                    "prompt": p["prompt"],
+                    "seed": EmotionGenRecord.read(ctx.store, u.key).seed,
+                    "image": {"bytes": ctx.store.read(self.name, u.key, "image.png"), "path": None},
+                    "detector": self.detector,
+                    "caption": self.caption.format(emotion=p["emotion"]),
+                },
+            )
+
+
+class FaceStage(Stage):
+    name = "face"
+    RECORD = FaceRecord
+    ATTACHES = ("emotion_generation",)
+    JOIN = "gen_key"
+    VERSION = 1
+
+    def __init__(self, query: str = "a human face"):
+        self.query = query
+
+    def units(self, gen_units: list[Unit], detector) -> list[Unit]:
+        out = []
+        for gu in gen_units:
+            key = unit_key(self.name, self.VERSION, detector.spec_hash, image=gu.key, query=self.query)
+            out.append(Unit(self.name, key, detector.name, {"gen_key": gu.key}, (("emotion_gen", gu.key),)))
+        return out
+
+    def run_batch(self, backend, units, store):
+        images = [load_image(store.read("emotion_gen", u.payload["gen_key"], "image.png")) for u in units]
+        found = backend.detect(images, self.query)
+        out = []
+        for im, f in zip(images, found, strict=True):
+            if isinstance(f, BaseException):
+                out.append(f)
+            elif f is None:  # a named outcome, not a failure: the row says "no face"
+                out.append(FaceRecord(None, None).files())
+            else:
+                box, score = f
+                crop = im.crop(tuple(int(round(v)) for v in box))
+                out.append(
+                    {"face.png": png_bytes(crop), **FaceRecord([round(v, 3) for v in box], round(score, 6)).files()}
+                )
+        return out
+
+    def row_values(self, model, record: FaceRecord | None) -> dict:
+        if record is None:
+            return {"face": None, "face_box": None, "face_score": None, "face_image": None}
+        if record.box is None:
+            return {"face": "no face", "face_box": None, "face_score": None, "face_image": None}
+        return {
+            "face": "found",
+            "face_box": record.box,
+            "face_score": record.score,
+            "face_image": {"bytes": record.png, "path": None},
+        }
+
+
+class FaceScoreStage(Stage):
+    name = "face_score"
+    RECORD = FaceScoreRecord
+    ATTACHES = ("emotion_generation",)
+    JOIN = "gen_key"
+    VERSION = 1
+
+    def __init__(self, caption: str = "a face showing a {emotion} expression"):
+        self.caption = caption
+
+    def units(self, gen_units: list[Unit], face_units: list[Unit], scorers) -> list[Unit]:
+        face_of = {u.payload["gen_key"]: u.key for u in face_units}
+        out = []
+        for s in scorers:
+            for gu in gen_units:
+                fk = face_of[gu.key]
+                key = unit_key(self.name, self.VERSION, s.spec_hash, face=fk, caption=self.caption)
+                payload = {"gen_key": gu.key, "face_key": fk, "emotion": gu.payload["emotion"]}
+                out.append(Unit(self.name, key, s.name, payload, (("face", fk),)))
+        return out
+
+    def run_batch(self, backend, units, store):
+        todo = [i for i, u in enumerate(units) if FaceRecord.read(store, u.payload["face_key"]).box is not None]
+        crops = [load_image(store.read("face", units[i].payload["face_key"], "face.png")) for i in todo]
+        captions = [self.caption.format(emotion=units[i].payload["emotion"]) for i in todo]
+        raw = np.asarray(backend.score(crops, captions), dtype=np.float64) if todo else np.zeros((0, 1))
+        outputs = backend.outputs
+        if raw.ndim == 1:
+            raw = raw[:, None]
+        if todo and raw.shape != (len(todo), len(outputs)):
+            raise RuntimeError(f"scorer returned shape {raw.shape}, expected ({len(todo)}, {len(outputs)})")
+        got = {i: raw[j] for j, i in enumerate(todo)}
+        out = []
+        for i in range(len(units)):
+            if i not in got:
+                out.append(FaceScoreRecord(None).files())
+            elif not np.all(np.isfinite(got[i])):
+                out.append(ValueError("scorer returned a non-finite value (NaN or inf)"))
+            else:
+                out.append(FaceScoreRecord({o: float(got[i][k]) for k, o in enumerate(outputs)}).files())
+        return out
+
+    def columns(self, model) -> tuple[Column, ...]:
+        doc = "r(face crop, caption naming the emotion); null without a face"
+        return tuple(Column(score_column(model.name, o or None), "float64", doc) for o in model.traits["outputs"])
+
+    def row_values(self, model, record: FaceScoreRecord | None) -> dict:
+        sc = record.scores if record else None
+        return {score_column(model.name, o or None): (sc[o] if sc else None) for o in model.traits["outputs"]}
