@@ -13,44 +13,19 @@ from pathlib import Path
 from typing import Any
 
 from aas_dataset.backends.tiny_parts import (
+    HEAD_DIM,
+    HEADS,
+    T5_DIM,
     byte_level_clip_tokenizer,
     byte_level_qwen_tokenizer,
     seeded_init,
     tiny_clip_text_config,
 )
-
-# Small but structurally complete sizes: enough layers/heads to exercise joint and single
-# stream blocks, RoPE axes and packing, small enough to run a 32² image in well under a second.
-HEADS, HEAD_DIM = 2, 16
-T5_DIM = 32
-
-
-def _t5_tokenizer():
-    """A T5 (Unigram) tokenizer over single characters, built without a sentencepiece file."""
-    from transformers import T5Tokenizer
-
-    chars = "abcdefghijklmnopqrstuvwxyz0123456789.,;:!?'-"
-    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -2.0)]
-    pieces += [(c, -3.0) for c in chars] + [("▁" + c, -2.5) for c in chars]
-    return T5Tokenizer(vocab=pieces, extra_ids=0)
-
-
-def _t5_encoder(tokenizer):
-    from transformers import T5Config, T5EncoderModel
-
-    cfg = T5Config(
-        vocab_size=len(tokenizer),
-        d_model=T5_DIM,
-        d_kv=8,
-        d_ff=37,
-        num_layers=2,
-        num_heads=4,
-        relative_attention_num_buckets=8,
-        pad_token_id=0,
-        eos_token_id=1,
-    )
-    return T5EncoderModel(cfg)
-
+from aas_dataset.backends.tiny_parts import flow_scheduler as _flow_scheduler
+from aas_dataset.backends.tiny_parts import tiny_flux_components as flux
+from aas_dataset.backends.tiny_parts import tiny_t5_encoder as _t5_encoder
+from aas_dataset.backends.tiny_parts import tiny_t5_tokenizer as _t5_tokenizer
+from aas_dataset.backends.tiny_parts import tiny_vae as _vae
 
 _CHAT_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
@@ -61,56 +36,6 @@ _CHAT_TEMPLATE = (
 def _qwen_tokenizer():
     """A byte-level BPE tokenizer in Qwen2's format (no merges: one token per byte)."""
     return byte_level_qwen_tokenizer(["<|im_start|>", "<|im_end|>"], _CHAT_TEMPLATE)
-
-
-def _vae(latent_channels: int = 4, **extra):
-    from diffusers import AutoencoderKL
-
-    return AutoencoderKL(
-        block_out_channels=[16, 16],
-        in_channels=3,
-        out_channels=3,
-        down_block_types=["DownEncoderBlock2D"] * 2,
-        up_block_types=["UpDecoderBlock2D"] * 2,
-        latent_channels=latent_channels,
-        norm_num_groups=8,
-        layers_per_block=1,
-        **extra,
-    )
-
-
-def _flow_scheduler(**kw):
-    from diffusers import FlowMatchEulerDiscreteScheduler
-
-    return FlowMatchEulerDiscreteScheduler(**kw)
-
-
-def flux() -> dict[str, Any]:
-    from diffusers import FluxTransformer2DModel
-    from transformers import CLIPTextConfig, CLIPTextModel
-
-    tok = byte_level_clip_tokenizer()
-    tok2 = _t5_tokenizer()
-    return {
-        "tokenizer": tok,
-        "text_encoder": CLIPTextModel(CLIPTextConfig(**tiny_clip_text_config(tok))),
-        "tokenizer_2": tok2,
-        "text_encoder_2": _t5_encoder(tok2),
-        "transformer": FluxTransformer2DModel(
-            patch_size=1,
-            in_channels=16,
-            num_layers=1,
-            num_single_layers=1,
-            attention_head_dim=HEAD_DIM,
-            num_attention_heads=HEADS,
-            joint_attention_dim=T5_DIM,
-            pooled_projection_dim=32,
-            guidance_embeds=True,
-            axes_dims_rope=(4, 6, 6),
-        ),
-        "vae": _vae(4, shift_factor=0.0609, scaling_factor=1.5035),
-        "scheduler": _flow_scheduler(),
-    }
 
 
 def sd3() -> dict[str, Any]:

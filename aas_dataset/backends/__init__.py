@@ -16,6 +16,7 @@ KINDS: dict[str, dict[str, str]] = {
     },
     "generator": {
         "tiny": "aas_dataset.backends.generators.tiny:TinyGenerator",
+        "tiny_flux": "aas_dataset.backends.generators.tiny:TinyFluxGenerator",
         "diffusers": "aas_dataset.backends.generators.diffusers_gen:DiffusersGenerator",
         "openai_images": "aas_dataset.backends.generators.api_images:OpenAIImagesGenerator",
         "openrouter_image": "aas_dataset.backends.generators.api_images:OpenRouterImageGenerator",

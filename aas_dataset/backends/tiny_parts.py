@@ -9,6 +9,7 @@ import contextlib
 import json
 import tempfile
 from pathlib import Path
+from typing import Any
 
 START, END = "<|startoftext|>", "<|endoftext|>"
 
@@ -112,3 +113,87 @@ def seeded_init(seed: int):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         yield
+
+
+# --- a tiny FLUX.1 pipeline (the tiny_flux generator; the VSF / NAG offline runs) -----------
+# Small but structurally complete sizes: enough layers/heads to exercise joint and single
+# stream blocks, RoPE axes and packing, small enough to run a 32² image in well under a second.
+HEADS, HEAD_DIM = 2, 16
+T5_DIM = 32
+
+
+def tiny_t5_tokenizer():
+    """A T5 (Unigram) tokenizer over single characters, built without a sentencepiece file."""
+    from transformers import T5Tokenizer
+
+    chars = "abcdefghijklmnopqrstuvwxyz0123456789.,;:!?'-"
+    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -2.0)]
+    pieces += [(c, -3.0) for c in chars] + [("▁" + c, -2.5) for c in chars]
+    return T5Tokenizer(vocab=pieces, extra_ids=0)
+
+
+def tiny_t5_encoder(tokenizer):
+    from transformers import T5Config, T5EncoderModel
+
+    cfg = T5Config(
+        vocab_size=len(tokenizer),
+        d_model=T5_DIM,
+        d_kv=8,
+        d_ff=37,
+        num_layers=2,
+        num_heads=4,
+        relative_attention_num_buckets=8,
+        pad_token_id=0,
+        eos_token_id=1,
+    )
+    return T5EncoderModel(cfg)
+
+
+def tiny_vae(latent_channels: int = 4, **extra):
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL(
+        block_out_channels=[16, 16],
+        in_channels=3,
+        out_channels=3,
+        down_block_types=["DownEncoderBlock2D"] * 2,
+        up_block_types=["UpDecoderBlock2D"] * 2,
+        latent_channels=latent_channels,
+        norm_num_groups=8,
+        layers_per_block=1,
+        **extra,
+    )
+
+
+def flow_scheduler(**kw):
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    return FlowMatchEulerDiscreteScheduler(**kw)
+
+
+def tiny_flux_components() -> dict[str, Any]:
+    from diffusers import FluxTransformer2DModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    tok = byte_level_clip_tokenizer()
+    tok2 = tiny_t5_tokenizer()
+    return {
+        "tokenizer": tok,
+        "text_encoder": CLIPTextModel(CLIPTextConfig(**tiny_clip_text_config(tok))),
+        "tokenizer_2": tok2,
+        "text_encoder_2": tiny_t5_encoder(tok2),
+        "transformer": FluxTransformer2DModel(
+            patch_size=1,
+            in_channels=16,
+            num_layers=1,
+            num_single_layers=1,
+            attention_head_dim=HEAD_DIM,
+            num_attention_heads=HEADS,
+            joint_attention_dim=T5_DIM,
+            pooled_projection_dim=32,
+            guidance_embeds=True,
+            axes_dims_rope=(4, 6, 6),
+        ),
+        "vae": tiny_vae(4, shift_factor=0.0609, scaling_factor=1.5035),
+        "scheduler": flow_scheduler(),
+    }

@@ -17,6 +17,7 @@ from aas_dataset.engine.build import Builder
 from aas_dataset.release.loader import load
 from aas_dataset.release.manifest import verify
 from aas_dataset.spec.recipe import RecipeError
+from aas_dataset.spec.taxonomy import DIMENSION_KEYS as DIMS
 from aas_dataset.testing.fake_openai import Behaviour, FakeOpenAIServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -221,3 +222,22 @@ def test_an_image_without_a_face_is_a_named_outcome_not_a_failure(tmp_path):
     assert {r["face"] for r in rows} == {"no face"} and all(r["score_blip_itm_large"] is None for r in rows)
     t = next(t for t in build_report(out, n_boot=20).tables if t.name == "emotion_generation_blip_itm_large")
     assert "tiny_sd 0 of 8" in t.notes[-1]
+
+
+def test_mitigation_tiny_build_and_its_table_by_hand(tmp_path):
+    from aas_dataset.analysis.report import build_report
+
+    out = tmp_path / "mit"
+    assert not Builder(load_recipe(ROOT / "builders" / "mitigation_tiny.yaml"), out).run().failures
+    rows = load("scores", source=str(out)).to_list()
+    t = next(t for t in build_report(out, n_boot=20).tables if t.name == "mitigation")
+    assert [(r["model"], r["method"], r["scale"]) for r in t.rows] == [
+        ("tiny_flux", "none", "–"), ("tiny_flux_vsf", "vsf", "2"), ("tiny_flux_nag", "nag", "4"),
+    ]  # fmt: skip
+    for model in ("tiny_flux", "tiny_flux_vsf", "tiny_flux_nag"):
+        mine = [r for r in rows if r["model"] == model]
+        assert t.cell(model, "clip_tiny").value == pytest.approx(np.mean([r["score_clip_tiny"]["didp"] for r in mine]))
+        js = [np.mean([r["rater_rater_j"]["distorted"][k] for k in map(DIMS.index, r["selected_dims"])]) for r in mine]
+        assert t.cell(model, "J_s rater_j").value == pytest.approx(np.mean(js))
+    negatives = load("prompts", source=str(out)).to_list()
+    assert all(r["negative_prompt"] for r in negatives)  # what VSF and NAG were guided away from

@@ -5,11 +5,11 @@ Same pipeline class and call path as a real checkpoint; weights come from `weigh
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
-from aas_dataset.backends.generators.diffusers_gen import PipelineGenerator, PipelineSettings
+from aas_dataset.backends.generators.diffusers_gen import Mitigation, PipelineGenerator, PipelineSettings
 from aas_dataset.backends.tiny_parts import byte_level_clip_tokenizer, seeded_init, tiny_clip_text_config
 
 
@@ -79,5 +79,38 @@ class TinyGenerator(PipelineGenerator):
             feature_extractor=None,
             requires_safety_checker=False,
         )
+        self.pipe.set_progress_bar_config(disable=True)
+        self.device = "cpu"
+
+
+class TinyFluxSettings(PipelineSettings):
+    weights_seed: int = 0
+    steps: int = Field(default=4, ge=1)
+    guidance: float = Field(default=3.5, ge=0)
+    width: int = Field(default=32, ge=8, multiple_of=16)
+    height: int = Field(default=32, ge=8, multiple_of=16)
+    call_kwargs: dict[str, Any] = {"max_sequence_length": 32}
+    # VSF / NAG on p_a with the recipe's negative prompt, as on the real Flux pipelines
+    mitigation: Mitigation | None = None
+
+
+class TinyFluxGenerator(PipelineGenerator):
+    """A tiny random-weight FluxPipeline (the real class, small configs): offline runs of the
+    VSF / NAG mitigations and of everything Flux-specific."""
+
+    Settings = TinyFluxSettings
+    VERSION = 1
+
+    def load(self) -> None:
+        from diffusers import FluxPipeline
+
+        from aas_dataset.backends.tiny_parts import tiny_flux_components
+
+        with seeded_init(self.settings.weights_seed):
+            components = tiny_flux_components()
+        for c in components.values():
+            if hasattr(c, "eval"):  # fresh modules are in training mode (dropout on)
+                c.eval()
+        self.pipe = FluxPipeline(**components)
         self.pipe.set_progress_bar_config(disable=True)
         self.device = "cpu"
