@@ -241,3 +241,26 @@ def test_mitigation_tiny_build_and_its_table_by_hand(tmp_path):
         assert t.cell(model, "J_s rater_j").value == pytest.approx(np.mean(js))
     negatives = load("prompts", source=str(out)).to_list()
     assert all(r["negative_prompt"] for r in negatives)  # what VSF and NAG were guided away from
+
+
+def test_judge_correlation_tiny_build_and_its_table_by_hand(llm, tmp_path):
+    from scipy.stats import spearmanr
+
+    from aas_dataset.analysis.report import build_report
+
+    data = yaml.safe_load((ROOT / "builders" / "judge_correlation_tiny.yaml").read_text())
+    data["llm_endpoint"]["base_url"] = llm.base_url
+    data["captions"] = {"file": str(ROOT / "builders" / "captions" / "coco_style.txt")}
+    recipe = tmp_path / "corr.yaml"
+    recipe.write_text(yaml.safe_dump(data, sort_keys=False))
+    out = tmp_path / "corr"
+    assert not Builder(load_recipe(recipe), out).run().failures
+    rows = load("scores", source=str(out)).to_list()
+    grade = [r["judge100_local_llm_grader"]["distorted_special_effects"] for r in rows]
+    t = next(t for t in build_report(out, n_boot=20).tables if t.name == "judge_reward_correlation")
+    r_all = [r["score_clip_tiny"]["didp"] for r in rows]
+    assert t.cell("all rows", "clip_tiny").value == pytest.approx(spearmanr(grade, r_all).statistic)
+    dim = next(d["dimension"] for d in t.rows if d["dimension"] != "all rows" and d["n"] >= 3)
+    sub = [(g, r) for g, r, row in zip(grade, r_all, rows, strict=True) if dim in row["selected_dims"]]
+    assert t.cell(dim, "clip_tiny").value == pytest.approx(spearmanr(*zip(*sub, strict=True)).statistic)
+    assert len(set(grade)) > 5  # the grades vary, so the correlations mean something

@@ -110,7 +110,9 @@ class Table:
         recs = self.records()
         buf = io.StringIO()
         if recs:
-            w = csv.DictWriter(buf, fieldnames=list(recs[0]), lineterminator="\n")
+            # every row's fields, in first-seen order: a column may hold a cell only in later rows
+            fields = list(dict.fromkeys(k for r in recs for k in r))
+            w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
             w.writeheader()
             w.writerows(recs)
         return buf.getvalue()
