@@ -66,7 +66,28 @@ def plan_release(root: Path, repo_id: str, tag: str) -> ReleasePlan:
     return ReleasePlan(repo_id, tag, sorted(files))
 
 
-def publish(root: Path, plan: ReleasePlan, api=None, private: bool = False) -> str:
+def _transient(e: BaseException) -> bool:
+    """429, 5xx and a connection lost or refused are worth another try; the rest are not."""
+    status = getattr(getattr(e, "response", None), "status_code", None)
+    if status is not None:
+        return status == 429 or status >= 500
+    names = {c.__name__ for c in type(e).__mro__}
+    return bool(names & {"TransportError", "ConnectError", "ReadError", "RemoteProtocolError", "ConnectionError"})
+
+
+def _with_retries(fn, attempts: int):
+    from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+    retrying = Retrying(
+        retry=retry_if_exception(_transient),
+        stop=stop_after_attempt(attempts),
+        wait=wait_exponential(multiplier=0.5, max=20),
+        reraise=True,
+    )
+    return retrying(fn)
+
+
+def publish(root: Path, plan: ReleasePlan, api=None, private: bool = False, attempts: int = 4) -> str:
     """Create the repo if needed, upload the folder, tag the commit; returns the commit sha."""
     from huggingface_hub import HfApi
 
@@ -75,13 +96,20 @@ def publish(root: Path, plan: ReleasePlan, api=None, private: bool = False) -> s
     refs = api.list_repo_refs(plan.repo_id, repo_type="dataset")
     if any(t.name == plan.tag for t in refs.tags):
         raise ReleaseError(f"tag {plan.tag} already exists on {plan.repo_id}; a release tag is never moved")
-    commit = api.upload_folder(
-        repo_id=plan.repo_id,
-        repo_type="dataset",
-        folder_path=str(root),
-        ignore_patterns=plan.ignore_patterns,
-        commit_message=f"Release {plan.tag}",
-    )
+
+    def upload():
+        return api.upload_folder(
+            repo_id=plan.repo_id,
+            repo_type="dataset",
+            folder_path=str(root),
+            ignore_patterns=plan.ignore_patterns,
+            commit_message=f"Release {plan.tag}",
+        )
+
+    # Retrying the whole upload is safe: a commit is atomic on the Hub, and files that already
+    # landed (a commit whose answer was lost) have the same oid, so the client leaves them out and
+    # no second commit is made.
+    commit = _with_retries(upload, attempts)
     sha = commit.oid
     api.create_tag(
         plan.repo_id,
