@@ -438,6 +438,39 @@ def annotate(
         raise _bad_input(str(e)) from None
 
 
+@app.command()
+def diff(
+    before: Annotated[str, typer.Argument(help="release folder, or ORG/NAME@revision on the Hub")],
+    after: Annotated[str, typer.Argument(help="release folder, or ORG/NAME@revision on the Hub")],
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of tables")] = False,
+):
+    """What changed between two releases (configs, rows, columns, models, files) and the version
+    bump it needs (PATCH / MINOR / MAJOR)."""
+    from aas_dataset.release.diff import diff_releases
+
+    try:
+        d = diff_releases(_release_folder(before), _release_folder(after))
+    except (FileNotFoundError, ValueError) as e:
+        raise _bad_input(str(e)) from None
+    if as_json:
+        out.print_json(json.dumps(d.as_dict()))
+        return
+    out.print(f"{before} -> {after}: {d.level.upper()}", highlight=False)
+    for r in d.reasons():
+        out.print(f"  {r}", highlight=False)
+    out.print(d.to_markdown(), highlight=False, markup=False)
+
+
+def _release_folder(where: str) -> Path:
+    """A local release folder, or a Hub revision (`ORG/NAME@rev`) fetched to the local cache."""
+    if Path(where).exists() or "@" not in where:
+        return Path(where)
+    from huggingface_hub import snapshot_download
+
+    repo, _, rev = where.partition("@")
+    return Path(snapshot_download(repo, repo_type="dataset", revision=rev))
+
+
 @app.command("eval-reward")
 def eval_reward(
     scorer: Annotated[str, typer.Option(help="catalog scorer name or module:Class with score(images, prompts)")],

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aas_dataset.release.diff import SEMVER, bump_level, check_bump, diff_releases, release_notes, semver, write_notes
 from aas_dataset.release.manifest import IGNORED_DIRS, read_manifest, verify
 from aas_dataset.spec.schema import REFERENCE_CONFIGS
 
@@ -87,6 +88,12 @@ def _with_retries(fn, attempts: int):
     return retrying(fn)
 
 
+def latest_version(tags: list[str]) -> str | None:
+    """The greatest vX.Y.Z tag, or None."""
+    versions = [t for t in tags if SEMVER.match(t)]
+    return max(versions, key=semver) if versions else None
+
+
 def publish(root: Path, plan: ReleasePlan, api=None, private: bool = False, attempts: int = 4) -> str:
     """Create the repo if needed, upload the folder, tag the commit; returns the commit sha."""
     from huggingface_hub import HfApi
@@ -94,8 +101,23 @@ def publish(root: Path, plan: ReleasePlan, api=None, private: bool = False, atte
     api = api or HfApi()
     api.create_repo(plan.repo_id, repo_type="dataset", exist_ok=True, private=private)
     refs = api.list_repo_refs(plan.repo_id, repo_type="dataset")
-    if any(t.name == plan.tag for t in refs.tags):
+    tags = [t.name for t in refs.tags]
+    if plan.tag in tags:
         raise ReleaseError(f"tag {plan.tag} already exists on {plan.repo_id}; a release tag is never moved")
+    previous = latest_version(tags)
+    change = None
+    try:
+        if previous is not None:
+            bump_level(previous, plan.tag)  # the new tag must be greater
+            before = Path(api.snapshot_download(plan.repo_id, repo_type="dataset", revision=previous))
+            change = diff_releases(before, root)
+            check_bump(previous, plan.tag, change)
+    except ValueError as e:
+        raise ReleaseError(str(e)) from None
+    if write_notes(root, release_notes(previous, plan.tag, change)):
+        result = verify(root)
+        if not result.ok:  # pragma: no cover - the notes only touch the card and its MANIFEST entry
+            raise ReleaseError("verify failed after the release notes were written:\n  " + "\n  ".join(result.problems))
 
     def upload():
         return api.upload_folder(

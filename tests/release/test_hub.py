@@ -135,3 +135,57 @@ def test_faults_on_commit_are_retried_and_an_interrupted_release_reruns_to_one_c
             p: f["sha256"] for p, f in read_manifest(folder)["files"].items()
         }
         assert all(TOKEN not in text for text in (killed_output, rerun.stdout, rerun.stderr))
+
+
+def _import(rows: list[dict], tmp: Path, name: str, official_dir: Path) -> Path:
+    """A release imported from the published layout holding `rows`."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from aas_dataset.release.importers import import_hf
+
+    from ..helpers import PUBLISHED
+
+    src = tmp / f"{name}_src" / "data"
+    src.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(rows, schema=PUBLISHED), src / "train-00000-of-00001.parquet")
+    out = tmp / name
+    import_hf(str(src.parent), out, official_dir=str(official_dir))
+    return out
+
+
+def test_versions_follow_the_policy_and_the_card_gets_release_notes(authors_dir, published, tmp_path):
+    from aas_dataset.release.diff import diff_releases
+
+    _, rows = published
+    base = _import(rows[:20], tmp_path, "base", authors_dir)
+    more = _import(rows, tmp_path, "more", authors_dir)  # rows added
+    relabeled = [dict(r) for r in rows]
+    relabeled[3]["llm_selected"] = 1 - relabeled[3]["llm_selected"] if relabeled[3]["llm_selected"] in (0, 1) else 0
+    changed = _import(relabeled, tmp_path, "changed", authors_dir)  # an existing label changed
+
+    d = diff_releases(base, more)
+    assert d.level == "minor" and {c.config: c.added for c in d.configs}["pairs"] == len(rows) - 20
+    d = diff_releases(more, changed)
+    assert d.level == "major" and {c.config: c.changed for c in d.configs}["scores"] == 1
+    assert "1 existing row(s) of pairs changed" in d.reasons()
+    with FakeHubServer() as hub:
+        env = _env(hub, tmp_path / "home")
+        assert _release(base, "v1.0.0", env).returncode == 0
+        assert _release(more, "v1.1.0", env).returncode == 0  # MINOR: rows added
+        refused = _release(changed, "v1.2.0", env)  # a label changed: MINOR is not enough
+        assert refused.returncode == 2 and "needs MAJOR (v2.0.0)" in refused.stdout + refused.stderr
+        stale = _release(changed, "v1.0.1", env)
+        assert stale.returncode == 2 and "not greater than the latest tag v1.1.0" in stale.stdout + stale.stderr
+        ok = _release(changed, "v2.0.0", env)
+        assert ok.returncode == 0, ok.stderr
+        repo = hub.behaviour.repos[f"dataset:{REPO}"]
+        card = repo.resolve("v2.0.0").files["README.md"].decode()
+        assert "## Release notes: v2.0.0 (from v1.1.0, MAJOR)" in card and "existing row(s) of pairs changed" in card
+        assert "PATCH: the same data" in card  # the written policy
+        cli = subprocess.run(
+            [sys.executable, "-m", "aas_dataset", "diff", f"{REPO}@v1.0.0", f"{REPO}@v1.1.0", "--json"],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert cli.returncode == 0, cli.stderr
+        assert json.loads(cli.stdout)["level"] == "minor"
