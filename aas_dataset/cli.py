@@ -126,6 +126,11 @@ def build(
     allow_failures: Annotated[
         bool, typer.Option(help="exit 0 although units failed, and write a release with fewer rows than the one in OUT")
     ] = False,
+    executor: Annotated[str, typer.Option(help="local (one process, or --workers processes) or ray")] = "local",
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster address (auto, ray://head:10001); default: a local one")
+    ] = None,
+    gpus_per_task: Annotated[float, typer.Option(min=0, help="GPUs per Ray task of a local-compute model")] = 0,
 ):
     """Build a release folder from a recipe; rerunning resumes and skips finished units."""
     from aas_dataset.catalog.recipes import load_recipe
@@ -133,6 +138,8 @@ def build(
     from aas_dataset.release.writer import ReleaseFolderError
     from aas_dataset.spec.recipe import RecipeError
 
+    if executor not in ("local", "ray"):
+        raise _bad_input(f"--executor must be local or ray, not {executor!r}")
     try:
         rr = load_recipe(recipe)
         builder = Builder(rr, out_dir or Path(rr.recipe.output), store)
@@ -151,6 +158,9 @@ def build(
                 workers=workers,
                 overwrite=overwrite,
                 allow_failures=allow_failures,
+                executor=executor,
+                address=address,
+                gpus_per_task=gpus_per_task,
             )
     except (RecipeError, ReleaseFolderError) as e:
         raise _bad_input(str(e)) from None

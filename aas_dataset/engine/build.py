@@ -256,6 +256,9 @@ class Builder:
         workers: int = 1,
         overwrite: bool = False,
         allow_failures: bool = False,
+        executor: str = "local",
+        address: str | None = None,
+        gpus_per_task: float = 0,
     ) -> BuildReport:
         from aas_dataset.engine.assemble import assemble
 
@@ -264,14 +267,17 @@ class Builder:
             self.store.clean_tmp()
             plan = self.plan()
             bs = self.recipe.recipe.batch_size
-            executor = (
-                ProcessExecutor(self.store, bs, workers, progress)
-                if workers > 1
-                else LocalExecutor(self.store, bs, progress)
-            )
+            if executor == "ray":
+                from aas_dataset.engine.executors import RayExecutor
+
+                runner = RayExecutor(self.store, bs, workers, progress, address, gpus_per_task)
+            elif workers > 1:
+                runner = ProcessExecutor(self.store, bs, workers, progress)
+            else:
+                runner = LocalExecutor(self.store, bs, progress)
             report = BuildReport()
             for sp in plan:
-                report.stats.append(executor.run(sp.stage, sp.units, sp.models))
+                report.stats.append(runner.run(sp.stage, sp.units, sp.models))
             report.manifest, report.assembled = assemble(
                 self, plan, report, force=force_assemble, keep_fuller=not allow_failures
             )

@@ -185,13 +185,19 @@ def _worker_run(
     batches: list[list[Unit]],
     todo: set[str],
     worker: int,
+    threads: int | None = None,
 ) -> StageStats:
     # One GPU per worker: narrow CUDA_VISIBLE_DEVICES before torch is imported in this process.
     visible = [d for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
     if visible:
         os.environ["CUDA_VISIBLE_DEVICES"] = visible[worker % len(visible)]
     # Workers keep torch's default thread count: on CPU, float reductions depend on it, and
-    # equal pixels for any worker count matter more than oversubscription.
+    # equal pixels for any worker count matter more than oversubscription. A Ray worker starts
+    # with OMP_NUM_THREADS=1, so it is given the driver's count.
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     stats = StageStats(stage.name)
     LocalExecutor(Store(Path(store_root)), batch_size).run_group(stage, model, batches, todo, stats)
     return stats
@@ -230,3 +236,64 @@ class ProcessExecutor(LocalExecutor):
                 self.progress.advance(stage.name, "ok", part.ok)
                 if part.failed:
                     self.progress.advance(stage.name, "failed", part.failed)
+
+
+class RayExecutor(LocalExecutor):
+    """Each backend's batches split over Ray tasks (at most `workers` at a time, like the process
+    executor): a task loads its backend once, runs whole batches and writes each artifact to the
+    shared store itself, so results never travel through Ray's object store and the output does
+    not depend on where a batch ran. A task whose worker dies is retried by Ray (`max_retries`),
+    recomputing its batches whole. Backends that compute locally (torch models) ask for
+    `gpus_per_task` GPUs each; API and LLM backends ask for none.
+
+    `address`: a running cluster ("auto", "ray://head:10001"); None starts a local one with
+    `workers` CPUs (what the tests use)."""
+
+    def __init__(
+        self,
+        store: Store,
+        batch_size: int,
+        workers: int,
+        progress: Progress | None = None,
+        address: str | None = None,
+        gpus_per_task: float = 0,
+    ):
+        super().__init__(store, batch_size, progress)
+        import ray
+
+        self.workers, self.gpus_per_task = max(1, workers), gpus_per_task
+        if not ray.is_initialized():
+            kw = {"address": address} if address else {"num_cpus": self.workers}
+            ray.init(include_dashboard=False, log_to_driver=False, **kw)
+
+    def run_group(
+        self, stage: Stage, model: ResolvedModel, batches: list[list[Unit]], todo: set[str], stats: StageStats
+    ) -> None:
+        import ray
+
+        n = min(self.workers, len(batches))
+        per = -(-len(batches) // max(n, 1))
+        slices = [batches[i : i + per] for i in range(0, len(batches), per)]
+        gpus = self.gpus_per_task if model.traits.get("exact_batches") else 0
+        task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=2)(_worker_run)
+        threads = _default_threads()
+        refs = [
+            task.remote(str(self.store.root), self.batch_size, stage, model, s, todo, i, threads)
+            for i, s in enumerate(slices)
+        ]
+        for part in ray.get(refs):
+            for attr in ("ok", "failed", "blocked", "calls", "loads"):
+                setattr(stats, attr, getattr(stats, attr) + getattr(part, attr))
+            stats.failures += part.failures
+            self.progress.advance(stage.name, "ok", part.ok)
+            if part.failed:
+                self.progress.advance(stage.name, "failed", part.failed)
+
+
+def _default_threads() -> int | None:
+    """torch's thread count in this (driver) process, where OMP_NUM_THREADS is the user's own."""
+    try:
+        import torch
+    except ImportError:  # a build of API models only: nothing computes locally
+        return None
+    return torch.get_num_threads()

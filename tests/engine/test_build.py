@@ -383,3 +383,18 @@ def test_loader_streams_without_preparing_the_dataset(smoke_release):
     rows = list(ds)
     assert len(rows) == 48 and rows[0]["model"] == "tiny_sd"
     assert "score_clip_tiny" in ds.features
+
+
+@pytest.mark.slow
+def test_the_ray_executor_gives_the_same_release_as_the_local_one(tmp_path):
+    """A local Ray cluster on CPU (2 workers) and the in-process executor: one MANIFEST."""
+    ray = pytest.importorskip("ray")
+    recipe = mini_recipe(tmp_path / "r.yaml", n=4, batch_size=2)
+    local, remote = tmp_path / "local", tmp_path / "ray"
+    Builder(load_recipe(recipe), local).run()
+    try:
+        report = Builder(load_recipe(recipe), remote).run(workers=2, executor="ray")
+    finally:
+        ray.shutdown()
+    assert not report.failures and report.model_calls > 0
+    assert _shas(local) == _shas(remote)
