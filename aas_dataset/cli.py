@@ -119,7 +119,9 @@ def build(
         Path | None, typer.Option("--out", help="release folder (default: the recipe's `output`)")
     ] = None,
     plan: Annotated[bool, typer.Option("--plan", help="show units per stage, cached vs to do; run nothing")] = False,
-    store: Annotated[Path | None, typer.Option(help="artifact store (default: OUT/.aas/store)")] = None,
+    store: Annotated[
+        str | None, typer.Option(help="artifact store: a folder or an fsspec URL (s3://...; default: OUT/.aas/store)")
+    ] = None,
     force_assemble: Annotated[bool, typer.Option(help="rewrite the release files even if up to date")] = False,
     workers: Annotated[int, typer.Option(min=1, help="worker processes per backend (e.g. one per GPU)")] = 1,
     overwrite: Annotated[bool, typer.Option(help="replace a release of another recipe in OUT")] = False,

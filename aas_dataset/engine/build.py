@@ -13,7 +13,7 @@ from aas_dataset.engine.stages.generate import GenerateStage
 from aas_dataset.engine.stages.judge import JudgeStage
 from aas_dataset.engine.stages.prompts import NegativesStage, PromptsStage, sample_dimensions
 from aas_dataset.engine.stages.score import ScoreStage
-from aas_dataset.engine.store import Store
+from aas_dataset.engine.store import Store, open_store
 from aas_dataset.release.writer import STORE_DIR, claim, folder_lock
 from aas_dataset.spec.captions import hub_cached, resolve_captions
 
@@ -92,7 +92,8 @@ class Builder:
     def __init__(self, recipe: ResolvedRecipe, out: Path, store_dir: Path | None = None):
         self.recipe = recipe
         self.out = Path(out)
-        self.store = Store(Path(store_dir) if store_dir else self.out / STORE_DIR / "store")
+        local = self.out / STORE_DIR / "store"
+        self.store = open_store(store_dir, local) if store_dir else Store(local)
 
     def preflight(self) -> list[str]:
         """What would make the whole build fail, found before any work: API keys the recipe's

@@ -12,7 +12,6 @@ import traceback
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from aas_dataset.catalog import ResolvedModel
 from aas_dataset.engine.stages.base import Stage, Unit
@@ -178,7 +177,7 @@ def _describe(e: BaseException) -> str:
 
 
 def _worker_run(
-    store_root: str,
+    store_spec: tuple,
     batch_size: int,
     stage: Stage,
     model: ResolvedModel,
@@ -199,7 +198,9 @@ def _worker_run(
 
         torch.set_num_threads(threads)
     stats = StageStats(stage.name)
-    LocalExecutor(Store(Path(store_root)), batch_size).run_group(stage, model, batches, todo, stats)
+    from aas_dataset.engine.store import open_store
+
+    LocalExecutor(open_store(*store_spec), batch_size).run_group(stage, model, batches, todo, stats)
     return stats
 
 
@@ -225,7 +226,7 @@ class ProcessExecutor(LocalExecutor):
         slices = [batches[i : i + per] for i in range(0, len(batches), per)]
         with ProcessPoolExecutor(len(slices), mp_context=mp.get_context("spawn")) as pool:
             futures = [
-                pool.submit(_worker_run, str(self.store.root), self.batch_size, stage, model, s, todo, i)
+                pool.submit(_worker_run, self.store.spec(), self.batch_size, stage, model, s, todo, i)
                 for i, s in enumerate(slices)
             ]
             for f in futures:
@@ -278,7 +279,7 @@ class RayExecutor(LocalExecutor):
         task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=2)(_worker_run)
         threads = _default_threads()
         refs = [
-            task.remote(str(self.store.root), self.batch_size, stage, model, s, todo, i, threads)
+            task.remote(self.store.spec(), self.batch_size, stage, model, s, todo, i, threads)
             for i, s in enumerate(slices)
         ]
         for part in ray.get(refs):

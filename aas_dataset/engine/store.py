@@ -48,6 +48,10 @@ class Store:
                 continue
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
 
+    def spec(self) -> tuple:
+        """What `open_store` rebuilds this store from (in a worker process or a Ray task)."""
+        return (str(self.root),)
+
     def mkdtemp(self, label: str) -> Path:
         return owned_tmpdir(self.tmp, label)
 
@@ -100,3 +104,72 @@ class Store:
     def failure(self, stage: str, key: str) -> dict[str, Any] | None:
         p = self._failure_path(stage, key)
         return json.loads(p.read_text()) if p.is_file() else None
+
+
+class ObjectStore(Store):
+    """The same store on an fsspec URL (`s3://`, `gs://`, `memory://`, ...), for builds whose
+    nodes share a bucket instead of a filesystem.
+
+    Object stores have no atomic rename of a directory, so a unit is published by writing its
+    files first and then one small marker object, `<unit>/.complete`, in a single final put:
+    a unit exists iff its marker does, which is checked with one request (no listing, which
+    object stores may serve stale). A crash leaves files without a marker: invisible, and
+    overwritten by the rerun. Failures are objects beside the units (`<url>/failures/`). What
+    needs a POSIX filesystem stays in `local` (the LLM response cache is SQLite; caption and
+    official-text caches; temporary folders of the assembly)."""
+
+    MARKER = ".complete"
+
+    def __init__(self, url: str, local: Path):
+        import fsspec
+
+        super().__init__(Path(local))
+        self.url = url.rstrip("/")
+        self.fs, _ = fsspec.core.url_to_fs(self.url)
+
+    def spec(self) -> tuple:
+        return (self.url, str(self.root))
+
+    def _unit(self, stage: str, key: str) -> str:
+        return f"{self.url}/{stage}/{key[:2]}/{key}"
+
+    def has(self, stage: str, key: str) -> bool:
+        return self.fs.exists(f"{self._unit(stage, key)}/{self.MARKER}")
+
+    def write(self, stage: str, key: str, files: dict[str, bytes]) -> None:
+        if self.has(stage, key):
+            return
+        unit = self._unit(stage, key)
+        for name, data in files.items():
+            self.fs.pipe_file(f"{unit}/{name}", data)
+        self._writes[stage] = n = self._writes.get(stage, 0) + 1
+        crash_point(f"write:{stage}:{n}")  # files written, the marker not yet
+        self.fs.pipe_file(f"{unit}/{self.MARKER}", b"")
+        self.clear_failure(stage, key)
+
+    def read(self, stage: str, key: str, name: str) -> bytes:
+        return self.fs.cat_file(f"{self._unit(stage, key)}/{name}")
+
+    def _failure_url(self, stage: str, key: str) -> str:
+        return f"{self.url}/failures/{stage}/{key}.json"
+
+    def record_failure(self, stage: str, key: str, info: dict[str, Any]) -> None:
+        self.fs.pipe_file(self._failure_url(stage, key), json.dumps(info, sort_keys=True, indent=1).encode())
+
+    def clear_failure(self, stage: str, key: str) -> None:
+        if self.fs.exists(u := self._failure_url(stage, key)):
+            self.fs.rm_file(u)
+
+    def failure(self, stage: str, key: str) -> dict[str, Any] | None:
+        u = self._failure_url(stage, key)
+        return json.loads(self.fs.cat_file(u)) if self.fs.exists(u) else None
+
+
+def open_store(root: str | Path, local: str | Path | None = None) -> Store:
+    """A store at a local path, or at an fsspec URL with `local` for what must stay on disk."""
+    text = str(root)
+    if "://" in text and not text.startswith("file://"):
+        if local is None:
+            raise ValueError(f"a store at {text} needs a local folder for its caches")
+        return ObjectStore(text, Path(local))
+    return Store(Path(text.removeprefix("file://")))

@@ -94,3 +94,33 @@ def test_unreachable_hub_captions_are_a_recipe_error(tmp_path, monkeypatch):
     data["captions"] = {"hub": {"id": "no-such-org/no-such-captions", "column": "text"}, "count": 3}
     with pytest.raises(RecipeError, match="captions.hub: cannot load 'no-such-org/no-such-captions'"):
         Builder(parse_recipe(data, "r", SMOKE), tmp_path / "out").captions()
+
+
+def test_a_build_on_an_object_store_url_equals_a_local_one(tmp_path):
+    """fsspec's memory:// stands in for a bucket: the same release, a rerun that does no model
+    work, and a unit whose files landed without its marker (a crash) counts as not done."""
+    from aas_dataset.catalog.recipes import load_recipe
+    from aas_dataset.engine.build import Builder
+    from aas_dataset.engine.store import ObjectStore, open_store
+    from aas_dataset.release.manifest import read_manifest
+
+    from ..helpers import mini_recipe
+
+    recipe = mini_recipe(tmp_path / "r.yaml", n=3)
+    local, remote = tmp_path / "local", tmp_path / "remote"
+    Builder(load_recipe(recipe), local).run()
+    url = "memory://aas-tests/store"
+    first = Builder(load_recipe(recipe), remote, store_dir=url).run()
+    shas = lambda f: {k: v["sha256"] for k, v in read_manifest(f)["files"].items()}  # noqa: E731
+    assert shas(local) == shas(remote) and first.model_calls > 0
+    assert not (remote / ".aas" / "store" / "generate").exists()  # the artifacts live at the URL
+    again = Builder(load_recipe(recipe), remote, store_dir=url).run()
+    assert again.model_calls == 0
+    store = open_store(url, tmp_path / "cache")
+    assert isinstance(store, ObjectStore)
+    store.fs.pipe_file(f"{url}/score/ab/ab{'0' * 38}/meta.json", b"{}")  # files, no marker
+    assert not store.has("score", "ab" + "0" * 38)
+    store.record_failure("score", "k" * 40, {"reason": "x"})
+    assert store.failure("score", "k" * 40) == {"reason": "x"}
+    store.clear_failure("score", "k" * 40)
+    assert store.failure("score", "k" * 40) is None
