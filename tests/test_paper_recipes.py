@@ -54,7 +54,8 @@ def test_paper_tiny_fills_every_paper_table_like_the_published_data(tmp_path, pu
     assert res.exit_code == 0, res.output
     paper = {t.name: t for t in build_report(imported, tmp_path / "r2", n_boot=50).tables}
 
-    assert set(tiny) == set(paper) == {"generators", "reward_models", "judge_agreement", "aligned_vs_base"}
+    expected = {"generators", "reward_models", "judge_agreement", "aligned_vs_base", "judge_reward_correlation"}
+    assert set(tiny) == set(paper) == expected
     for name, t in paper.items():
         missing = [c for c in t.columns if c not in tiny[name].columns]
         assert not missing, (name, missing)  # the published data has no scorer the paper recipe lacks

@@ -35,6 +35,7 @@ KINDS: dict[str, dict[str, str]] = {
     },
     "judge": {
         "image_stats": "aas_dataset.backends.image_stats:ImageStatsJudge",
+        "image_stats_grader": "aas_dataset.backends.image_stats:ImageStatsGrader",
         "llm_pairwise": "aas_dataset.backends.text.openai_chat:LLMPairwiseJudge",
         "llm_absolute": "aas_dataset.backends.text.openai_chat:LLMAbsoluteJudge",
     },

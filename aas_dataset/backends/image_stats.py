@@ -89,3 +89,40 @@ class ImageStatsJudge(Judge):
         if abs(a - o) <= self.settings.tie_margin * max(abs(o), abs(a), 1e-9):
             return Verdict(-1, f"equally vivid ({o:.3f} vs {a:.3f})")
         return Verdict(int(a < o), f"vividness I_o {o:.3f}, I_a {a:.3f}")
+
+
+class ImageStatsGrader(Judge):
+    """An offline stand-in of the 0-100 judge (labelled heuristic, not an LLM): per image,
+    `special_effects` is how far its pixels sit toward the anti-pole of the row's measurable
+    dimensions (brightness and contrast in [0, 1], sharpness squashed by x / (x + 1000)), scaled
+    to 0-100 and averaged; `main_concepts` is 100 minus half of it (effects hide content);
+    without a measurable dimension both are 50."""
+
+    exact_batches = False
+    absolute = True
+
+    @staticmethod
+    def _grade(image, dims: list[str]) -> tuple[int, int]:
+        s = image_statistics(image)
+        levels = []
+        for key in dims:
+            d = dimension(key)
+            if d.stat is None:
+                continue
+            v = s[d.stat] / (s[d.stat] + 1000.0) if d.stat == "sharpness" else min(max(s[d.stat], 0.0), 1.0)
+            levels.append(v if d.direction > 0 else 1.0 - v)
+        if not levels:
+            return 50, 50
+        effects = int(round(100 * float(np.mean(levels))))
+        return 100 - effects // 2, effects
+
+    def judge(self, items: list[JudgeItem], emit=None) -> list[Verdict]:
+        out = []
+        for it in items:
+            scores = {}
+            for v, im in (("original", it.image_original), ("distorted", it.image_distorted)):
+                main, effects = self._grade(im, list(it.selected_dims))
+                scores[f"{v}_main_concepts"], scores[f"{v}_special_effects"] = main, effects
+                scores[f"{v}_reasoning"] = "pixel statistics of the measurable dimensions (offline stand-in)"
+            out.append(Verdict(None, "", {}, scores))
+        return out

@@ -124,3 +124,36 @@ def test_a_build_on_an_object_store_url_equals_a_local_one(tmp_path):
     assert store.failure("score", "k" * 40) == {"reason": "x"}
     store.clear_failure("score", "k" * 40)
     assert store.failure("score", "k" * 40) is None
+
+
+def test_a_build_on_s3_served_by_moto_on_loopback(tmp_path, monkeypatch):
+    """The same store on s3:// against moto's S3 server on 127.0.0.1 (s3fs as the client)."""
+    from moto.server import ThreadedMotoServer
+
+    from aas_dataset.catalog.recipes import load_recipe
+    from aas_dataset.engine.build import Builder
+    from aas_dataset.release.manifest import read_manifest
+
+    from ..helpers import mini_recipe
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+        for k, v in {**env, "AWS_ENDPOINT_URL_S3": endpoint}.items():
+            monkeypatch.setenv(k, v)
+        import s3fs
+
+        s3fs.S3FileSystem.clear_instance_cache()
+        s3fs.S3FileSystem(endpoint_url=endpoint).mkdir("aas-bucket")
+        recipe = mini_recipe(tmp_path / "r.yaml", n=2)
+        local, remote = tmp_path / "local", tmp_path / "remote"
+        Builder(load_recipe(recipe), local).run()
+        first = Builder(load_recipe(recipe), remote, store_dir="s3://aas-bucket/store").run()
+        shas = lambda f: {k: v["sha256"] for k, v in read_manifest(f)["files"].items()}  # noqa: E731
+        assert first.model_calls > 0 and shas(local) == shas(remote)
+        assert Builder(load_recipe(recipe), remote, store_dir="s3://aas-bucket/store").run().model_calls == 0
+    finally:
+        server.stop()
