@@ -101,7 +101,7 @@ def main() -> None:
         shutil.copytree(folder, d / "copy", ignore=shutil.ignore_patterns(".aas"))
         copy = time.perf_counter() - t
         with FakeHubServer() as hub:
-            env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_TOKEN": "hf_bench_token_0000", "HF_HOME": str(d / "hf")}
+            env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_TOKEN": "hf_bench_0000", "HF_HOME": str(d / "hf")}
             t = time.perf_counter()
             cmd = [
                 sys.executable,
