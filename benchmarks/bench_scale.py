@@ -90,9 +90,8 @@ def main() -> None:
         finally:
             ray.shutdown()
         print(f"{'local executor':<34}{local:>8.1f}")
-        print(
-            f"{'Ray executor (1 task)':<34}{on_ray:>8.1f}{on_ray / local:>9.2f}  (target <= 1.10; cluster start {started:.1f} s)"
-        )
+        note = f"(target <= 1.10; cluster start {started:.1f} s)"
+        print(f"{'Ray executor (1 task)':<34}{on_ray:>8.1f}{on_ray / local:>9.2f}  {note}")
 
         from aas_dataset.testing.fake_hub import FakeHubServer
 
