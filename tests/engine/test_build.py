@@ -398,3 +398,25 @@ def test_the_ray_executor_gives_the_same_release_as_the_local_one(tmp_path):
         ray.shutdown()
     assert not report.failures and report.model_calls > 0
     assert _shas(local) == _shas(remote)
+
+
+@pytest.mark.slow
+def test_a_ray_worker_that_dies_has_its_units_retried(tmp_path):
+    ray = pytest.importorskip("ray")
+    marker = tmp_path / "died"
+    recipe = mini_recipe(
+        tmp_path / "r.yaml",
+        n=2,
+        scorers=["dies_once"],
+        catalog={
+            "scorers": {"dies_once": {"kind": "tests.helpers:DiesOnceScorer", "settings": {"marker": str(marker)}}}
+        },
+    )
+    try:
+        report = Builder(load_recipe(recipe), tmp_path / "out").run(executor="ray")
+    finally:
+        ray.shutdown()
+    assert marker.exists()  # a worker died in the score stage ...
+    assert not report.failures  # ... and its units were run again, not lost
+    rows = aas_dataset.load("scores", source=str(tmp_path / "out")).to_list()
+    assert all(r["score_dies_once"] is not None for r in rows)
