@@ -133,10 +133,20 @@ def build(
         str | None, typer.Option(help="Ray cluster address (auto, ray://head:10001); default: a local one")
     ] = None,
     gpus_per_task: Annotated[float, typer.Option(min=0, help="GPUs per Ray task of a local-compute model")] = 0,
+    base: Annotated[
+        str | None,
+        typer.Option("--from", help="start from a release (folder or ORG/NAME): its recorded units are reused"),
+    ] = None,
+    revision: Annotated[str | None, typer.Option(help="revision of a Hub release given with --from")] = None,
+    only: Annotated[
+        list[str] | None,
+        typer.Option(help="ROLE=NAME[,NAME] (generator, judge, scorer): run only those models; no assembly"),
+    ] = None,
 ):
     """Build a release folder from a recipe; rerunning resumes and skips finished units."""
     from aas_dataset.catalog.recipes import load_recipe
-    from aas_dataset.engine.build import Builder
+    from aas_dataset.engine.build import Builder, parse_only
+    from aas_dataset.engine.hydrate import record_keys, source_folder
     from aas_dataset.release.writer import ReleaseFolderError
     from aas_dataset.spec.recipe import RecipeError
 
@@ -145,8 +155,10 @@ def build(
     try:
         rr = load_recipe(recipe)
         builder = Builder(rr, out_dir or Path(rr.recipe.output), store)
+        restrict_to = parse_only(only or [], rr) if only else None
+        base_dir = source_folder(base, revision) if base else None
         if plan:
-            _print_plan(builder)
+            _print_plan(builder, record_keys(base_dir) if base_dir else frozenset())
         if problems := builder.preflight():  # before any work: what would fail every unit of a model
             for msg in problems:
                 console.print(f"[red]error:[/] {escape(msg)}", highlight=False, soft_wrap=True)
@@ -163,9 +175,15 @@ def build(
                 executor=executor,
                 address=address,
                 gpus_per_task=gpus_per_task,
+                base=base_dir,
+                base_label=f"{base}@{revision}" if revision else base,
+                only=restrict_to,
             )
-    except (RecipeError, ReleaseFolderError) as e:
+    except (RecipeError, ReleaseFolderError, ValueError) as e:
         raise _bad_input(str(e)) from None
+    if report.hydrated is not None:
+        h = report.hydrated
+        out.print(f"from {h.source}: {h.written} units written to the store, {h.present} already there")
     t = Table(title=f"build {rr.recipe.name} -> {builder.out}")
     for col in ("stage", "units", "ok", "cached", "failed", "blocked", "model calls"):
         t.add_column(col, justify="right" if col != "stage" else "left")
@@ -174,7 +192,7 @@ def build(
     console.print(t)
     console.print(
         f"model calls: {report.model_calls}; release "
-        + ("written" if report.assembled else "already up to date")
+        + ("written" if report.assembled else "not assembled (--only)" if only else "already up to date")
         + f"; {len(report.failures)} failure(s)"
     )
     for f in report.failures[:10]:
@@ -198,14 +216,14 @@ def build(
         raise typer.Exit(1)
 
 
-def _print_plan(builder) -> None:
+def _print_plan(builder, base: frozenset = frozenset()) -> None:
     rr = builder.recipe
     t = Table(title=f"plan for {rr.recipe.name} (recipe {rr.hash[:12]}) -> {builder.out}")
     for col in ("stage", "backends", "units", "cached", "to do"):
         t.add_column(col)
     if builder.captions_available:
         plan = builder.plan()
-        for sp, st in zip(plan, builder.status(plan), strict=True):
+        for sp, st in zip(plan, builder.status(plan, frozenset(base)), strict=True):
             t.add_row(
                 sp.stage.name,
                 ", ".join(sp.models) or "-",

@@ -15,6 +15,7 @@ from aas_dataset import __version__
 from aas_dataset.engine.stages.generate import GenerateStage
 from aas_dataset.engine.stages.judge import JudgeStage
 from aas_dataset.engine.stages.prompts import NegativesStage, PromptsStage
+from aas_dataset.engine.stages.score import ScoreStage
 from aas_dataset.release.manifest import read_manifest
 from aas_dataset.release.writer import ConfigPart, write_release
 from aas_dataset.spec.schema import Column, config_columns, family_rank
@@ -70,6 +71,16 @@ class _Join:
             if sp.stage.ATTACHES:
                 keys += sorted(u.key for u in self.done(sp.stage))
         return keys
+
+    def records(self):
+        """(stage, key, meta.json) of every paired-benchmark unit the release is made of, in plan
+        order: with the images in `pairs`, what `engine.hydrate` rebuilds a store from."""
+        for stage in (PromptsStage, NegativesStage, GenerateStage, JudgeStage, ScoreStage):
+            if not self.plan.has(stage):
+                continue
+            sp = self.plan[stage]
+            for u in self.done(sp.stage):
+                yield sp.stage.name, u.key, self.store.read(sp.stage.name, u.key, "meta.json")
 
     def usage(self) -> dict:
         """Tokens and estimated cost per stage and backend, summed over the release's artifacts."""
@@ -192,5 +203,6 @@ def assemble(builder: Builder, plan: Plan, report: BuildReport, force: bool = Fa
             "failures": failures,
             "usage": join.usage(),
         },
+        join.records(),
     )
     return manifest, True

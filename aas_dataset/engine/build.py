@@ -71,6 +71,45 @@ def _hf_cached_repos() -> set[str]:
         return set()
 
 
+ONLY_ROLES = {"generator": GenerateStage, "judge": JudgeStage, "scorer": ScoreStage}
+
+
+def restrict(plan: Plan, only: dict[str, set[str]]) -> list[StagePlan]:
+    """The stages of `plan` a partial run (`--only role=NAME`) does: the prompts and negatives
+    the named models need, and of each named role only the named models' units."""
+    out = []
+    for sp in plan:
+        role = next((r for r, cls in ONLY_ROLES.items() if type(sp.stage) is cls), None)
+        if type(sp.stage) in (PromptsStage, NegativesStage):
+            out.append(sp)
+        elif role in only:
+            names = only[role]
+            out.append(
+                StagePlan(
+                    sp.stage,
+                    [u for u in sp.units if u.group in names],
+                    {n: m for n, m in sp.models.items() if n in names},
+                )
+            )
+    return out
+
+
+def parse_only(values: list[str], recipe: ResolvedRecipe) -> dict[str, set[str]]:
+    """`generator=a,b` ... -> {"generator": {"a", "b"}}, each name checked against the recipe."""
+    out: dict[str, set[str]] = {}
+    known = {"generator": recipe.generators, "judge": recipe.judges, "scorer": recipe.scorers}
+    for v in values:
+        role, _, names = v.partition("=")
+        if role not in known or not names:
+            raise ValueError(f"--only {v!r}: expected ROLE=NAME[,NAME] with ROLE one of {', '.join(known)}")
+        have = {m.name for m in known[role]}
+        for n in names.split(","):
+            if n not in have:
+                raise ValueError(f"--only {v!r}: {n!r} is not a {role} of the recipe ({', '.join(sorted(have))})")
+            out.setdefault(role, set()).add(n)
+    return out
+
+
 @dataclass
 class BuildReport:
     stats: list[StageStats] = field(default_factory=list)
@@ -78,6 +117,7 @@ class BuildReport:
     manifest: dict | None = None
     # why the release on disk was kept instead of being replaced by one with fewer rows
     kept: str | None = None
+    hydrated: object = None  # engine.hydrate.Hydrated, with --from
 
     @property
     def model_calls(self) -> int:
@@ -236,10 +276,12 @@ class Builder:
             ]
         return out
 
-    def status(self, plan: Plan) -> list[dict]:
+    def status(self, plan: Plan, base: frozenset = frozenset()) -> list[dict]:
+        """Units per stage, cached (in the store, or in `base`: the (stage, key) a release
+        given with --from records) and to do."""
         rows = []
         for sp in plan:
-            cached = sum(self.store.has(sp.stage.name, u.key) for u in sp.units)
+            cached = sum(self.store.has(sp.stage.name, u.key) or (sp.stage.name, u.key) in base for u in sp.units)
             rows.append(
                 {
                     "stage": sp.stage.name,
@@ -260,13 +302,26 @@ class Builder:
         executor: str = "local",
         address: str | None = None,
         gpus_per_task: float = 0,
+        base: Path | None = None,
+        base_label: str | None = None,
+        only: dict[str, set[str]] | None = None,
     ) -> BuildReport:
+        """`base`: a release folder whose recorded units fill the store first (`aas build
+        --from`); `only`: role -> model names: run just those models' units (and the prompts
+        they need) and assemble nothing, for nodes sharing one store."""
         from aas_dataset.engine.assemble import assemble
 
         claim(self.out, self.recipe.recipe.name, overwrite)  # before any write
         with folder_lock(self.out, f"a build of {self.recipe.recipe.name!r}"):
             self.store.clean_tmp()
+            report = BuildReport()
+            if base is not None:
+                from aas_dataset.engine.hydrate import hydrate
+
+                report.hydrated = hydrate(self.store, Path(base), base_label or str(base))
             plan = self.plan()
+            if only:
+                plan = Plan(restrict(plan, only))
             bs = self.recipe.recipe.batch_size
             if executor == "ray":
                 from aas_dataset.engine.executors import RayExecutor
@@ -276,10 +331,10 @@ class Builder:
                 runner = ProcessExecutor(self.store, bs, workers, progress)
             else:
                 runner = LocalExecutor(self.store, bs, progress)
-            report = BuildReport()
             for sp in plan:
                 report.stats.append(runner.run(sp.stage, sp.units, sp.models))
-            report.manifest, report.assembled = assemble(
-                self, plan, report, force=force_assemble, keep_fuller=not allow_failures
-            )
+            if not only:  # a partial run leaves the assembly to a full one
+                report.manifest, report.assembled = assemble(
+                    self, plan, report, force=force_assemble, keep_fuller=not allow_failures
+                )
         return report

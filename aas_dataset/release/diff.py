@@ -131,17 +131,24 @@ def _models(manifest: dict) -> set[str]:
     return out
 
 
-def _row_digests(folder: Path, manifest: dict, config: str) -> tuple[dict, list[str]]:
-    """key -> digest of the row (every value, image bytes by their sha256), and the columns."""
+def _columns(folder: Path, manifest: dict, config: str) -> list[str]:
+    import pyarrow.parquet as pq
+
+    files = sorted(p for p, f in manifest["files"].items() if f.get("config") == config)
+    return pq.read_schema(folder / files[0]).names if files else []
+
+
+def _row_digests(folder: Path, manifest: dict, config: str, columns: list[str]) -> dict:
+    """key -> digest of the row's values in `columns` (image bytes by their sha256): a column
+    added to every row is a column added, not a change of existing rows."""
     import pyarrow.parquet as pq
 
     keys = KEYS.get(config)
-    out, columns, position = {}, [], 0
+    out, position = {}, 0
     for rel in sorted(p for p, f in manifest["files"].items() if f.get("config") == config):
         pf = pq.ParquetFile(folder / rel, pre_buffer=False)
-        columns = pf.schema_arrow.names
         for rg in range(pf.num_row_groups):
-            for row in pf.read_row_group(rg).to_pylist():
+            for row in pf.read_row_group(rg, columns=columns).to_pylist():
                 key = json.dumps([row[k] for k in keys] if keys else position, default=str)
                 position += 1
                 flat = {
@@ -153,7 +160,7 @@ def _row_digests(folder: Path, manifest: dict, config: str) -> tuple[dict, list[
                     for k, v in row.items()
                 }
                 out[key] = hashlib.sha256(json.dumps(flat, sort_keys=True, default=str).encode()).hexdigest()
-    return out, columns
+    return out
 
 
 def diff_releases(before: Path, after: Path) -> ReleaseDiff:
@@ -168,8 +175,9 @@ def diff_releases(before: Path, after: Path) -> ReleaseDiff:
     d.files_added, d.files_removed = sorted(set(fa) - set(fb)), sorted(set(fb) - set(fa))
     d.files_changed = sorted(p for p in set(fa) & set(fb) if fa[p]["sha256"] != fb[p]["sha256"])
     for config in sorted(cb & ca):
-        rb, colb = _row_digests(before, mb, config)
-        ra, cola = _row_digests(after, ma, config)
+        colb, cola = _columns(before, mb, config), _columns(after, ma, config)
+        common = [c for c in cola if c in colb]
+        rb, ra = _row_digests(before, mb, config, common), _row_digests(after, ma, config, common)
         d.configs.append(
             ConfigDiff(
                 config,

@@ -88,6 +88,34 @@ def _with_retries(fn, attempts: int):
     return retrying(fn)
 
 
+def provenance(root: Path) -> str:
+    """A line for the release notes when the build started from another release (`--from`):
+    how many of this release's units came from it and how many were computed here."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    from aas_dataset.release.writer import RECORDS
+
+    prov, m = root / ".aas" / "hydrated.json", read_manifest(root)
+    if not prov.is_file() or RECORDS not in m["files"]:
+        return ""
+    units = {
+        f"{s}/{k}"
+        for s, k in zip(
+            *(pq.read_table(root / RECORDS, columns=["stage", "key"]).column(c).to_pylist() for c in ("stage", "key")),
+            strict=True,
+        )
+    }
+    lines = []
+    for source, keys in sorted(json.loads(prov.read_text()).items()):
+        reused = len(units & set(keys))
+        if reused:
+            n = len(units)
+            lines.append(f"- built from `{source}`: {reused} of {n} units reused from it, {n - reused} computed")
+    return "\n" + "\n".join(lines) + "\n" if lines else ""
+
+
 def latest_version(tags: list[str]) -> str | None:
     """The greatest vX.Y.Z tag, or None."""
     versions = [t for t in tags if SEMVER.match(t)]
@@ -114,7 +142,7 @@ def publish(root: Path, plan: ReleasePlan, api=None, private: bool = False, atte
             check_bump(previous, plan.tag, change)
     except ValueError as e:
         raise ReleaseError(str(e)) from None
-    if write_notes(root, release_notes(previous, plan.tag, change)):
+    if write_notes(root, release_notes(previous, plan.tag, change) + provenance(root)):
         result = verify(root)
         if not result.ok:  # pragma: no cover - the notes only touch the card and its MANIFEST entry
             raise ReleaseError("verify failed after the release notes were written:\n  " + "\n  ".join(result.problems))

@@ -205,8 +205,32 @@ class ConfigPart:
     per_shard: int  # at most this many rows per shard (and about SHARD_BYTES)
 
 
-def write_release(out: Path, staging: Path, parts: list[ConfigPart], row_group: int, card: dict, meta: dict) -> dict:
+RECORDS = "build/records.parquet"  # the build's records, so a later build can start from the release
+_RECORDS_SCHEMA = pa.schema([("stage", pa.string()), ("key", pa.string()), ("meta", pa.binary())])
+
+
+def _write_records(staging: Path, records) -> dict:
+    """(stage, unit key, the exact meta.json bytes of its artifact) per unit, in plan order."""
+    path = staging / RECORDS
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n, buf = 0, []
+    with pq.ParquetWriter(path, _RECORDS_SCHEMA, compression="zstd") as w:
+        for stage, key, meta in records:
+            buf.append({"stage": stage, "key": key, "meta": meta})
+            if len(buf) >= 4096:
+                w.write_table(pa.Table.from_pylist(buf, schema=_RECORDS_SCHEMA))
+                n, buf = n + len(buf), []
+        if buf or not n:
+            w.write_table(pa.Table.from_pylist(buf, schema=_RECORDS_SCHEMA))
+            n += len(buf)
+    return {"path": RECORDS, "config": None, "rows": n}
+
+
+def write_release(
+    out: Path, staging: Path, parts: list[ConfigPart], row_group: int, card: dict, meta: dict, records=None
+) -> dict:
     """Write configs, card and MANIFEST into `staging`, then swap them into `out` (MANIFEST last).
+    `records`: (stage, key, meta.json bytes) of the units the rows came from (builds only).
 
     Shared by builds and imports, so every release folder has one shape."""
     from aas_dataset.release.card import render_card
@@ -215,6 +239,8 @@ def write_release(out: Path, staging: Path, parts: list[ConfigPart], row_group: 
         files = []
         for p in parts:
             files += _write_config(staging, p.config, p.columns, p.rows, p.per_shard, row_group)
+        if records is not None:
+            files.append(_write_records(staging, records))
         columns = {p.config: p.columns for p in parts}
         (staging / "README.md").write_text(render_card(card, columns, files, staging), encoding="utf-8")
         manifest = build_manifest(staging, files, **meta)
@@ -238,6 +264,9 @@ def _swap_in(staging: Path, out: Path, configs: list[str]) -> None:
         if config in configs:
             (staging / config).rename(dest)
             crash_point(f"assemble:swap:{config}")
+    shutil.rmtree(out / "build", ignore_errors=True)  # an earlier build's records
+    if (staging / "build").is_dir():
+        (staging / "build").rename(out / "build")
     (staging / "README.md").replace(out / "README.md")
     # A previous WebDataset export no longer matches the new shards.
     shutil.rmtree(out / "webdataset", ignore_errors=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -420,3 +421,43 @@ def test_a_ray_worker_that_dies_has_its_units_retried(tmp_path):
     assert not report.failures  # ... and its units were run again, not lost
     rows = aas_dataset.load("scores", source=str(tmp_path / "out")).to_list()
     assert all(r["score_dies_once"] is not None for r in rows)
+
+
+@pytest.mark.slow
+def test_a_build_from_a_release_plus_one_generator_equals_a_build_from_scratch(tmp_path):
+    """Release A (two generators) to a folder; on an empty store, --from A with a third
+    generator: byte-identical to building all three from scratch, and only the new units run."""
+    from typer.testing import CliRunner
+
+    from aas_dataset.cli import app
+
+    two = mini_recipe(tmp_path / "two.yaml", n=3, generators=["tiny_sd", "tiny_sd_euler"])
+    three = mini_recipe(tmp_path / "three.yaml", n=3, generators=["tiny_sd", "tiny_sd_euler", "tiny_flux"])
+    a = tmp_path / "a"
+    Builder(load_recipe(two), a).run()
+    release_a = tmp_path / "release_a"  # what leaves the machine: no store
+    shutil.copytree(a, release_a, ignore=shutil.ignore_patterns(".aas"))
+    scratch = tmp_path / "scratch"
+    Builder(load_recipe(three), scratch).run()
+
+    grown = tmp_path / "grown"
+    plan = CliRunner().invoke(app, ["build", str(three), "--out", str(grown), "--from", str(release_a), "--plan"])
+    assert plan.exit_code == 0, plan.output
+    assert not (grown / ".aas").exists()  # --plan writes nothing, yet counts the release's units as cached
+    report = Builder(load_recipe(three), grown).run(base=release_a)
+    assert report.hydrated.written > 0 and report.hydrated.present == 0
+    gen = next(s for s in report.stats if s.stage == "generate")
+    assert (gen.cached, gen.ok) == (6, 3)  # two generators from the release, tiny_flux computed
+    assert _shas(grown) == _shas(scratch)
+    assert json.loads((grown / ".aas" / "hydrated.json").read_text())[str(release_a)]  # provenance kept locally
+
+
+def test_only_runs_the_named_models_and_assembles_nothing(tmp_path):
+    recipe = mini_recipe(tmp_path / "r.yaml", n=2)
+    out = tmp_path / "out"
+    report = Builder(load_recipe(recipe), out).run(only={"generator": {"tiny_sd"}})
+    stages = {s.stage: s for s in report.stats}
+    assert set(stages) == {"prompts", "negatives", "generate"} and stages["generate"].total == 2
+    assert not report.assembled and not (out / "MANIFEST.json").exists()
+    full = Builder(load_recipe(recipe), out).run()  # the assembling node: tiny_sd's units are there
+    assert next(s for s in full.stats if s.stage == "generate").cached == 2 and full.assembled

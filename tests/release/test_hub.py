@@ -189,3 +189,33 @@ def test_versions_follow_the_policy_and_the_card_gets_release_notes(authors_dir,
         )  # fmt: skip
         assert cli.returncode == 0, cli.stderr
         assert json.loads(cli.stdout)["level"] == "minor"
+
+
+def test_a_build_from_a_hub_release_plus_a_scorer_and_the_notes_name_the_base(tmp_path):
+    """Release A to the loopback Hub; elsewhere, `aas build --from org/...@v1.0.0` with one more
+    scorer reuses A's units, equals a build from scratch, and the next release's notes say so."""
+    from aas_dataset.catalog.recipes import load_recipe
+    from aas_dataset.engine.build import Builder
+
+    from ..helpers import mini_recipe
+
+    base = mini_recipe(tmp_path / "a.yaml", n=2, scorers=["clip_tiny"])
+    more = mini_recipe(tmp_path / "b.yaml", n=2, scorers=["clip_tiny", "image_stats"])
+    a = tmp_path / "a"
+    Builder(load_recipe(base), a).run()
+    scratch = tmp_path / "scratch"
+    Builder(load_recipe(more), scratch).run()
+    with FakeHubServer() as hub:
+        env = _env(hub, tmp_path / "home")
+        assert _release(a, "v1.0.0", env).returncode == 0
+        grown = tmp_path / "grown"
+        cmd = [sys.executable, "-m", "aas_dataset", "build", str(more), "--out", str(grown),
+               "--from", REPO, "--revision", "v1.0.0"]  # fmt: skip
+        p = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+        assert p.returncode == 0, p.stderr[-2000:]
+        assert "units written to the store" in p.stdout
+        shas = lambda f: {k: v["sha256"] for k, v in read_manifest(f)["files"].items()}  # noqa: E731
+        assert shas(grown) == shas(scratch)
+        assert _release(grown, "v1.1.0", env).returncode == 0
+        card = hub.behaviour.repos[f"dataset:{REPO}"].resolve("v1.1.0").files["README.md"].decode()
+        assert f"built from `{REPO}@v1.0.0`" in card and "units reused from it" in card
