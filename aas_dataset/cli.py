@@ -66,9 +66,27 @@ class _App(typer.Typer):
 app = _App(
     help="Build, verify, publish and analyse the AAS anti-aesthetic benchmark.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # `aas --install-completion` for bash, zsh, fish
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from aas_dataset import __version__
+
+        out.print(f"aas_dataset {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")
+    ] = False,
+):
+    """Build, verify, publish and analyse the AAS anti-aesthetic benchmark."""
 
 
 def _bad_input(msg: str) -> typer.Exit:
@@ -249,22 +267,27 @@ def _print_plan(builder, base: frozenset = frozenset()) -> None:
 @app.command()
 def models(
     role: Annotated[
-        str, typer.Option(help="generator, scorer, judge, rewriter, negative_writer, embedder or captioner")
+        str,
+        typer.Option(help="generator, scorer, judge, rewriter, negative_writer, embedder, captioner, detector or all"),
     ] = "generator",
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
 ):
     """List the catalog: name, kind, weights, settings, license, and whether the weights are
-    already in the local Hugging Face cache (offline builds need them there)."""
+    already in the local Hugging Face cache (offline builds need them there).
+
+    Examples: `aas models --role scorer`, `aas models --role all | grep flux` (one line per model
+    when the output is not a terminal), `aas models --json`."""
     from aas_dataset.catalog import ROLES, differences, entries, resolve
 
-    if role not in ROLES:
-        raise _bad_input(f"unknown role {role!r}; one of {', '.join(ROLES)}")
+    if role != "all" and role not in ROLES:
+        raise _bad_input(f"unknown role {role!r}; one of {', '.join(ROLES)} or all")
     from aas_dataset.engine.build import _hf_cached_repos
 
     cached = _hf_cached_repos()
     rows = []
-    for name, e in entries(role).items():
-        resolved = resolve(role, name)
+    pairs = [(r, n, e) for r in (ROLES if role == "all" else (role,)) for n, e in entries(r).items()]
+    for entry_role, name, e in pairs:
+        resolved = resolve(entry_role, name)
         ids = [e.model_id] if e.model_id else []
         for key in ("lora", "single_file"):
             sub = e.settings.get(key) or {}
@@ -273,6 +296,7 @@ def models(
         local = [i for i in ids if "/" in i]
         rows.append(
             {
+                "role": entry_role,
                 "name": name,
                 "display_name": e.display_name or name,
                 "kind": e.kind,
@@ -292,7 +316,13 @@ def models(
     if as_json:
         out.print_json(json.dumps(rows))
         return
-    t = Table(title=f"{role}s in the catalog")
+    if not sys.stdout.isatty():  # piped (grep, less, a file): one tab-separated line per model, nothing cut
+        for r in rows:
+            weights = r["model_id"] + (f"@{r['revision']}" if r["revision"] else "")
+            fields = (r["role"], r["name"], r["kind"], weights or "-", r["license"], _settings_summary(r["settings"]))
+            print("\t".join(fields))
+        return
+    t = Table(title=f"{role}s in the catalog" if role != "all" else "the catalog")
     for col in ("name", "kind", "weights", "settings", "license", "cached", "vs the authors' run"):
         t.add_column(col, overflow="fold")
     for r in rows:
@@ -368,12 +398,31 @@ def convert_mps_cmd(
     console.print(f"wrote {out} and {out.with_suffix('.json')}: {res.stdout.strip()}")
 
 
+def _rows_per_model(folder: Path, m: dict) -> dict[str, int]:
+    """Rows of the `scores` config (the pairs without images) per model."""
+    import pyarrow.parquet as pq
+
+    counts: dict[str, int] = {}
+    for rel in sorted(p for p, f in m["files"].items() if f.get("config") == "scores"):
+        for name in pq.read_table(folder / rel, columns=["model"]).column("model").to_pylist():
+            counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
 @app.command("verify")
-def verify_cmd(folder: Annotated[Path, typer.Argument(help="release folder")]):
+def verify_cmd(
+    folder: Annotated[Path, typer.Argument(help="release folder")],
+    as_json: Annotated[bool, typer.Option("--json", help="print {ok, checked, problems} as JSON")] = False,
+):
     """Check every file against MANIFEST.json (sha256, size, rows, schema)."""
     from aas_dataset.release.manifest import verify
 
     res = verify(folder)
+    if as_json:
+        out.print_json(json.dumps({"ok": res.ok, "checked": res.checked, "problems": res.problems}))
+        if not res.ok:
+            raise typer.Exit(1)
+        return
     if res.ok:
         out.print(f"[green]ok[/]: {res.checked} files match MANIFEST.json")
         return
@@ -383,22 +432,39 @@ def verify_cmd(folder: Annotated[Path, typer.Argument(help="release folder")]):
 
 
 @app.command()
-def info(folder: Annotated[Path, typer.Argument(help="release folder")]):
-    """Counts, sizes and failures of a release folder."""
+def info(
+    folder: Annotated[Path, typer.Argument(help="release folder")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print configs, per-model rows, counts, usage, failures")
+    ] = False,
+):
+    """Counts, sizes and failures of a release folder, with the rows per model."""
     from aas_dataset.release.manifest import read_manifest
 
     try:
         m = read_manifest(folder)
     except (FileNotFoundError, ValueError) as e:
         raise _bad_input(str(e)) from None
-    out.print(f"[bold]{m['name']}[/] v{m['version']}  recipe {m['recipe_hash'][:12]}")
-    t = Table("config", "files", "rows", "bytes")
     by: dict[str, list] = {}
     for _rel, f in m["files"].items():
-        by.setdefault(f.get("config") or f.get("export") or "other", []).append(f)
-    for cfg, fs in by.items():
-        t.add_row(cfg, str(len(fs)), str(sum(f.get("rows", 0) for f in fs)), f"{sum(f['bytes'] for f in fs):,}")
+        if kind := f.get("config") or f.get("export"):  # the card, MANIFEST and build records are no config
+            by.setdefault(kind, []).append(f)
+    configs = {
+        cfg: {"files": len(fs), "rows": sum(f.get("rows") or 0 for f in fs), "bytes": sum(f["bytes"] for f in fs)}
+        for cfg, fs in by.items()
+    }
+    per_model = _rows_per_model(folder, m)
+    if as_json:
+        keep = ("name", "version", "recipe_hash", "counts", "usage", "failures")
+        out.print_json(json.dumps({**{k: m.get(k) for k in keep}, "configs": configs, "rows_per_model": per_model}))
+        return
+    out.print(f"[bold]{m['name']}[/] v{m['version']}  recipe {m['recipe_hash'][:12]}")
+    t = Table("config", "files", "rows", "bytes")
+    for cfg, c in configs.items():
+        t.add_row(cfg, str(c["files"]), str(c["rows"]), f"{c['bytes']:,}")
     out.print(t)
+    if per_model:
+        out.print("rows per model: " + ", ".join(f"{k} {v}" for k, v in per_model.items()), highlight=False)
     out.print("counts: " + json.dumps(m["counts"], sort_keys=True))
     for stage, backends in m.get("usage", {}).items():
         for name, u in backends.items():
@@ -610,11 +676,16 @@ def release(
     out.print(f"release {folder} -> {plan.repo_id} @ {plan.tag}: {len(plan.files)} files, {plan.total_bytes:,} bytes")
     for rel, size in plan.files:
         out.print(f"  {rel}  {size:,}")
-    if dry_run:
-        out.print("dry run: nothing uploaded")
-        return
     from huggingface_hub import get_token
     from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError
+
+    if dry_run:
+        token = "present" if get_token() else "missing (set HF_TOKEN or run `hf auth login`)"
+        out.print("verify: passed (every file matches MANIFEST.json)")
+        out.print(f"token: {token}; repo visibility: {'private' if private else 'public'}")
+        out.print(f'commit message: "Release {plan.tag}"; tag: {plan.tag} on that commit')
+        out.print("dry run: nothing uploaded (the version check against the latest tag runs at release)")
+        return
 
     if not get_token():  # before any Hub call: the answer must not depend on the network
         raise _bad_input("no Hub token: set HF_TOKEN or run `hf auth login`")

@@ -156,3 +156,20 @@ def test_a_user_backend_of_the_wrong_role_is_a_one_line_recipe_error(tmp_path, k
     res = runner.invoke(app, ["build", str(recipe), "--out", str(tmp_path / "o")])
     assert res.exit_code == 2 and message in res.output, res.output
     assert not (tmp_path / "o").exists()
+
+
+def test_cli_conventions_version_help_and_plain_output_when_piped():
+    assert runner.invoke(app, ["--version"]).output.startswith("aas_dataset ")
+    assert "Usage" in runner.invoke(app, ["build", "-h"]).output
+    lines = runner.invoke(app, ["models", "--role", "all"]).output.splitlines()  # not a terminal
+    assert any(line.split("\t")[:2] == ["generator", "flux_schnell"] for line in lines)
+    assert any(line.split("\t")[:2] == ["detector", "owlv2_base"] for line in lines)
+    assert all("\t" in line for line in lines)  # one tab-separated line per model, nothing folded
+
+
+def test_info_and_verify_speak_json(smoke_release):
+    info = json.loads(runner.invoke(app, ["info", str(smoke_release), "--json"]).output)
+    assert info["rows_per_model"] == {"tiny_sd": 24, "tiny_sd_euler": 24}
+    assert set(info["configs"]) == {"prompts", "pairs", "scores"}  # no pseudo-config for the card or records
+    ver = runner.invoke(app, ["verify", str(smoke_release), "--json"])
+    assert ver.exit_code == 0 and json.loads(ver.output)["ok"] is True

@@ -121,7 +121,15 @@ def test_release_dry_run_prints_plan_and_no_token(release_copy, monkeypatch):
     res = runner.invoke(app, ["release", str(release_copy), "--repo-id", "org/aas", "--tag", "v0.1.0", "--dry-run"])
     assert res.exit_code == 0, res.output
     assert "dry run: nothing uploaded" in res.output and "MANIFEST.json" in res.output
+    assert "verify: passed" in res.output and "token: present" in res.output and "public" in res.output
+    assert '"Release v0.1.0"' in res.output and "tag: v0.1.0" in res.output
     assert "SENTINEL" not in res.output
+    monkeypatch.delenv("HF_TOKEN")
+    monkeypatch.setenv("HF_HOME", str(release_copy / ".no-hf-home"))
+    res = runner.invoke(
+        app, ["release", str(release_copy), "--repo-id", "org/aas", "--tag", "v0.1.0", "--dry-run", "--private"]
+    )
+    assert "token: missing" in res.output and "private" in res.output
 
 
 @pytest.mark.parametrize("repo, tag, msg", [("noslash", "v1.0.0", "ORG/NAME"), ("o/n", "1.0", "vX.Y.Z")])
