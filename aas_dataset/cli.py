@@ -569,8 +569,14 @@ def _release_folder(where: str) -> Path:
 
 @app.command("eval-reward")
 def eval_reward(
-    scorer: Annotated[str, typer.Option(help="catalog scorer name or module:Class with score(images, prompts)")],
-    data: Annotated[str, typer.Option(help="release folder or Hub repo id")],
+    data_arg: Annotated[str | None, typer.Argument(metavar="RELEASE", help="release folder or Hub repo id")] = None,
+    scorer: Annotated[
+        str, typer.Option(help="catalog scorer name, module:Class with score(images, prompts), or module:function")
+    ] = "",
+    data: Annotated[str | None, typer.Option(help="release folder or Hub repo id (or give it as RELEASE)")] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="save per-pair scores and the table here; a rerun resumes")
+    ] = None,
     revision: Annotated[str | None, typer.Option(help="Hub revision")] = None,
     ground_truth: Annotated[
         str | None, typer.Option(help="judge used as ground truth (default: the release's)")
@@ -582,9 +588,14 @@ def eval_reward(
         list[str] | None, typer.Option("--set", help="catalog scorer setting KEY=VALUE (JSON value), repeatable")
     ] = None,
 ):
-    """Score the benchmark's pairs with your reward model; print its row beside the release's rows."""
+    """Score the benchmark's pairs with your reward model; print its row beside the release's rows.
+
+    Example: `aas eval-reward aas_benchmark --scorer my_scorer:DarknessScorer --out runs/darkness`."""
     from aas_dataset.analysis.evaluate import evaluate_reward_model
 
+    data = data_arg or data
+    if not data or not scorer:
+        raise _bad_input("give the release (RELEASE or --data) and --scorer")
     overrides = {}
     for item in setting or []:
         key, sep, value = item.partition("=")
@@ -596,16 +607,20 @@ def eval_reward(
             overrides[key] = value
     sys.path.insert(0, os.getcwd())  # so module:Class finds the user's file in the current folder
     try:
-        table = evaluate_reward_model(
-            scorer,
-            data,
-            ground_truth=ground_truth,
-            revision=revision,
-            batch_size=batch_size,
-            n_boot=n_boot,
-            seed=seed,
-            settings=overrides or None,
-        )
+        with _progress() as p:
+            task = p.add_task("score", total=None, ok=0, failed=0, cached=0)
+            table = evaluate_reward_model(
+                scorer,
+                data,
+                ground_truth=ground_truth,
+                revision=revision,
+                batch_size=batch_size,
+                n_boot=n_boot,
+                seed=seed,
+                settings=overrides or None,
+                out=out_dir,
+                progress=lambda done, total: p.update(task, completed=done, total=total, ok=done),
+            )
     except (ValueError, KeyError, ImportError, AttributeError, OSError) as e:  # OSError: files, Hub, network
         raise _bad_input(f"{type(e).__name__}: {e}") from None
     out.print(table.to_markdown(), highlight=False, markup=False, soft_wrap=True)

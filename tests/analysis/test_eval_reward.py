@@ -76,3 +76,46 @@ def test_eval_reward_bad_scorer_is_exit_2(smoke_release):
     assert res.exit_code == 2 and "no_such_module" in res.output
     missing = CliRunner().invoke(app, ["eval-reward", "--scorer", "clip_tiny", "--data", "no/such_repo"])
     assert missing.exit_code == 2 and isinstance(missing.exception, SystemExit)
+
+
+def test_eval_reward_saves_per_pair_scores_resumes_and_takes_a_function(smoke_release, tmp_path):
+    """--out keeps each batch's scores on disk; a second run scores nothing new and gives the
+    same table; a plain function works as a scorer; the table converts to pandas."""
+    from aas_dataset.analysis.evaluate import evaluate_reward_model
+
+    calls = []
+
+    def darkness(images, prompts):
+        calls.append(len(images))
+        return [1 - np.asarray(im.convert("L"), dtype=float).mean() / 255 for im in images]
+
+    seen = []
+    out = tmp_path / "run"
+    first = evaluate_reward_model(
+        darkness, smoke_release, n_boot=20, batch_size=4, out=out, progress=lambda d, t: seen.append((d, t))
+    )
+    parts = sorted((out / "pairs").glob("part-*.parquet"))
+    assert parts and (out / "scores.parquet").is_file() and (out / "table.csv").is_file()
+    assert seen[-1][0] == seen[-1][1] > 0  # progress reached the total
+    n_calls = len(calls)
+    parts[-1].unlink()  # as if killed before the last batch landed
+    again = evaluate_reward_model(darkness, smoke_release, n_boot=20, batch_size=4, out=out)
+    assert 0 < len(calls) - n_calls <= 1  # only the lost batch was scored again
+    assert again.to_pandas().equals(first.to_pandas())
+    assert "accuracy" in first.to_pandas().columns
+    with pytest.raises(ValueError, match="holds a run of"):
+        evaluate_reward_model("image_stats", smoke_release, n_boot=20, out=out)
+
+
+def test_eval_reward_cli_takes_the_release_positionally(smoke_release, tmp_path, monkeypatch):
+    (tmp_path / "fn_scorer.py").write_text(
+        "import numpy as np\n"
+        "def brightness(images, prompts):\n"
+        "    return np.array([np.asarray(im.convert('L'), dtype=float).mean() for im in images])\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(
+        app, ["eval-reward", str(smoke_release), "--scorer", "fn_scorer:brightness", "--n-boot", "20", "--out", "run"]
+    )
+    assert res.exit_code == 0, res.output
+    assert "brightness" in res.output and (tmp_path / "run" / "table.md").is_file()

@@ -106,6 +106,12 @@ class Table:
             out.append(flat)
         return out
 
+    def to_pandas(self):
+        """The table as a DataFrame (a cell's value, `_lo` and `_hi` as columns)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.records())
+
     def to_csv(self) -> str:
         recs = self.records()
         buf = io.StringIO()
