@@ -17,6 +17,7 @@ from aas_dataset.analysis.answers import ANSWERS, Answers
 from aas_dataset.analysis.metrics import (
     classification_table,
     comparison_table,
+    dimension_table,
     emotion_bias_table,
     generator_table,
     judge_agreement_table,
@@ -65,6 +66,8 @@ def build_report(
         res.tables.append(generator_table(df, gt, n_boot=n_boot, seed=seed))
         if gt:
             res.tables.append(classification_table(df, gt, n_boot=n_boot, seed=seed))
+            if "selected_dims" in df:
+                res.tables.append(dimension_table(df, gt, n_boot=n_boot, seed=seed))
             if sum(c.startswith("label_") for c in df.columns) > 1:
                 res.tables.append(judge_agreement_table(df, gt, n_boot=n_boot, seed=seed))
         comps = [(c["aligned"], c["base"]) for c in recipe.get("comparisons", [])]
@@ -114,22 +117,87 @@ def build_report(
         write_bytes_atomic(out / rel, data.encode() if isinstance(data, str) else data)
         res.files.append(rel)
 
+    for t in res.tables:  # a row with nothing measured (n = 0) says nothing
+        t.rows = [r for r in t.rows if r.get("n", 1) != 0]
     for t in res.tables:
         write(f"tables/{t.name}.md", t.to_markdown())
         write(f"tables/{t.name}.csv", t.to_csv())
         write(f"tables/{t.name}.json", t.to_json())
-    head = (
-        f"# Report: {m['name']} v{m['version']}\n\nRecipe `{m.get('recipe_hash', '')[:12]}`; ground truth: `{gt}`.\n\n"
-    )
-    write("report.md", head + "\n".join(t.to_markdown() for t in res.tables))
+    write("tables/all_long.csv", long_csv(res.tables))
+    plots = []
     if "scores" in configs:
         for name, png in _plots(res.tables, df):
             write(f"plots/{name}.png", png)
+            plots.append(name)
+    head = (
+        f"# Report: {m['name']} v{m['version']}\n\nRecipe `{m.get('recipe_hash', '')[:12]}`; ground truth: `{gt}`.\n\n"
+    )
+    figures = "".join(f"![{p}](plots/{p}.png)\n\n" for p in plots)
+    write(
+        "report.md",
+        head + "\n".join(t.to_markdown() for t in res.tables) + ("\n## Plots\n\n" + figures if plots else ""),
+    )
     if "pairs" in configs:
         write("gallery.html", gallery_html(folder, m, limit=gallery_limit, failures=res.failures))
     if "real_photos" in configs:
         write("real_photos.html", real_photos_html(folder, m, limit=gallery_limit, failures=res.failures))
+    write("index.html", index_html(m, res.tables, plots, res.files))
     return res
+
+
+def long_csv(tables: list[Table]) -> str:
+    """Every cell of every table, one per line: table, row, metric, scorer, value, lo, hi, n
+    (the tidy form for pandas / R; `scorer` is the scorer or rater a column is about, if any)."""
+    import csv
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["table", "row", "metric", "scorer", "value", "lo", "hi", "n"])
+    for t in tables:
+        for r in t.rows:
+            row = " / ".join(str(r.get(k)) for k in t.key)
+            for col, v in r.items():
+                if not isinstance(v, Cell):
+                    continue
+                metric, scorer = _metric_and_scorer(col)
+                w.writerow([t.name, row, metric, scorer, v.value, v.lo, v.hi, r.get("n", "")])
+    return buf.getvalue()
+
+
+def _metric_and_scorer(col: str) -> tuple[str, str]:
+    for prefix in ("ΔJ ", "J AA ", "J_s ", "Δ ", "bias ", "Pearson "):
+        if col.startswith(prefix):
+            return prefix.strip(), col[len(prefix) :]
+    for suffix in (" AA", " match"):
+        if col.endswith(suffix):
+            return suffix.strip(), col[: -len(suffix)]
+    return col, ""
+
+
+def index_html(m: dict, tables: list[Table], plots: list[str], files: list[str]) -> str:
+    """One page linking every table (md, csv, json), plot and gallery of the report."""
+    esc = html.escape
+    items = []
+    for t in tables:
+        links = " · ".join(f'<a href="tables/{esc(t.name)}.{ext}">{ext}</a>' for ext in ("md", "csv", "json"))
+        items.append(f"<li><b>{esc(t.title)}</b> ({len(t.rows)} rows): {links}</li>")
+    pages = [f for f in ("gallery.html", "real_photos.html") if f in files]
+    figs = "".join(
+        f'<figure><img src="plots/{esc(p)}.png" alt="{esc(p)}"><figcaption>{esc(p)}</figcaption></figure>'
+        for p in plots
+    )
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>report: {esc(m['name'])}</title>"
+        "<style>body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px} img{max-width:100%}"
+        "figure{margin:1em 0}</style></head><body>"
+        f"<h1>{esc(m['name'])} v{esc(str(m['version']))}</h1>"
+        f"<p>Recipe <code>{esc(m.get('recipe_hash', '')[:12])}</code>. "
+        '<a href="report.md">report.md</a> · <a href="tables/all_long.csv">every cell, one per line (CSV)</a>'
+        + "".join(f' · <a href="{p}">{p}</a>' for p in pages)
+        + f"</p><h2>Tables</h2><ul>{''.join(items)}</ul>"
+        + (f"<h2>Plots</h2>{figs}" if plots else "")
+        + "</body></html>"
+    )
 
 
 # --- plots -------------------------------------------------------------------------------
@@ -194,6 +262,23 @@ def _plots(tables: list[Table], df):
         axes[0][0].legend(fontsize=7)
         fig.suptitle("Score distributions under the anti-aesthetic prompt", fontsize=10)
         out.append(("score_distributions", _fig_png(fig)))
+        plt.close(fig)
+    dims = by.get("success_by_dimension")
+    if dims and dims.rows:
+        cols = [c for c in dims.columns if c not in ("model", "n")]
+        grid = np.array(
+            [[r[c].value if isinstance(r.get(c), Cell) else np.nan for c in cols] for r in dims.rows], dtype=float
+        )
+        fig, ax = plt.subplots(figsize=(0.55 * len(cols) + 2.5, 0.4 * len(dims.rows) + 1.6))
+        im = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis", aspect="auto")
+        ax.set_xticks(range(len(cols)), cols, rotation=40, ha="right", fontsize=8)
+        ax.set_yticks(range(len(dims.rows)), [r["model"] for r in dims.rows], fontsize=8)
+        for (i, j), v in np.ndenumerate(grid):
+            if not np.isnan(v):
+                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6, color="white" if v < 0.6 else "black")
+        fig.colorbar(im, ax=ax, fraction=0.03)
+        ax.set_title(dims.title, fontsize=9)
+        out.append(("success_by_dimension", _fig_png(fig)))
         plt.close(fig)
     return out
 

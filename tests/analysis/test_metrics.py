@@ -280,3 +280,19 @@ def test_mitigation_table_by_hand():
     # J_s: mean over the selected dims (clarity, emotion; background is not selected) -> (0.5/2 + 1.5/2) / 2
     assert t.cell("vsf", "J_s j").value == pytest.approx(0.5)
     assert t.cell("vsf", "b match").value == pytest.approx(0.5)  # σ(0 - 0)
+
+
+def test_success_by_dimension_by_hand():
+    from aas_dataset.analysis.metrics import dimension_table
+
+    df = _frame(
+        {
+            "model": ["m", "m", "m", "m"],
+            "selected_dims": [["clarity"], ["clarity", "emotion"], ["emotion"], ["clarity"]],
+            "label_j": [1, 0, 1, None],
+        }
+    )
+    t = dimension_table(df, "j", n_boot=20)
+    assert t.cell("m", "clarity").value == pytest.approx(0.5)  # rows 0 and 1 (row 3 unlabelled)
+    assert t.cell("m", "emotion").value == pytest.approx(0.5)  # rows 1 and 2
+    assert np.isnan(t.cell("m", "richness").value)  # never asked for

@@ -92,3 +92,26 @@ def test_gallery_samples_across_shards(release_copy):
     assert page.count('<div class="card"') == 5
     assert "5 of 48 pairs" in page
     assert 'data-model="tiny_sd_euler"' in page  # the picks reach the second shard
+
+
+def test_report_has_one_entry_page_a_long_csv_and_the_dimension_breakdown(release_copy):
+    import csv
+    import io
+
+    from aas_dataset.analysis.metrics.core import Cell
+
+    res = build_report(release_copy, n_boot=20)
+    rep = release_copy / "report"
+    index = (rep / "index.html").read_text()
+    for t in res.tables:
+        assert f"tables/{t.name}.csv" in index
+    for png in (rep / "plots").glob("*.png"):
+        assert f"plots/{png.name}" in index and f"plots/{png.name}" in (rep / "report.md").read_text()
+    assert (
+        "success_by_dimension" in {t.name for t in res.tables}
+        and (rep / "plots" / "success_by_dimension.png").is_file()
+    )
+    rows = list(csv.DictReader(io.StringIO((rep / "tables" / "all_long.csv").read_text())))
+    cells = sum(isinstance(v, Cell) for t in res.tables for r in t.rows for v in r.values())
+    assert len(rows) == cells and {"table", "row", "metric", "scorer", "value", "lo", "hi", "n"} == set(rows[0])
+    assert any(r["metric"] == "Δ" and r["scorer"] == "clip_tiny" for r in rows)

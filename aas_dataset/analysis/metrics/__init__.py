@@ -4,6 +4,7 @@ from aas_dataset.analysis.metrics.core import Cell, Table, bootstrap_cell, read_
 from aas_dataset.analysis.metrics.stats import comparison_table, mcnemar_less, wilcoxon_r
 from aas_dataset.analysis.metrics.tables import (
     classification_table,
+    dimension_table,
     emotion_bias_table,
     emotion_generation_table,
     generator_table,
@@ -19,6 +20,7 @@ __all__ = [
     "read_frame",
     "generator_table",
     "classification_table",
+    "dimension_table",
     "emotion_bias_table",
     "emotion_generation_table",
     "real_photo_bias_table",

@@ -242,3 +242,23 @@ def judge_agreement_table(df: pd.DataFrame, reference: str, *, n_boot: int = N_B
         "Labels coded original 0, tie 1, anti-aesthetic 2; rows where either judge has no label are left out."
     )
     return t
+
+
+def dimension_table(df: pd.DataFrame, ground_truth: str, *, n_boot: int = N_BOOT, seed: int = 0) -> Table:
+    """Success per model and per dimension: the share of the rows whose p_a asked for that
+    dimension (a row counts in each of its dimensions) where the ground truth chose I_a."""
+    from aas_dataset.spec.taxonomy import DIMENSION_KEYS
+
+    t = Table("success_by_dimension", f"Success by dimension (judge `{ground_truth}`)", ["model"])
+    lab_all = df[f"label_{ground_truth}"].to_numpy(float)
+    dims = [list(d) if d is not None else [] for d in df["selected_dims"]]
+    for model in dict.fromkeys(df["model"]):
+        mine = (df["model"] == model).to_numpy()
+        row: dict = {"model": model, "n": int(mine.sum())}
+        for d in DIMENSION_KEYS:
+            take = mine & np.array([d in ds for ds in dims]) & ~np.isnan(lab_all)
+            v = (lab_all[take] == 1).astype(float)
+            row[d] = bootstrap_cell(lambda i, v=v: v[i].mean(), len(v), n_boot=n_boot, seed=seed, key=("dim", model, d))
+        t.rows.append(row)
+    t.notes.append("A row counts in each dimension its p_a was asked to carry; unlabelled rows are left out.")
+    return t
