@@ -173,3 +173,10 @@ def test_info_and_verify_speak_json(smoke_release):
     assert set(info["configs"]) == {"prompts", "pairs", "scores"}  # no pseudo-config for the card or records
     ver = runner.invoke(app, ["verify", str(smoke_release), "--json"])
     assert ver.exit_code == 0 and json.loads(ver.output)["ok"] is True
+
+
+def test_a_misspelt_model_name_gets_a_suggestion():
+    from aas_dataset.catalog import CatalogError, resolve
+
+    with pytest.raises(CatalogError, match="did you mean 'flux_schnell'"):
+        resolve("generator", "flux_schnel")

@@ -83,7 +83,11 @@ def resolve(
     """`extra`: a recipe's own catalog entries for this role; they shadow packaged ones."""
     known = {**entries(role, path), **(extra or {})}
     if name not in known:
-        raise CatalogError(f"unknown {role} {name!r}; known: {', '.join(sorted(known))}")
+        import difflib
+
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise CatalogError(f"unknown {role} {name!r}; {hint}known: {', '.join(sorted(known))}")
     entry = known[name]
     try:
         cls = backend_class(role, entry.kind)
