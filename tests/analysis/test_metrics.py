@@ -296,3 +296,12 @@ def test_success_by_dimension_by_hand():
     assert t.cell("m", "clarity").value == pytest.approx(0.5)  # rows 0 and 1 (row 3 unlabelled)
     assert t.cell("m", "emotion").value == pytest.approx(0.5)  # rows 1 and 2
     assert np.isnan(t.cell("m", "richness").value)  # never asked for
+
+
+def test_the_vectorised_mean_cell_equals_the_per_resample_one():
+    from aas_dataset.analysis.metrics.core import bootstrap_cell, mean_cell
+
+    v = np.random.default_rng(1).normal(size=3300)
+    slow = bootstrap_cell(lambda i: v[i].mean(), len(v), n_boot=200, seed=3, key=("k",))
+    fast = mean_cell(v, n_boot=200, seed=3, key=("k",))
+    assert (fast.value, fast.lo, fast.hi) == pytest.approx((slow.value, slow.lo, slow.hi), rel=1e-12)

@@ -67,6 +67,31 @@ def bootstrap_cell(
     return Cell(value, lo, hi)
 
 
+def mean_cell(values, *, n_boot: int = N_BOOT, seed: int = 0, key: tuple = ()) -> Cell:
+    """The mean of `values` with its seeded percentile interval, resampled as one array
+    operation: the same resamples (scipy draws the same indices whatever the data), hence the
+    same interval, as `bootstrap_cell` with `v[i].mean()`, without a Python call per resample."""
+    from scipy.stats import bootstrap
+
+    v = np.asarray(values, dtype=np.float64)
+    n = len(v)
+    value = float(v.mean()) if n else float("nan")
+    if n < 2 or n_boot <= 0 or math.isnan(value):
+        return Cell(value)
+    rng = np.random.default_rng(derive_seed(seed, *key))
+    with np.errstate(all="ignore"):
+        res = bootstrap(
+            (v,),
+            np.mean,
+            vectorized=True,
+            n_resamples=n_boot,
+            method="percentile",
+            confidence_level=LEVEL,
+            rng=rng,
+        )
+    return Cell(value, float(res.confidence_interval.low), float(res.confidence_interval.high))
+
+
 @dataclass
 class Table:
     name: str  # file stem: generators, reward_models, ...

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from aas_dataset.analysis.metrics.core import N_BOOT, Cell, Table, bootstrap_cell
+from aas_dataset.analysis.metrics.core import N_BOOT, Cell, Table, mean_cell
 from aas_dataset.analysis.metrics.tables import AUX_SUFFIXES, _sigmoid, lapis_relative_score
 
 
@@ -41,9 +41,7 @@ def real_photos_table(df: pd.DataFrame, *, n_boot: int = N_BOOT, seed: int = 0) 
         for s in scorers:
             d = (ok[f"{s}.oidp"].to_numpy(float) - ok[f"{s}.didp"].to_numpy(float))[idx]
             d = d[np.isfinite(d)]
-            row[f"bias {s[len('score_') :]}"] = bootstrap_cell(
-                lambda i, d=d: d[i].mean(), len(d), n_boot=n_boot, seed=seed, key=("real", g, s)
-            )
+            row[f"bias {s[len('score_') :]}"] = mean_cell(d, n_boot=n_boot, seed=seed, key=("real", g, s))
         t.rows.append(row)
     rejected = int((df["status"] == "rejected").sum()) if "status" in df else 0
     t.notes.append(
@@ -74,12 +72,8 @@ def artworks_table(
             other = _sigmoid(other - df[f"{s}_neg.shuffled"].to_numpy(float))
         own, other = own[np.isfinite(own)], other[np.isfinite(other)]
         row: dict = {"scorer": name, "n": len(own)}
-        row["mean (true caption)"] = bootstrap_cell(
-            lambda i, v=own: v[i].mean(), len(own), n_boot=n_boot, seed=seed, key=("art", s)
-        )
-        row["mean (shuffled caption)"] = bootstrap_cell(
-            lambda i, v=other: v[i].mean(), len(other), n_boot=n_boot, seed=seed, key=("art-shuf", s)
-        )
+        row["mean (true caption)"] = mean_cell(own, n_boot=n_boot, seed=seed, key=("art", s))
+        row["mean (shuffled caption)"] = mean_cell(other, n_boot=n_boot, seed=seed, key=("art-shuf", s))
         if leaderboard and name == leaderboard_scorer and len(own):
             r_min, r_max = min(leaderboard.values()), max(leaderboard.values())
             row["relative score"] = lapis_relative_score(own, r_min, r_max, n_boot=n_boot, seed=seed)

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from aas_dataset.analysis.metrics.core import N_BOOT, Cell, Table, bootstrap_cell
+from aas_dataset.analysis.metrics.core import N_BOOT, Cell, Table, bootstrap_cell, mean_cell
 from aas_dataset.analysis.metrics.tables import _sigmoid, rater_names, score_names
 from aas_dataset.spec.taxonomy import DIMENSION_KEYS
 
@@ -86,7 +86,7 @@ def mitigation_table(df: pd.DataFrame, *, n_boot: int = N_BOOT, seed: int = 0) -
 
         def cell(col: str, v: np.ndarray, model=model) -> Cell:
             v = v[np.isfinite(v)]
-            return bootstrap_cell(lambda i, v=v: v[i].mean(), len(v), n_boot=n_boot, seed=seed, key=("mit", model, col))
+            return mean_cell(v, n_boot=n_boot, seed=seed, key=("mit", model, col))
 
         for s in scorers:
             name = s[len("score_") :]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from aas_dataset.analysis.metrics.core import N_BOOT, Table, bootstrap_cell
+from aas_dataset.analysis.metrics.core import N_BOOT, Table, bootstrap_cell, mean_cell
 
 AUX_SUFFIXES = ("_neg", "_sigma")  # secondary outputs: BLIP's negative ITM logit, HPSv3's sigma
 NEG_EMOTION_COLUMNS = {"angry": "anger", "fearful": "fear", "sad": "sadness"}
@@ -63,7 +63,7 @@ def generator_table(df: pd.DataFrame, ground_truth: str | None, *, n_boot: int =
 
         def cell(col, values, model=model):
             v = values[~np.isnan(values)]
-            return bootstrap_cell(lambda i: v[i].mean(), len(v), n_boot=n_boot, seed=seed, key=("gen", model, col))
+            return mean_cell(v, n_boot=n_boot, seed=seed, key=("gen", model, col))
 
         for s in scores:
             name = s[len("score_") :]
@@ -152,9 +152,7 @@ def emotion_bias_table(df: pd.DataFrame, *, n_boot: int = N_BOOT, seed: int = 0)
         row: dict = {"model": c[len("score_") :], "n": len(df)}
         for e, label in NEG_EMOTION_COLUMNS.items():
             hit = (df[f"{c}.{e}"].to_numpy(float) > df[f"{c}.{e}_happy"].to_numpy(float)).astype(float)
-            row[label] = bootstrap_cell(
-                lambda i, h=hit: h[i].mean(), len(hit), n_boot=n_boot, seed=seed, key=("emo", c, e)
-            )
+            row[label] = mean_cell(hit, n_boot=n_boot, seed=seed, key=("emo", c, e))
         t.rows.append(row)
     t.notes.append("Correct iff r(negative face) > r(happy face), strictly.")
     return t
@@ -167,9 +165,7 @@ def emotion_generation_table(df: pd.DataFrame, *, n_boot: int = N_BOOT, seed: in
         row: dict = {"model": model}
         for e in dict.fromkeys(df["emotion"]):
             v = df[(df["model"] == model) & (df["emotion"] == e)]["score"].to_numpy(float)
-            row[e] = bootstrap_cell(
-                lambda i, v=v: v[i].mean(), len(v), n_boot=n_boot, seed=seed, key=("emogen", model, e)
-            )
+            row[e] = mean_cell(v, n_boot=n_boot, seed=seed, key=("emogen", model, e))
         t.rows.append(row)
     return t
 
@@ -187,7 +183,7 @@ def real_photo_bias_table(
             {
                 by: g,
                 "n": len(v),
-                "bias": bootstrap_cell(lambda i, v=v: v[i].mean(), len(v), n_boot=n_boot, seed=seed, key=("real", g)),
+                "bias": mean_cell(v, n_boot=n_boot, seed=seed, key=("real", g)),
             }
         )
     return t
@@ -258,7 +254,7 @@ def dimension_table(df: pd.DataFrame, ground_truth: str, *, n_boot: int = N_BOOT
         for d in DIMENSION_KEYS:
             take = mine & np.array([d in ds for ds in dims]) & ~np.isnan(lab_all)
             v = (lab_all[take] == 1).astype(float)
-            row[d] = bootstrap_cell(lambda i, v=v: v[i].mean(), len(v), n_boot=n_boot, seed=seed, key=("dim", model, d))
+            row[d] = mean_cell(v, n_boot=n_boot, seed=seed, key=("dim", model, d))
         t.rows.append(row)
     t.notes.append("A row counts in each dimension its p_a was asked to carry; unlabelled rows are left out.")
     return t
