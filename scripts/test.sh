@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: install what the tests need into ./.venv, lint, run pytest.
-#   bash scripts/test.sh            # everything (about 8 minutes on 2 cores)
+#   bash scripts/test.sh            # everything (about 12 minutes on 2 cores)
 #   bash scripts/test.sh -m "not slow"
 set -euo pipefail
 cd "$(dirname "$0")/.."
