@@ -4,11 +4,26 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "evaluate_reward_model", "load"]
+__all__ = [
+    "__version__",
+    "build",
+    "diff",
+    "evaluate_reward_model",
+    "export_webdataset",
+    "load",
+    "release",
+    "report",
+    "verify",
+]
+_API = ("build", "verify", "report", "export_webdataset", "release", "diff")
 
 
 def __getattr__(name: str):
     # Keep `import aas_dataset` light: the loader imports `datasets` only when used.
+    if name in _API:  # the commands as functions (aas_dataset/api.py)
+        from aas_dataset import api
+
+        return getattr(api, name)
     if name == "load":
         from aas_dataset.release.loader import load
 

@@ -180,3 +180,18 @@ def test_a_misspelt_model_name_gets_a_suggestion():
 
     with pytest.raises(CatalogError, match="did you mean 'flux_schnell'"):
         resolve("generator", "flux_schnel")
+
+
+def test_the_python_api_mirrors_the_cli(smoke_release, tmp_path):
+    import shutil
+
+    import aas_dataset as aas
+
+    folder = tmp_path / "rel"
+    shutil.copytree(smoke_release, folder)
+    assert aas.verify(folder).ok
+    again = aas.build(SMOKE, folder)  # resumes: every unit is in the copied store
+    assert again.model_calls == 0
+    assert {"generators", "reward_models"} <= {t.name for t in aas.report(folder, n_boot=10).tables}
+    assert aas.export_webdataset(folder)
+    assert aas.diff(smoke_release, folder).level in ("none", "patch")
