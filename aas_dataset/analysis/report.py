@@ -126,8 +126,11 @@ def build_report(
     write("tables/all_long.csv", long_csv(res.tables))
     plots = []
     if "scores" in configs:
-        for name, png in _plots(res.tables, df):
+        aligned = {c["aligned"] for c in recipe.get("comparisons", [])}
+        for name, png in _plots(res.tables, df, aligned):
             write(f"plots/{name}.png", png)
+            write(f"plots/{name}.svg", png.svg)
+            write(f"plots/{name}.pdf", png.pdf)
             plots.append(name)
     head = (
         f"# Report: {m['name']} v{m['version']}\n\nRecipe `{m.get('recipe_hash', '')[:12]}`; ground truth: `{gt}`.\n\n"
@@ -203,38 +206,96 @@ def index_html(m: dict, tables: list[Table], plots: list[str], files: list[str])
 # --- plots -------------------------------------------------------------------------------
 
 
-def _fig_png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
-    return buf.getvalue()
+class _Figure(bytes):
+    """A figure's PNG bytes, carrying its SVG and PDF renderings (`.svg`, `.pdf`) for papers."""
+
+    svg: bytes
+    pdf: bytes
 
 
-def _bars(ax, labels, cells: list[Cell], title: str):
+def _fig_png(fig) -> _Figure:
+    def render(fmt: str, **meta) -> bytes:
+        buf = io.BytesIO()
+        fig.savefig(buf, format=fmt, dpi=110, bbox_inches="tight", metadata=meta)
+        return buf.getvalue()
+
+    png = _Figure(render("png", Software=None))
+    png.svg = render("svg", Date=None)  # no timestamps: a report's files depend only on the data
+    png.pdf = render("pdf", CreationDate=None, ModDate=None)
+    return png
+
+
+# one colour per model, the same in every plot (the order models first appear in the release)
+_PALETTE = (
+    "#4c72b0",
+    "#dd8452",
+    "#55a868",
+    "#c44e52",
+    "#8172b3",
+    "#937860",
+    "#da8bc3",
+    "#8c8c8c",
+    "#ccb974",
+    "#64b5cd",
+)
+_COLORS: dict[str, str] = {}
+
+
+def _color(label: str) -> str:
+    return _COLORS.setdefault(label, _PALETTE[len(_COLORS) % len(_PALETTE)])
+
+
+def _bars(ax, labels, cells: list[Cell], title: str, highlight: set[str] = frozenset()):
+    """Bars with 95 % intervals; horizontal when a label is long (no overlapping names); models
+    in `highlight` (the aligned side of aligned-vs-base tests) outlined."""
     vals = np.array([c.value for c in cells], dtype=float)
     lo = np.array([c.value - c.lo if c.lo is not None else 0 for c in cells], dtype=float)
     hi = np.array([c.hi - c.value if c.hi is not None else 0 for c in cells], dtype=float)
-    ax.bar(range(len(vals)), vals, yerr=np.vstack([np.nan_to_num(lo), np.nan_to_num(hi)]), capsize=3, color="#6a7f99")
-    ax.set_xticks(range(len(vals)), labels, rotation=30, ha="right", fontsize=8)
-    ax.axhline(0, color="black", lw=0.6)
+    err = np.vstack([np.nan_to_num(lo), np.nan_to_num(hi)])
+    colors = [_color(str(x)) for x in labels]
+    edges = ["black" if str(x) in highlight else "none" for x in labels]
+    if max((len(str(x)) for x in labels), default=0) > 12:
+        ax.barh(range(len(vals)), vals, xerr=err, capsize=3, color=colors, edgecolor=edges, linewidth=1.2)
+        ax.set_yticks(range(len(vals)), labels, fontsize=8)
+        ax.invert_yaxis()
+        ax.axvline(0, color="black", lw=0.6)
+    else:
+        ax.bar(range(len(vals)), vals, yerr=err, capsize=3, color=colors, edgecolor=edges, linewidth=1.2)
+        ax.set_xticks(range(len(vals)), labels, rotation=30, ha="right", fontsize=8)
+        ax.axhline(0, color="black", lw=0.6)
     ax.set_title(title, fontsize=9)
 
 
-def _plots(tables: list[Table], df):
+def _plots(tables: list[Table], df, aligned: set[str] = frozenset()):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     by = {t.name: t for t in tables}
     out = []
     gen = by.get("generators")
     if gen and gen.rows:
         deltas = [c for c in gen.columns if c.startswith("Δ")] + (["success"] if "success" in gen.columns else [])
-        fig, axes = plt.subplots(1, len(deltas), figsize=(3.2 * len(deltas), 3.2), squeeze=False)
-        for ax, col in zip(axes[0], deltas, strict=True):
+        ncols = min(4, len(deltas))  # a grid, not one long row: panels keep a readable size
+        nrows = -(-len(deltas) // ncols)
+        height = 0.32 * len(gen.rows) + 1.4
+        fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols, height * nrows), squeeze=False)
+        for k, ax in enumerate(axes.flat):
+            if k >= len(deltas):
+                ax.axis("off")
+                continue
+            col = deltas[k]
             rows = [r for r in gen.rows if isinstance(r.get(col), Cell)]
-            _bars(ax, [r["model"] for r in rows], [r[col] for r in rows], col)
-        fig.suptitle("Per-model shift I_a vs I_o under p_o (95% bootstrap intervals)", fontsize=10)
+            _bars(ax, [r["model"] for r in rows], [r[col] for r in rows], col, aligned)
+            ax.xaxis.set_major_locator(MaxNLocator(4))
+            ax.tick_params(labelsize=7)
+            if k % ncols and len(ax.get_yticklabels()) and any(len(r["model"]) > 12 for r in rows):
+                ax.set_yticklabels([])  # the model names once per row of panels
+        fig.tight_layout(rect=(0, 0, 1, 0.94))
+        note = "; outlined: aligned models of the aligned-vs-base tests" if aligned else ""
+        fig.suptitle(f"Per-model shift I_a vs I_o under p_o (95% bootstrap intervals){note}", fontsize=10)
         out.append(("generator_deltas", _fig_png(fig)))
         plt.close(fig)
     rm = by.get("reward_models")

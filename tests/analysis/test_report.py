@@ -107,6 +107,8 @@ def test_report_has_one_entry_page_a_long_csv_and_the_dimension_breakdown(releas
         assert f"tables/{t.name}.csv" in index
     for png in (rep / "plots").glob("*.png"):
         assert f"plots/{png.name}" in index and f"plots/{png.name}" in (rep / "report.md").read_text()
+        assert png.with_suffix(".pdf").read_bytes()[:4] == b"%PDF"  # for a paper, beside the PNG
+        assert b"<svg" in png.with_suffix(".svg").read_bytes()
     assert (
         "success_by_dimension" in {t.name for t in res.tables}
         and (rep / "plots" / "success_by_dimension.png").is_file()
