@@ -55,9 +55,12 @@ def export_webdataset(folder: str | Path) -> list[str]:
 
 def release(folder: str | Path, repo_id: str, tag: str, *, private: bool = False) -> str:
     """Verify, check the version against the latest tag, upload and tag; returns the commit."""
+    from aas_dataset.analysis.report import results_markdown
+    from aas_dataset.release.diff import write_section
     from aas_dataset.release.hub import plan_release, publish
 
     plan = plan_release(Path(folder), repo_id, tag)
+    write_section(Path(folder), "results", results_markdown(folder))  # the card shows the results
     return publish(Path(folder), plan, private=private)
 
 

@@ -704,6 +704,10 @@ def release(
 
     if not get_token():  # before any Hub call: the answer must not depend on the network
         raise _bad_input("no Hub token: set HF_TOKEN or run `hf auth login`")
+    from aas_dataset.analysis.report import results_markdown
+    from aas_dataset.release.diff import write_section
+
+    write_section(folder, "results", results_markdown(folder))  # the card shows the paper's tables
     try:
         sha = publish(folder, plan, private=private)
     except ReleaseError as e:

@@ -493,3 +493,16 @@ def gallery_html(folder: Path, manifest: dict, limit: int = 200, failures: list[
         )
     parts.append(_GALLERY_JS)
     return "\n".join(parts)
+
+
+def results_markdown(folder: Path, n_boot: int = 200, seed: int = 0) -> str:
+    """The generator and reward-model tables of a release, for its card."""
+    m = read_manifest(Path(folder))
+    if not any(f.get("config") == "scores" for f in m["files"].values()):
+        return "No paired benchmark in this release.\n"
+    df = read_frame(Path(folder), "scores")
+    gt = m.get("recipe", {}).get("ground_truth") or next((c[6:] for c in df.columns if c.startswith("label_")), None)
+    tables = [generator_table(df, gt, n_boot=n_boot, seed=seed)]
+    if gt:
+        tables.append(classification_table(df, gt, n_boot=n_boot, seed=seed))
+    return "\n".join(t.to_markdown() for t in tables) + f"\n({n_boot} bootstrap resamples per interval.)\n"

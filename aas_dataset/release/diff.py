@@ -239,17 +239,24 @@ def release_notes(previous: str | None, new: str, diff: ReleaseDiff | None) -> s
 
 
 def write_notes(folder: Path, notes: str) -> bool:
-    """Put `notes` between the card's release-notes marks and record the card's new hash in
-    MANIFEST (both written atomically; the folder is ours)."""
+    """Put `notes` between the card's release-notes marks (see `write_section`)."""
+    return write_section(folder, "release-notes", notes)
+
+
+def write_section(folder: Path, name: str, text: str) -> bool:
+    """Put `text` between the card's `<!-- name -->` and `<!-- /name -->` marks and record the
+    card's new hash in MANIFEST (both written atomically; the folder is ours). False when the card
+    has no such marks (a card from before them is left as it is)."""
     from aas_dataset.release.manifest import file_entry
     from aas_dataset.util import write_bytes_atomic, write_json_atomic
 
+    start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
     card = (folder / "README.md").read_text(encoding="utf-8")
-    if NOTES_START not in card or NOTES_END not in card:  # a card from before the marks: left as it is
+    if start not in card or end not in card:
         return False
-    head, _, rest = card.partition(NOTES_START)
-    _, _, tail = rest.partition(NOTES_END)
-    write_bytes_atomic(folder / "README.md", f"{head}{NOTES_START}\n{notes}{NOTES_END}{tail}".encode())
+    head, _, rest = card.partition(start)
+    _, _, tail = rest.partition(end)
+    write_bytes_atomic(folder / "README.md", f"{head}{start}\n{text}{end}{tail}".encode())
     m = read_manifest(folder)
     extra = {k: v for k, v in m["files"]["README.md"].items() if k not in ("sha256", "bytes")}
     m["files"]["README.md"] = file_entry(folder, "README.md", **extra)

@@ -155,3 +155,9 @@ def test_release_without_a_token_is_a_clear_error(release_copy, monkeypatch, tmp
     res = runner.invoke(app, ["release", str(release_copy), "--repo-id", "org/aas", "--tag", "v1.0.0"])
     assert isinstance(res.exception, SystemExit) and res.exit_code == 2  # a message, not a crash
     assert "no Hub token: set HF_TOKEN or run `hf auth login`" in res.output
+
+
+def test_the_card_says_auxiliary_outputs_are_not_preferences_and_has_a_results_section(smoke_release):
+    card = (smoke_release / "README.md").read_text()
+    assert "| `score_blip_itm_large_neg` | BLIP ITM no-match logit" in card and "not a preference" in card
+    assert "## Results" in card and "<!-- results -->" in card and "## Versions" in card

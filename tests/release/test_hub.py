@@ -183,6 +183,7 @@ def test_versions_follow_the_policy_and_the_card_gets_release_notes(authors_dir,
         card = repo.resolve("v2.0.0").files["README.md"].decode()
         assert "## Release notes: v2.0.0 (from v1.1.0, MAJOR)" in card and "existing row(s) of pairs changed" in card
         assert "PATCH: the same data" in card  # the written policy
+        assert "Reward models" in card and "| model |" in card  # the results, recomputed from the data
         cli = subprocess.run(
             [sys.executable, "-m", "aas_dataset", "diff", f"{REPO}@v1.0.0", f"{REPO}@v1.1.0", "--json"],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,

@@ -12,6 +12,20 @@ from aas_dataset.engine.stages.judge import downstream_units, pair_inputs
 from aas_dataset.spec.schema import COMBOS, Column, rater_columns, score_column
 from aas_dataset.spec.taxonomy import DIMENSION_KEYS
 
+AUX_DOCS = {  # secondary outputs are not preferences: the card says what they are
+    "neg": "BLIP ITM no-match logit for the four combinations (auxiliary: not a preference; match = σ(pos − neg))",
+    "log_sigma": "HPSv3 log σ, its uncertainty, for the four combinations (auxiliary: not a preference)",
+    "sigma": "the scorer's σ (uncertainty) for the four combinations (auxiliary: not a preference)",
+}
+
+
+def output_doc(output: str) -> str:
+    if output in AUX_DOCS:
+        return AUX_DOCS[output]
+    if output:
+        return f"reward r(I, p), output {output!r}, for the four combinations"
+    return "reward r(I, p) for the four combinations"
+
 
 def score_combos(backend, quads: list[tuple]) -> list[dict | Exception]:
     """For each (I_o, I_a, p_o, p_a): output -> {oiop, oidp, diop, didp}, or the error of that
@@ -63,8 +77,9 @@ class ScoreStage(Stage):
     def columns(self, model) -> tuple[Column, ...]:
         if model.traits["rater"]:
             return rater_columns(model.name)
-        doc = "reward r(I, p) for the four combinations"
-        return tuple(Column(score_column(model.name, o or None), "score", doc) for o in model.traits["outputs"])
+        return tuple(
+            Column(score_column(model.name, o or None), "score", output_doc(o)) for o in model.traits["outputs"]
+        )
 
     def row_values(self, model, record: ScoreRecord | None) -> dict:
         sc = record.scores if record else None
