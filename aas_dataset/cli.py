@@ -487,7 +487,7 @@ def report(
     out_dir: Annotated[Path | None, typer.Option("--out", help="default: FOLDER/report")] = None,
     n_boot: Annotated[int, typer.Option(min=0, help="bootstrap resamples per cell")] = 1000,
     seed: Annotated[int, typer.Option(help="bootstrap seed")] = 0,
-    gallery_limit: Annotated[int, typer.Option(min=0, help="pairs shown in the gallery")] = 200,
+    gallery_limit: Annotated[int, typer.Option(min=0, help="pairs per gallery page (every pair is shown)")] = 200,
 ):
     """Tables (Markdown, CSV, JSON), plots and an HTML gallery from a release folder."""
     from aas_dataset.analysis.report import build_report

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from aas_dataset.analysis.answers import ANSWERS, Answers
+from aas_dataset.analysis.gallery import gallery_pages
 from aas_dataset.analysis.metrics import (
     classification_table,
     comparison_table,
@@ -141,7 +142,8 @@ def build_report(
         head + "\n".join(t.to_markdown() for t in res.tables) + ("\n## Plots\n\n" + figures if plots else ""),
     )
     if "pairs" in configs:
-        write("gallery.html", gallery_html(folder, m, limit=gallery_limit, failures=res.failures))
+        for name, page in gallery_pages(folder, m, gallery_limit, gt, res.failures):
+            write(name, page)
     if "real_photos" in configs:
         write("real_photos.html", real_photos_html(folder, m, limit=gallery_limit, failures=res.failures))
     write("index.html", index_html(m, res.tables, plots, res.files))
@@ -442,56 +444,6 @@ def real_photos_html(folder: Path, manifest: dict, limit: int = 200, failures: l
             f'<div class="p">p_a: {esc(r["anti_aesthetic_caption"] or "")}</div>'
             f"<div>{''.join(badges)}</div></div>"
         )
-    return "\n".join(parts)
-
-
-def gallery_html(folder: Path, manifest: dict, limit: int = 200, failures: list[str] | None = None) -> str:
-    """`failures` collects the shown rows whose stored image does not decode (shown as such)."""
-    # Stream the shards and keep only the picked rows: a full release holds gigabytes of images.
-    rows, n = _picked_rows(folder, manifest, "pairs", limit)
-    models = list(dict.fromkeys(r["model"] for r in rows))
-    dims = sorted({d for r in rows for d in r["selected_dims"]})
-    opt = lambda vals: "".join(f'<option value="{html.escape(v)}">{html.escape(v)}</option>' for v in vals)  # noqa: E731
-    parts = [
-        _GALLERY_HEAD,
-        f"<h1>{html.escape(manifest['name'])} v{html.escape(manifest['version'])}: {len(rows)} of {n} pairs</h1>",
-        f'<p>model <select id="fm" onchange="applyFilters()"><option value="">all</option>{opt(models)}</select> '
-        f'dimension <select id="fd" onchange="applyFilters()"><option value="">all</option>{opt(dims)}</select> '
-        '<span id="count"></span></p>',
-        "<p class=p>Left: I_o from p_o. Right: I_a from p_a. Badges: judge labels (1 = I_a chosen), and per scorer "
-        "r(I_a,p_a) − r(I_o,p_a) (green: the scorer prefers the image that follows p_a).</p>",
-    ]
-    for r in rows:
-        badges = []
-        for k, v in r.items():
-            if k.startswith("label_"):
-                badges.append(f'<span class="b">{html.escape(k[6:])}: {v if v is not None else "–"}</span>')
-            elif (
-                k.startswith("score_")
-                and isinstance(v, dict)
-                and v.get("didp") is not None
-                and v.get("oidp") is not None
-            ):
-                d = v["didp"] - v["oidp"]
-                badges.append(f'<span class="b {"up" if d > 0 else "down"}">{html.escape(k[6:])} {d:+.3g}</span>')
-        esc = html.escape
-        dims = r["selected_dims"]
-        imgs = ""
-        for col, alt in (("image_original", "I_o"), ("image_distorted", "I_a")):
-            try:
-                imgs += f'<img alt="{alt}" src="{_thumb(r[col]["bytes"])}">'
-            except ImageProblem as e:  # a named row failure, not a broken report
-                imgs += f'<span class="b down">{alt}: {esc(str(e))}</span>'
-                if failures is not None:
-                    failures.append(f"{r['model']} #{r['index']}, {col}: {e}")
-        parts.append(
-            f'<div class="card" data-model="{esc(r["model"])}" data-dims="{esc("|".join(dims))}">{imgs}'
-            f'<div class="p"><b>{esc(r["model"])} #{r["index"]}</b> · {esc(", ".join(dims))}</div>'
-            f'<div class="p">p_o: {esc(r["prompt_original"])}</div>'
-            f'<div class="p">p_a: {esc(r["prompt_distorted"])}</div>'
-            f"<div>{''.join(badges)}</div></div>"
-        )
-    parts.append(_GALLERY_JS)
     return "\n".join(parts)
 
 

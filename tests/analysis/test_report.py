@@ -51,7 +51,7 @@ def test_report_on_a_non_release_is_a_clear_error(tmp_path):
     assert res.exit_code == 2 and "MANIFEST.json" in res.output
 
 
-def test_gallery_shows_images_in_headless_chromium(release_copy):
+def test_gallery_shows_images_in_headless_chromium(release_copy):  # the plain dump-dom path, without Playwright
     if not CHROMIUM:
         if os.environ.get("CI"):
             pytest.fail("chromium is not installed in CI")
@@ -86,12 +86,64 @@ def test_gallery_shows_images_in_headless_chromium(release_copy):
     assert "48 pairs shown" in dom
 
 
-def test_gallery_samples_across_shards(release_copy):
-    build_report(release_copy, n_boot=0, gallery_limit=5)
-    page = (release_copy / "report" / "gallery.html").read_text()
-    assert page.count('<div class="card"') == 5
-    assert "5 of 48 pairs" in page
-    assert 'data-model="tiny_sd_euler"' in page  # the picks reach the second shard
+def test_gallery_pages_hold_every_pair_in_prompt_order(release_copy):
+    res = build_report(release_copy, n_boot=0, gallery_limit=5)
+    rep = release_copy / "report"
+    pages = sorted(f for f in res.files if f.startswith("gallery"))
+    assert len(pages) == 10  # 48 pairs, 5 per page: nothing sampled away
+    first = (rep / "gallery.html").read_text()
+    assert first.count("<div class=card ") == 5 and "pairs 1–5 of 48" in first
+    assert 'data-model="tiny_sd_euler"' in first  # prompt order: both models of a prompt together
+    assert 'href="gallery-2.html"' in first and 'href="gallery.html"' in (rep / "gallery-2.html").read_text()
+    assert sum((rep / p).read_text().count("<div class=card ") for p in pages) == 48
+
+
+def test_gallery_in_a_real_browser_at_phone_and_desktop_width(release_copy, tmp_path):
+    """Filters, the disagreement view, sorting and zoom, exercised in headless Chromium; the
+    page lays out at 390 px and 1280 px without horizontal scrolling."""
+    if not CHROMIUM:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed in CI")
+        pytest.skip("chromium not installed")
+    from playwright.sync_api import sync_playwright
+
+    build_report(release_copy, n_boot=0)
+    page_url = (release_copy / "report" / "gallery.html").as_uri()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        for width in (390, 1280):
+            page = browser.new_page(viewport={"width": width, "height": 900})
+            page.goto(page_url)
+            page.wait_for_function("document.title.startsWith('gallery: ')")
+            assert page.title() == "gallery: 96/96 images loaded"
+            assert page.evaluate("document.documentElement.scrollWidth") <= width  # no sideways scroll
+            page.screenshot(path=str(tmp_path / f"gallery-{width}.png"), full_page=False)
+            assert page.inner_text("#count") == "48 pairs shown"
+            page.select_option("#fm", "tiny_sd")
+            assert page.inner_text("#count") == "24 pairs shown"
+            page.select_option("#fm", "")
+            page.select_option("#fl", "1")  # the ground truth chose I_a
+            chose = page.evaluate("[...document.querySelectorAll('.card:not(.hidden)')].map(c => c.dataset.label)")
+            assert chose and set(chose) == {"1"}
+            page.select_option("#fl", "")
+            page.select_option("#fx", "clip_tiny")  # where CLIP and the judge disagree
+            shown = page.evaluate(
+                "[...document.querySelectorAll('.card:not(.hidden)')]"
+                ".map(c => [c.dataset.label, JSON.parse(c.dataset.margins).clip_tiny])"
+            )
+            assert all((m > 0) != (lab == "1") for lab, m in shown)
+            page.select_option("#fx", "")
+            page.select_option("#fs", "clip_tiny")  # sorted within each prompt by CLIP's margin
+            order = page.evaluate(
+                "[...document.querySelector('section.prompt .grid').children]"
+                ".map(c => JSON.parse(c.dataset.margins).clip_tiny)"
+            )
+            assert order == sorted(order, reverse=True)
+            page.click(".card img")
+            assert page.is_visible("#zoom")
+            page.close()
+        browser.close()
+    assert (tmp_path / "gallery-390.png").stat().st_size > 0
 
 
 def test_report_has_one_entry_page_a_long_csv_and_the_dimension_breakdown(release_copy):
