@@ -114,7 +114,7 @@ class RichProgress:
         self.p.refresh()
 
 
-def _progress() -> Progress:
+def _progress(disable: bool = False) -> Progress:
     return Progress(
         TextColumn("{task.description:<9}"),
         BarColumn(),
@@ -127,6 +127,7 @@ def _progress() -> Progress:
         TimeRemainingColumn(),
         console=console,
         transient=False,
+        disable=disable,
     )
 
 
@@ -160,6 +161,8 @@ def build(
         list[str] | None,
         typer.Option(help="ROLE=NAME[,NAME] (generator, judge, scorer): run only those models; no assembly"),
     ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the build's summary as JSON, no progress")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars; failures and a summary")] = False,
 ):
     """Build a release folder from a recipe; rerunning resumes and skips finished units."""
     from aas_dataset.catalog.recipes import load_recipe
@@ -183,7 +186,7 @@ def build(
             raise typer.Exit(2)
         if plan:
             return
-        with _progress() as p:
+        with _progress(disable=quiet or as_json) as p:
             report = builder.run(
                 RichProgress(p),
                 force_assemble=force_assemble,
@@ -199,6 +202,15 @@ def build(
             )
     except (RecipeError, ReleaseFolderError, ValueError) as e:
         raise _bad_input(str(e)) from None
+    if as_json:
+        out.print_json(json.dumps({
+            "release": str(builder.out), "assembled": report.assembled, "model_calls": report.model_calls,
+            "stages": [s.as_dict() for s in report.stats], "failures": report.failures, "kept": report.kept,
+            "hydrated": report.hydrated.__dict__ if report.hydrated is not None else None,
+        }))  # fmt: skip
+        if report.failures and not allow_failures:
+            raise typer.Exit(1)
+        return
     if report.hydrated is not None:
         h = report.hydrated
         out.print(f"from {h.source}: {h.written} units written to the store, {h.present} already there")
@@ -207,7 +219,8 @@ def build(
         t.add_column(col, justify="right" if col != "stage" else "left")
     for s in report.stats:
         t.add_row(s.stage, str(s.total), str(s.ok), str(s.cached), str(s.failed), str(s.blocked), str(s.calls))
-    console.print(t)
+    if not quiet:
+        console.print(t)
     console.print(
         f"model calls: {report.model_calls}; release "
         + ("written" if report.assembled else "not assembled (--only)" if only else "already up to date")
@@ -488,17 +501,26 @@ def report(
     n_boot: Annotated[int, typer.Option(min=0, help="bootstrap resamples per cell")] = 1000,
     seed: Annotated[int, typer.Option(help="bootstrap seed")] = 0,
     gallery_limit: Annotated[int, typer.Option(min=0, help="pairs per gallery page (every pair is shown)")] = 200,
+    as_json: Annotated[bool, typer.Option("--json", help="print the tables as JSON instead of Markdown")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only where the report was written")] = False,
 ):
-    """Tables (Markdown, CSV, JSON), plots and an HTML gallery from a release folder."""
+    """Tables (Markdown, CSV, JSON), plots and an HTML gallery from a release folder.
+
+    Example: `aas report aas_benchmark --n-boot 200`, then open aas_benchmark/report/index.html."""
     from aas_dataset.analysis.report import build_report
 
     try:
         res = build_report(folder, out_dir, n_boot=n_boot, seed=seed, gallery_limit=gallery_limit)
     except (FileNotFoundError, ValueError, KeyError) as e:
         raise _bad_input(str(e)) from None
-    for t in res.tables:
-        out.print(t.to_markdown(), highlight=False, markup=False, soft_wrap=True)
-    out.print(f"wrote {len(res.files)} files to {res.out}")
+    if as_json:
+        out.print_json(json.dumps({"out": str(res.out), "tables": [json.loads(t.to_json()) for t in res.tables],
+                                   "files": res.files, "failures": res.failures}))  # fmt: skip
+    elif not quiet:
+        for t in res.tables:
+            out.print(t.to_markdown(), highlight=False, markup=False, soft_wrap=True)
+    if not as_json:
+        out.print(f"wrote {len(res.files)} files to {res.out}")
     if res.failures:  # the report is written; rows it could not show are named and the run is not a success
         for f in res.failures[:10]:
             console.print(f"[red]image does not decode[/] {escape(f)}", highlight=False, soft_wrap=True)

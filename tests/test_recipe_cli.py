@@ -195,3 +195,21 @@ def test_the_python_api_mirrors_the_cli(smoke_release, tmp_path):
     assert {"generators", "reward_models"} <= {t.name for t in aas.report(folder, n_boot=10).tables}
     assert aas.export_webdataset(folder)
     assert aas.diff(smoke_release, folder).level in ("none", "patch")
+
+
+def test_build_and_report_speak_json_and_can_be_quiet(smoke_release, tmp_path):
+    import shutil
+
+    folder = tmp_path / "rel"
+    shutil.copytree(smoke_release, folder)
+    res = runner.invoke(app, ["build", str(SMOKE), "--out", str(folder), "--json"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.output)
+    assert summary["model_calls"] == 0 and {s["stage"] for s in summary["stages"]} >= {"prompts", "generate"}
+    quiet = runner.invoke(app, ["build", str(SMOKE), "--out", str(folder), "--quiet"])
+    assert quiet.exit_code == 0 and "model calls: 0" in quiet.output and "┃" not in quiet.output
+    rep = runner.invoke(app, ["report", str(folder), "--json", "--n-boot", "10"])
+    assert rep.exit_code == 0, rep.output
+    assert {"generators", "reward_models"} <= {t["name"] for t in json.loads(rep.output)["tables"]}
+    q = runner.invoke(app, ["report", str(folder), "-q", "--n-boot", "10"])
+    assert q.output.strip().startswith("wrote ") and "|" not in q.output
