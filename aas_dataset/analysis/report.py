@@ -137,10 +137,9 @@ def build_report(
         f"# Report: {m['name']} v{m['version']}\n\nRecipe `{m.get('recipe_hash', '')[:12]}`; ground truth: `{gt}`.\n\n"
     )
     figures = "".join(f"![{p}](plots/{p}.png)\n\n" for p in plots)
-    write(
-        "report.md",
-        head + "\n".join(t.to_markdown() for t in res.tables) + ("\n## Plots\n\n" + figures if plots else ""),
-    )
+    names = display_names()  # the paper's names in the Markdown; csv and json keep the catalog's
+    body = "\n".join(t.to_markdown(names=names) for t in res.tables)
+    write("report.md", head + body + ("\n## Plots\n\n" + figures if plots else ""))
     if "pairs" in configs:
         for name, page in gallery_pages(folder, m, gallery_limit, gt, res.failures):
             write(name, page)
@@ -457,4 +456,12 @@ def results_markdown(folder: Path, n_boot: int = 200, seed: int = 0) -> str:
     tables = [generator_table(df, gt, n_boot=n_boot, seed=seed)]
     if gt:
         tables.append(classification_table(df, gt, n_boot=n_boot, seed=seed))
-    return "\n".join(t.to_markdown() for t in tables) + f"\n({n_boot} bootstrap resamples per interval.)\n"
+    names = display_names()
+    return "\n".join(t.to_markdown(names=names) for t in tables) + f"\n({n_boot} bootstrap resamples per interval.)\n"
+
+
+def display_names() -> dict[str, str]:
+    """Catalog name -> the paper's display name, for every model and scorer that has one."""
+    from aas_dataset.catalog import ROLES, entries
+
+    return {n: e.display_name for r in ROLES for n, e in entries(r).items() if e.display_name and e.display_name != n}

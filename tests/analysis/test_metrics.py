@@ -305,3 +305,13 @@ def test_the_vectorised_mean_cell_equals_the_per_resample_one():
     slow = bootstrap_cell(lambda i: v[i].mean(), len(v), n_boot=200, seed=3, key=("k",))
     fast = mean_cell(v, n_boot=200, seed=3, key=("k",))
     assert (fast.value, fast.lo, fast.hi) == pytest.approx((slow.value, slow.lo, slow.hi), rel=1e-12)
+
+
+def test_markdown_uses_the_papers_names_and_csv_keeps_ours():
+    from aas_dataset.analysis.report import display_names
+
+    df = _frame([{"model": "dance_flux", **_score("score_hpsv3", 1.0, 1.0, 0.0, 0.0)} for _ in range(3)])
+    t = generator_table(df, None, n_boot=10)
+    md = t.to_markdown(names=display_names())
+    assert "| DanceFlux |" in md and "ΔHPSv3" in md and "HPSv3 AA" in md
+    assert "Δ hpsv3" in t.to_csv() and "dance_flux" in t.to_csv()

@@ -108,11 +108,16 @@ class Table:
             cols += [c for c in r if c not in cols]
         return cols
 
-    def to_markdown(self, digits: int = 3) -> str:
+    def to_markdown(self, digits: int = 3, names: dict[str, str] | None = None) -> str:
+        """`names`: display names (model and scorer names to the paper's, e.g. hpsv3 -> HPSv3),
+        applied to the headers and the row labels of this rendering only (csv / json keep ours)."""
         cols = self.columns
-        lines = [f"### {self.title}", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        shown = [_display(c, names) for c in cols]
+        lines = [f"### {self.title}", "", "| " + " | ".join(shown) + " |", "|" + "---|" * len(cols)]
         for r in self.rows:
             cells = [r[c].fmt(digits) if isinstance(r.get(c), Cell) else _plain(r.get(c)) for c in cols]
+            if names:
+                cells = [names.get(x, x) if c in self.key else x for c, x in zip(cols, cells, strict=True)]
             lines.append("| " + " | ".join(cells) + " |")
         lines += [""] + [f"- {n}" for n in self.notes]
         return "\n".join(lines).rstrip() + "\n"
@@ -161,6 +166,24 @@ class Table:
             if r[self.key[0]] == row_key:
                 return r[column]
         raise KeyError(row_key)
+
+
+def _display(col: str, names: dict[str, str] | None) -> str:
+    """A column header with the model / scorer name in it replaced by its display name; the
+    paper writes the delta sign against the name (ΔHPSv3, J AA)."""
+    if not names:
+        return col
+    for prefix in ("ΔJ ", "J AA ", "J_s ", "Δ ", "bias "):
+        if col.startswith(prefix) and col[len(prefix) :] in names:
+            shown = names[col[len(prefix) :]]
+            if prefix in ("ΔJ ", "J AA ", "J_s ") and shown.startswith("J"):
+                return prefix.rstrip()  # the paper's J columns name no rater
+            sep = "" if prefix == "Δ " else " "
+            return prefix.rstrip() + sep + shown
+    for suffix in (" AA", " match"):
+        if col.endswith(suffix) and col[: -len(suffix)] in names:
+            return names[col[: -len(suffix)]] + suffix
+    return names.get(col, col)
 
 
 def _plain(v) -> str:
