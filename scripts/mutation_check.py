@@ -281,6 +281,34 @@ MUTATIONS = (
         "    if False:",
         ("tests/engine/test_references.py -k redistributed",),
     ),
+    Mutation(
+        "release: a smaller bump than the change needs is accepted",
+        "aas_dataset/release/diff.py",
+        "    if LEVELS.index(given) < LEVELS.index(needed):",
+        "    if False:",
+        ("tests/release/test_hub.py -k versions",),
+    ),
+    Mutation(
+        "grow: a release carries no build records",
+        "aas_dataset/engine/assemble.py",
+        "        join.records(),",
+        "        None,",
+        ("tests/engine/test_build.py -k from_a_release",),
+    ),
+    Mutation(
+        "annotate: blind mode names pairs by their model",
+        "aas_dataset/analysis/annotate.py",
+        "        pid = key_of[p.pid]",
+        "        pid = p.pid",
+        ("tests/analysis/test_annotate.py -k blind",),
+    ),
+    Mutation(
+        "ray: a task keeps Ray's one thread instead of the driver's count",
+        "aas_dataset/engine/executors.py",
+        "    if threads:",
+        "    if False:",
+        ("tests/engine/test_build.py -k ray_executor",),
+    ),
 )
 
 
