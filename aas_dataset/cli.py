@@ -74,7 +74,7 @@ app = _App(
 
 def _version(value: bool) -> None:
     if value:
-        from aas_dataset import __version__
+        from aas_dataset.version import __version__
 
         out.print(f"aas_dataset {__version__}", highlight=False)
         raise typer.Exit()

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aas_dataset import __version__
 from aas_dataset.engine.stages.generate import GenerateStage
 from aas_dataset.engine.stages.judge import JudgeStage
 from aas_dataset.engine.stages.prompts import NegativesStage, PromptsStage
@@ -20,9 +19,11 @@ from aas_dataset.release.manifest import read_manifest
 from aas_dataset.release.writer import ConfigPart, write_release
 from aas_dataset.spec.schema import Column, config_columns, family_rank
 from aas_dataset.util import digest
+from aas_dataset.version import __version__
 
 if TYPE_CHECKING:
-    from aas_dataset.engine.build import Builder, BuildReport, Plan
+    from aas_dataset.engine.plan import BuildContext as Builder
+    from aas_dataset.engine.plan import BuildReport, Plan
 
 VERSION = 1
 

@@ -23,6 +23,11 @@ from pathlib import Path
 from aas_dataset.spec.images import ImageProblem, ingest_bytes, inside
 from aas_dataset.spec.schema import config_columns
 
+
+class ImportFormatError(ValueError):
+    """A source that is not one of the authors' layouts, or a value it may not hold."""
+
+
 REAL_V2 = {
     "image",
     "original_path",
@@ -68,8 +73,6 @@ class _Failures:
 
 
 def _strings(v, where: str, col: str) -> list[str]:
-    from aas_dataset.release.importers import ImportFormatError
-
     if v is None:
         return []
     if not isinstance(v, list | tuple) or not all(isinstance(x, str) for x in v):
@@ -93,8 +96,6 @@ def _photo_row(i: int, file_name: str, ing, queries: list[str], messages: list[s
 
 def real_images_rows(rows: Iterator[tuple[Path, int, dict]], fails: _Failures) -> Iterator[dict]:
     """The Parquet layout: one row per distinct image with its commits' lists."""
-    from aas_dataset.release.importers import ImportFormatError
-
     for i, (f, n, r) in enumerate(rows):
         where = f"{f.name}: row {n}"
         lists = {c: _strings(r.get(c), where, c) for c in ("class_keys", "queries", "messages", "annotations_json")}
@@ -114,8 +115,6 @@ def real_images_rows(rows: Iterator[tuple[Path, int, dict]], fails: _Failures) -
 
 def real_images_folder_rows(root: Path, fails: _Failures) -> Iterator[dict]:
     """The imagefolder layout: metadata.jsonl rows (file_name, filename, query, message)."""
-    from aas_dataset.release.importers import ImportFormatError
-
     meta = next(iter(sorted(root.rglob("metadata.jsonl"))), None)
     base = meta.parent
     for n, line in enumerate(meta.read_text(encoding="utf-8").splitlines()):
@@ -148,8 +147,6 @@ def real_images_folder_rows(root: Path, fails: _Failures) -> Iterator[dict]:
 
 
 def _score(v, where: str, col: str):
-    from aas_dataset.release.importers import ImportFormatError
-
     if v is None:
         return None, None
     if isinstance(v, list | tuple):
@@ -162,8 +159,6 @@ def _score(v, where: str, col: str):
 
 
 def artworks_rows(rows: Iterator[tuple[Path, int, dict]], names: set[str], fails: _Failures) -> Iterator[dict]:
-    from aas_dataset.release.importers import ImportFormatError
-
     extra = sorted(n for n in names - ART_REQUIRED - set(ART_SCORES) if n != "file_name")
     for i, (f, n, r) in enumerate(rows):
         where = f"{f.name}: row {n}"

@@ -25,7 +25,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from aas_dataset import __version__
+from aas_dataset.release.import_references import ImportFormatError
 from aas_dataset.release.writer import SCORES_SHARD_ROWS, ConfigPart, claim, folder_lock, write_release
 from aas_dataset.spec.images import ImageProblem, check_image
 from aas_dataset.spec.official_texts import OfficialTextError
@@ -42,6 +42,7 @@ from aas_dataset.spec.schema import (
 )
 from aas_dataset.spec.taxonomy import DIMENSION_KEYS
 from aas_dataset.util import digest, owned_tmpdir
+from aas_dataset.version import __version__
 
 # The paper's aligned-vs-base comparisons, kept when both models are present.
 PAPER_COMPARISONS = [
@@ -81,10 +82,6 @@ PAIR_IMAGES = ("image_original", "image_distorted")
 EMOTION_IMAGES = ("happy_image", *(f"{e}_image" for e in NEGATIVE_EMOTIONS))
 RATER = "rater_j"
 JUDGE100 = "gemini25_flash_openrouter"
-
-
-class ImportFormatError(ValueError):
-    pass
 
 
 # A Hub repo id: ORG/NAME of letters, digits, '-', '_', '.' (no leading '.', '/', '~')
