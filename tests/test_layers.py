@@ -26,7 +26,8 @@ def _layer(module: str) -> str:
     if len(parts) == 1:
         return "root"
     head = parts[1]
-    return {"__main__": "cli", "api": "cli"}.get(head, head)  # the API mirrors the CLI: the top layer
+    # the API mirrors the CLI (the top layer); the version is read by every layer (the bottom one)
+    return {"__main__": "cli", "api": "cli", "version": "util"}.get(head, head)
 
 
 def _modules() -> dict[str, Path]:
