@@ -30,7 +30,7 @@ from aas_dataset.engine.records import (
     TwinRecord,
 )
 from aas_dataset.engine.stages.base import Stage, Unit, load_image, unit_key
-from aas_dataset.engine.stages.score import score_combos
+from aas_dataset.engine.stages.score import score_combos, score_matrix
 from aas_dataset.spec.images import ImageProblem, ingest_bytes, inside
 from aas_dataset.spec.references import Commit, ImageSource
 from aas_dataset.spec.schema import Column, score_column
@@ -568,12 +568,7 @@ class ArtScoreStage(Stage):
             other = CaptionRecord.read(store, pk).caption if pk else own
             images += [im, im]
             prompts += [own, other]
-        raw = np.asarray(backend.score(images, prompts), dtype=np.float64)
-        outputs = backend.outputs
-        if raw.ndim == 1:
-            raw = raw[:, None]
-        if raw.shape != (len(images), len(outputs)):
-            raise RuntimeError(f"scorer returned shape {raw.shape}, expected ({len(images)}, {len(outputs)})")
+        raw, outputs = score_matrix(backend, images, prompts), backend.outputs
         out = []
         for i in range(len(units)):
             block = raw[2 * i : 2 * i + 2]

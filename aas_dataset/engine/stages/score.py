@@ -27,6 +27,16 @@ def output_doc(output: str) -> str:
     return "reward r(I, p) for the four combinations"
 
 
+def score_matrix(backend, images: list, prompts: list[str]) -> np.ndarray:
+    """The scorer's outputs as an (images, outputs) array, or an error naming the shape it gave."""
+    raw = np.asarray(backend.score(images, prompts), dtype=np.float64)
+    if raw.ndim == 1:
+        raw = raw[:, None]
+    if raw.shape != (len(images), len(backend.outputs)):
+        raise RuntimeError(f"scorer returned shape {raw.shape}, expected ({len(images)}, {len(backend.outputs)})")
+    return raw
+
+
 def score_combos(backend, quads: list[tuple]) -> list[dict | Exception]:
     """For each (I_o, I_a, p_o, p_a): output -> {oiop, oidp, diop, didp}, or the error of that
     item (a non-finite score is a named failure, never a silently empty cell)."""
@@ -39,12 +49,7 @@ def score_combos(backend, quads: list[tuple]) -> list[dict | Exception]:
         else:
             images += [io_, ia]
             prompts += [po, pa]
-    raw = np.asarray(backend.score(images, prompts), dtype=np.float64)
-    outputs = backend.outputs
-    if raw.ndim == 1:
-        raw = raw[:, None]
-    if raw.shape != (len(images), len(outputs)):
-        raise RuntimeError(f"scorer returned shape {raw.shape}, expected ({len(images)}, {len(outputs)})")
+    raw, outputs = score_matrix(backend, images, prompts), backend.outputs
     out: list = []
     for i in range(len(quads)):
         block = raw[i * per : (i + 1) * per]

@@ -23,7 +23,7 @@ from aas_dataset.engine.records import (
     Img2ImgScoreRecord,
 )
 from aas_dataset.engine.stages.base import Stage, Unit, load_image, unit_key
-from aas_dataset.engine.stages.score import ScoreStage, score_combos
+from aas_dataset.engine.stages.score import ScoreStage, score_combos, score_matrix
 from aas_dataset.spec.schema import EMOTION_FIELDS, NEGATIVE_EMOTIONS, Column, score_column
 from aas_dataset.util import derive_seed, png_bytes
 
@@ -137,12 +137,7 @@ class EmotionScoreStage(Stage):
                 filled = prompt.replace("[emotion]", e)
                 images += [load_image(EmotionImagesRecord.image(store, u.payload["images_key"], e)), happy]
                 prompts += [filled, filled]
-        raw = np.asarray(backend.score(images, prompts), dtype=np.float64)
-        outputs = backend.outputs
-        if raw.ndim == 1:
-            raw = raw[:, None]
-        if raw.shape != (len(images), len(outputs)):
-            raise RuntimeError(f"scorer returned shape {raw.shape}, expected ({len(images)}, {len(outputs)})")
+        raw, outputs = score_matrix(backend, images, prompts), backend.outputs
         per = 2 * len(NEGATIVE_EMOTIONS)
         out = []
         for i in range(len(units)):
@@ -439,12 +434,8 @@ class FaceScoreStage(Stage):
         todo = [i for i, u in enumerate(units) if FaceRecord.read(store, u.payload["face_key"]).box is not None]
         crops = [load_image(store.read("face", units[i].payload["face_key"], "face.png")) for i in todo]
         captions = [self.caption.format(emotion=units[i].payload["emotion"]) for i in todo]
-        raw = np.asarray(backend.score(crops, captions), dtype=np.float64) if todo else np.zeros((0, 1))
         outputs = backend.outputs
-        if raw.ndim == 1:
-            raw = raw[:, None]
-        if todo and raw.shape != (len(todo), len(outputs)):
-            raise RuntimeError(f"scorer returned shape {raw.shape}, expected ({len(todo)}, {len(outputs)})")
+        raw = score_matrix(backend, crops, captions) if todo else np.zeros((0, len(outputs)))
         got = {i: raw[j] for j, i in enumerate(todo)}
         out = []
         for i in range(len(units)):
