@@ -34,6 +34,7 @@ from aas_dataset.analysis.metrics.studies import (
     mitigation_table,
 )
 from aas_dataset.analysis.metrics.tables import score_names
+from aas_dataset.analysis.published import attach_published, models_in_columns, study_generators
 from aas_dataset.release.manifest import read_manifest
 from aas_dataset.spec.images import ImageProblem, open_checked
 from aas_dataset.util import write_bytes_atomic
@@ -59,8 +60,10 @@ def build_report(
     res = ReportResult(out)
     configs = {f.get("config") for f in m["files"].values()}
     gt = recipe.get("ground_truth")
+    present: set[str] = set()  # the model names the release's data holds, for the published values
     if "scores" in configs:
         df = read_frame(folder, "scores")
+        present |= set(df["model"]) | models_in_columns(df.columns)
         if gt is None:
             labels = [c[len("label_") :] for c in df.columns if c.startswith("label_")]
             gt = labels[0] if labels else None
@@ -112,7 +115,9 @@ def build_report(
             )
         )
     if "emotion_bias" in configs:
-        res.tables.append(emotion_bias_table(read_frame(folder, "emotion_bias"), n_boot=n_boot, seed=seed))
+        faces = read_frame(folder, "emotion_bias")
+        present |= models_in_columns(faces.columns) | study_generators(m, "emotion_bias")
+        res.tables.append(emotion_bias_table(faces, n_boot=n_boot, seed=seed))
 
     def write(rel: str, data: bytes | str) -> None:
         write_bytes_atomic(out / rel, data.encode() if isinstance(data, str) else data)
@@ -120,6 +125,7 @@ def build_report(
 
     for t in res.tables:  # a row with nothing measured (n = 0) says nothing
         t.rows = [r for r in t.rows if r.get("n", 1) != 0]
+    attach_published(res.tables, m, present)
     for t in res.tables:
         write(f"tables/{t.name}.md", t.to_markdown())
         write(f"tables/{t.name}.csv", t.to_csv())
@@ -150,21 +156,24 @@ def build_report(
 
 
 def long_csv(tables: list[Table]) -> str:
-    """Every cell of every table, one per line: table, row, metric, scorer, value, lo, hi, n
-    (the tidy form for pandas / R; `scorer` is the scorer or rater a column is about, if any)."""
+    """Every cell of every table, one per line: table, row, metric, scorer, value, lo, hi, n,
+    published (the tidy form for pandas / R; `scorer` is the scorer or rater a column is about,
+    if any; `published` the paper's value where it applies)."""
     import csv
 
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["table", "row", "metric", "scorer", "value", "lo", "hi", "n"])
+    w.writerow(["table", "row", "metric", "scorer", "value", "lo", "hi", "n", "published"])
     for t in tables:
         for r in t.rows:
-            row = " / ".join(str(r.get(k)) for k in t.key)
+            row = t.row_label(r)
             for col, v in r.items():
                 if not isinstance(v, Cell):
                     continue
                 metric, scorer = _metric_and_scorer(col)
-                w.writerow([t.name, row, metric, scorer, v.value, v.lo, v.hi, r.get("n", "")])
+                w.writerow(
+                    [t.name, row, metric, scorer, v.value, v.lo, v.hi, r.get("n", ""), t.published.get((row, col), "")]
+                )
     return buf.getvalue()
 
 
@@ -456,6 +465,7 @@ def results_markdown(folder: Path, n_boot: int = 200, seed: int = 0) -> str:
     tables = [generator_table(df, gt, n_boot=n_boot, seed=seed)]
     if gt:
         tables.append(classification_table(df, gt, n_boot=n_boot, seed=seed))
+    attach_published(tables, m, set(df["model"]) | models_in_columns(df.columns))
     names = display_names()
     return "\n".join(t.to_markdown(names=names) for t in tables) + f"\n({n_boot} bootstrap resamples per interval.)\n"
 

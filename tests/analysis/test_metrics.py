@@ -315,3 +315,50 @@ def test_markdown_uses_the_papers_names_and_csv_keeps_ours():
     md = t.to_markdown(names=display_names())
     assert "| DanceFlux |" in md and "ΔHPSv3" in md and "HPSv3 AA" in md
     assert "Δ hpsv3" in t.to_csv() and "dance_flux" in t.to_csv()
+
+
+def test_rowwise_statistics_equal_sklearn_and_scipy_on_every_resample():
+    """The vectorised statistics behind the report's intervals give, resample by resample, what
+    sklearn / scipy give one sample at a time (ties, saturated scores and one-class resamples
+    included)."""
+    from scipy.stats import spearmanr
+    from sklearn.metrics import cohen_kappa_score, f1_score, roc_auc_score
+
+    from aas_dataset.analysis.metrics import rowwise
+
+    rng = np.random.default_rng(7)
+    n = 60
+    y = rng.integers(0, 2, size=n)
+    score = np.round(rng.normal(size=n), 1)  # rounded: tied scores
+    yhat = (score > 0).astype(int)
+    a, b = rng.integers(0, 3, size=n), rng.integers(0, 3, size=n)
+    x1, x2 = np.round(rng.normal(size=n), 1), np.round(rng.normal(size=n), 1)
+    idx = rng.integers(0, n, size=(40, n))
+    idx[0] = np.flatnonzero(y == 1)[0]  # a resample of one class only
+    f1 = rowwise.binary_f1(y[idx], yhat[idx])
+    auc = rowwise.auroc(y[idx], score[idx])
+    kq = rowwise.cohen_kappa(a[idx], b[idx], 3, "quadratic")
+    ku = rowwise.cohen_kappa(a[idx], b[idx], 3)
+    rho = rowwise.spearman(x1[idx], x2[idx])
+    r = rowwise.wilcoxon_r(x1[idx], x2[idx])
+    assert np.isnan(auc[0])
+    for k, i in enumerate(idx):
+        assert f1[k] == pytest.approx(f1_score(y[i], yhat[i], pos_label=1, zero_division=0))
+        assert kq[k] == pytest.approx(cohen_kappa_score(a[i], b[i], weights="quadratic", labels=[0, 1, 2]), nan_ok=True)
+        assert ku[k] == pytest.approx(cohen_kappa_score(a[i], b[i], labels=[0, 1, 2]), nan_ok=True)
+        assert rho[k] == pytest.approx(spearmanr(x1[i], x2[i]).statistic, nan_ok=True)
+        assert r[k] == pytest.approx(wilcoxon_r(x1[i], x2[i])[1], nan_ok=True)
+        if k:
+            assert auc[k] == pytest.approx(roc_auc_score(y[i], score[i]))
+
+
+def test_a_vectorised_bootstrap_draws_the_same_resamples_as_the_per_resample_one():
+    from sklearn.metrics import roc_auc_score
+
+    from aas_dataset.analysis.metrics import rowwise
+
+    rng = np.random.default_rng(2)
+    y, s = rng.integers(0, 2, size=300), rng.normal(size=300)
+    slow = bootstrap_cell(lambda i: roc_auc_score(y[i], s[i]), 300, n_boot=200, seed=4, key=("a",))
+    fast = bootstrap_cell(lambda i: rowwise.auroc(y[i], s[i]), 300, n_boot=200, seed=4, key=("a",), vectorized=True)
+    assert (fast.value, fast.lo, fast.hi) == pytest.approx((slow.value, slow.lo, slow.hi), rel=1e-12)

@@ -167,5 +167,50 @@ def test_report_has_one_entry_page_a_long_csv_and_the_dimension_breakdown(releas
     )
     rows = list(csv.DictReader(io.StringIO((rep / "tables" / "all_long.csv").read_text())))
     cells = sum(isinstance(v, Cell) for t in res.tables for r in t.rows for v in r.values())
-    assert len(rows) == cells and {"table", "row", "metric", "scorer", "value", "lo", "hi", "n"} == set(rows[0])
+    assert len(rows) == cells and {"table", "row", "metric", "scorer", "value", "lo", "hi", "n", "published"} == set(
+        rows[0]
+    )
     assert any(r["metric"] == "Δ" and r["scorer"] == "clip_tiny" for r in rows)
+
+
+def _manifest(specs: dict) -> dict:
+    """A manifest whose recipe holds the catalog's resolved specs, settings overridden per model."""
+    from aas_dataset import catalog
+
+    recipe: dict = {"generators": [], "judges": [], "scorers": [], "ground_truth": "qwen3_vl_235b_deepinfra"}
+    for (role, name), overrides in specs.items():
+        recipe[role + "s"].append(catalog.resolve(role, name, overrides).spec)
+    return {"recipe": recipe}
+
+
+def test_published_values_apply_only_to_models_run_as_for_the_paper():
+    from aas_dataset.analysis.metrics.core import Cell, Table
+    from aas_dataset.analysis.published import attach_published, paper_models
+
+    present = {"dance_flux", "hpsv3", "qwen3_vl_235b_deepinfra"}
+    as_paper = _manifest(
+        {("generator", "dance_flux"): {}, ("scorer", "hpsv3"): {"checkpoint": "/data/HPSv3.safetensors"}}
+    )
+    assert paper_models(as_paper, present) == {"dance_flux", "hpsv3"}  # a file location is not a difference
+    assert paper_models(_manifest({("scorer", "hpsv3"): {"tiny": True}}), present) == set()
+    assert paper_models(_manifest({("generator", "dance_flux"): {"steps": 8}}), present) == set()
+    assert paper_models(_manifest({("judge", "qwen3_vl_235b_deepinfra"): {"texts": "ours"}}), present) == set()
+    assert paper_models(_manifest({("generator", "flux_schnell"): {}}), {"flux_schnell"}) == set()  # not a paper run
+
+    def table():
+        t = Table("generators", "g", ["model"])
+        t.rows.append({"model": "dance_flux", "n": 3, "Δ hpsv3": Cell(-1.0), "success": Cell(0.5)})
+        return t
+
+    t = table()
+    assert attach_published([t], as_paper, present) == 1  # Δ hpsv3; success needs the ground-truth judge
+    assert t.published == {("dance_flux", "Δ hpsv3"): -1.105}
+    assert "-1.000 (paper -1.105)" in t.to_markdown() and t.records()[0]["Δ hpsv3_paper"] == -1.105
+    with_judge = _manifest(
+        {("generator", "dance_flux"): {}, ("scorer", "hpsv3"): {}, ("judge", "qwen3_vl_235b_deepinfra"): {}}
+    )
+    t = table()
+    assert attach_published([t], with_judge, present) == 2 and t.published[("dance_flux", "success")] == 0.363
+    t = table()
+    with_judge["recipe"]["ground_truth"] = "gpt5_chat_openrouter"  # success against another judge
+    assert attach_published([t], with_judge, present) == 1

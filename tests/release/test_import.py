@@ -100,6 +100,12 @@ def test_import_benchmark_layout_and_recompute_tables(published, tmp_path, autho
     tables |= {"success_by_dimension"}
     assert tables == {t.name for t in report.tables}  # the last: the authors' eval_later analysis on their data
     assert "sd3_medium_grpo_2" in (out / "README.md").read_text()
+    # the authors' own data: the published values beside ours, where every model they need is present
+    gen = next(t for t in report.tables if t.name == "generators")
+    assert gen.published[("dance_flux", "Δ hpsv3")] == -1.105
+    assert "(paper -1.105)" in (out / "report" / "report.md").read_text()
+    rm = next(t for t in report.tables if t.name == "reward_models")
+    assert rm.published == {}  # measured over the ten generators' rows; this release holds five
 
 
 def test_import_names_unknown_and_missing_columns(published, tmp_path):

@@ -13,6 +13,7 @@ from itertools import combinations
 
 import numpy as np
 
+from aas_dataset.analysis.metrics import rowwise
 from aas_dataset.analysis.metrics.core import N_BOOT, Table, bootstrap_cell
 
 
@@ -27,14 +28,6 @@ def fleiss_kappa(counts: np.ndarray) -> float:
     p_i = ((counts**2).sum(axis=1) - n) / (n * (n - 1))
     p_e = float((p_j**2).sum())
     return float("nan") if p_e == 1 else float((p_i.mean() - p_e) / (1 - p_e))
-
-
-def _cohen(a: np.ndarray, b: np.ndarray) -> float:
-    from sklearn.metrics import cohen_kappa_score
-
-    if len(set(a.tolist()) | set(b.tolist())) < 2:
-        return float("nan")
-    return float(cohen_kappa_score(a, b, labels=[-1, 0, 1]))
 
 
 def human_agreement_tables(
@@ -58,11 +51,21 @@ def human_agreement_tables(
                 "raters": who,
                 "answers": len(h),
                 "accuracy (ties removed)": bootstrap_cell(
-                    lambda i, a=hk, b=jk: (a[i] == b[i]).mean(), len(hk), n_boot=n_boot, seed=seed, key=("hj", who)
+                    lambda i, a=hk, b=jk: rowwise.accuracy(a[i], b[i]),
+                    len(hk),
+                    n_boot=n_boot,
+                    seed=seed,
+                    key=("hj", who),
+                    vectorized=True,
                 ),
                 "n (ties removed)": int(keep.sum()),
                 "accuracy (ties as I_o)": bootstrap_cell(
-                    lambda i, a=hm, b=jm: (a[i] == b[i]).mean(), len(hm), n_boot=n_boot, seed=seed, key=("hjm", who)
+                    lambda i, a=hm, b=jm: rowwise.accuracy(a[i], b[i]),
+                    len(hm),
+                    n_boot=n_boot,
+                    seed=seed,
+                    key=("hjm", who),
+                    vectorized=True,
                 ),
             }
         )
@@ -80,7 +83,12 @@ def human_agreement_tables(
                     "measure": "Cohen's κ",
                     "pairs": len(common),
                     "κ": bootstrap_cell(
-                        lambda i, x=x, y=y: _cohen(x[i], y[i]), len(common), n_boot=n_boot, seed=seed, key=("ck", a, b)
+                        lambda i, x=x + 1, y=y + 1: rowwise.cohen_kappa(x[i], y[i], 3),  # codes -1..1 -> 0..2
+                        len(common),
+                        n_boot=n_boot,
+                        seed=seed,
+                        key=("ck", a, b),
+                        vectorized=True,
                     ),
                 }
             )

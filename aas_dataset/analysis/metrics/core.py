@@ -38,19 +38,34 @@ class Cell:
 
 
 def bootstrap_cell(
-    stat: Callable[[np.ndarray], float], n: int, *, n_boot: int = N_BOOT, seed: int = 0, key: tuple = ()
+    stat: Callable[[np.ndarray], float],
+    n: int,
+    *,
+    n_boot: int = N_BOOT,
+    seed: int = 0,
+    key: tuple = (),
+    vectorized: bool = False,
 ) -> Cell:
-    """`stat(row_indices) -> float`, evaluated on all rows and on bootstrap resamples of them."""
+    """`stat(row_indices) -> float`, evaluated on all rows and on bootstrap resamples of them.
+
+    `vectorized=True`: `stat` takes a 2-D array of row indices (one resample per row) and
+    returns one value per resample, so the 1000 resamples are one array operation; the draws
+    (hence the interval) are the same as the per-resample form's."""
     from scipy.stats import bootstrap
 
     idx = np.arange(n)
-    value = float(stat(idx)) if n else float("nan")
+    if not n:
+        return Cell(float("nan"))
+    with np.errstate(all="ignore"):
+        value = float(stat(idx[None, :])[0]) if vectorized else float(stat(idx))
     if n < 2 or n_boot <= 0 or math.isnan(value):
         return Cell(value)
 
     def many(sample: np.ndarray, axis: int = -1) -> np.ndarray:
-        flat = np.asarray(sample, dtype=np.int64).reshape(-1, n)
-        return np.array([stat(row) for row in flat]).reshape(np.asarray(sample).shape[:-1])
+        sample = np.asarray(sample, dtype=np.int64)
+        flat = sample.reshape(-1, n)
+        out = stat(flat) if vectorized else np.array([stat(row) for row in flat])
+        return np.asarray(out, dtype=np.float64).reshape(sample.shape[:-1])
 
     rng = np.random.default_rng(derive_seed(seed, *key))
     with np.errstate(all="ignore"):
@@ -100,6 +115,12 @@ class Table:
     rows: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)  # rows that could not be used, named
+    published: dict[tuple[str, str], float] = field(default_factory=dict)  # (row label, column) -> the paper's
+    published_sources: set[str] = field(default_factory=set)
+
+    def row_label(self, row: dict) -> str:
+        """A row's key values joined by " / " (how published values and the long CSV name rows)."""
+        return " / ".join(str(row.get(k)) for k in self.key)
 
     @property
     def columns(self) -> list[str]:
@@ -116,14 +137,21 @@ class Table:
         lines = [f"### {self.title}", "", "| " + " | ".join(shown) + " |", "|" + "---|" * len(cols)]
         for r in self.rows:
             cells = [r[c].fmt(digits) if isinstance(r.get(c), Cell) else _plain(r.get(c)) for c in cols]
+            label = self.row_label(r)
+            cells = [
+                f"{x} (paper {_plain(self.published[label, c])})" if (label, c) in self.published else x
+                for c, x in zip(cols, cells, strict=True)
+            ]
             if names:
                 cells = [names.get(x, x) if c in self.key else x for c, x in zip(cols, cells, strict=True)]
             lines.append("| " + " | ".join(cells) + " |")
         lines += [""] + [f"- {n}" for n in self.notes]
+        if self.published:
+            lines.append("- (paper x): the published value, from " + "; ".join(sorted(self.published_sources)) + ".")
         return "\n".join(lines).rstrip() + "\n"
 
     def records(self) -> list[dict]:
-        """Flat rows: a cell becomes `col`, `col_lo`, `col_hi`."""
+        """Flat rows: a cell becomes `col`, `col_lo`, `col_hi` (and `col_paper` with a published value)."""
         out = []
         for r in self.rows:
             flat = {}
@@ -133,6 +161,8 @@ class Table:
                     flat[c], flat[f"{c}_lo"], flat[f"{c}_hi"] = v.value, v.lo, v.hi
                 else:
                     flat[c] = v
+                if (self.row_label(r), c) in self.published:
+                    flat[f"{c}_paper"] = self.published[self.row_label(r), c]
             out.append(flat)
         return out
 

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest, wilcoxon
 
-from aas_dataset.analysis.metrics.core import N_BOOT, Cell, Table, bootstrap_cell
+from aas_dataset.analysis.metrics import rowwise
+from aas_dataset.analysis.metrics.core import N_BOOT, Table, bootstrap_cell
 from aas_dataset.analysis.metrics.tables import _sum_vectors, rater_names, score_names
 
 
@@ -52,7 +53,7 @@ def comparison_table(
     n_boot: int = N_BOOT,
     seed: int = 0,
 ) -> Table:
-    t = Table("aligned_vs_base", "Aligned vs base: paired one-sided tests", ["comparison"])
+    t = Table("aligned_vs_base", "Aligned vs base: paired one-sided tests", ["comparison", "metric"])
     values = {
         f"{s[len('score_') :]} r(I_a,p_o)": (lambda f, s=s: f[f"{s}.diop"].to_numpy(float)) for s in score_names(df)
     }
@@ -62,11 +63,7 @@ def comparison_table(
         name = f"{aligned} vs {base}"
         for metric, fn in values.items():
             va, vb = _paired(df, aligned, base, fn)
-            p, r = wilcoxon_r(va, vb)
-
-            def r_of(i, va=va, vb=vb):
-                return wilcoxon_r(va[i], vb[i])[1]
-
+            p, _ = wilcoxon_r(va, vb)
             t.rows.append(
                 {
                     "comparison": name,
@@ -74,15 +71,21 @@ def comparison_table(
                     "metric": metric,
                     "n": len(va),
                     "p": p,
-                    "r": bootstrap_cell(r_of, len(va), n_boot=n_boot, seed=seed, key=("wil", name, metric))
-                    if len(va)
-                    else Cell(r),
+                    "r": bootstrap_cell(
+                        lambda i, va=va, vb=vb: rowwise.wilcoxon_r(va[i], vb[i]),
+                        len(va),
+                        n_boot=n_boot,
+                        seed=seed,
+                        key=("wil", name, metric),
+                        vectorized=True,
+                    ),
                     "mean diff": bootstrap_cell(
-                        lambda i, va=va, vb=vb: float(np.mean(va[i] - vb[i])),
+                        lambda i, va=va, vb=vb: (va[i] - vb[i]).mean(axis=-1),
                         len(va),
                         n_boot=n_boot,
                         seed=seed,
                         key=("md", name, metric),
+                        vectorized=True,
                     ),
                 }
             )
@@ -98,11 +101,12 @@ def comparison_table(
                     "n": len(sa),
                     "p": p,
                     "mean diff": bootstrap_cell(
-                        lambda i, sa=sa, sb=sb: float(np.mean((sa[i] == 1).astype(float) - (sb[i] == 1))),
+                        lambda i, sa=sa, sb=sb: ((sa[i] == 1).astype(float) - (sb[i] == 1)).mean(axis=-1),
                         len(sa),
                         n_boot=n_boot,
                         seed=seed,
                         key=("mc", name),
+                        vectorized=True,
                     ),
                 }
             )

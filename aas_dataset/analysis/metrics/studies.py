@@ -8,17 +8,10 @@ import json
 import numpy as np
 import pandas as pd
 
+from aas_dataset.analysis.metrics import rowwise
 from aas_dataset.analysis.metrics.core import N_BOOT, Cell, Table, bootstrap_cell, mean_cell
 from aas_dataset.analysis.metrics.tables import _sigmoid, rater_names, score_names
 from aas_dataset.spec.taxonomy import DIMENSION_KEYS
-
-
-def _spearman(x: np.ndarray, y: np.ndarray) -> float:
-    from scipy.stats import spearmanr
-
-    if len(x) < 3 or np.all(x == x[0]) or np.all(y == y[0]):
-        return float("nan")
-    return float(spearmanr(x, y).statistic)
 
 
 def judge_reward_correlation_table(df: pd.DataFrame, judge: str, *, n_boot: int = N_BOOT, seed: int = 0) -> Table:
@@ -47,8 +40,17 @@ def judge_reward_correlation_table(df: pd.DataFrame, judge: str, *, n_boot: int 
             g = grade[rows]
             ok = np.isfinite(r) & np.isfinite(g)
             r, g = r[ok], g[ok]
-            row[s[len("score_") :]] = bootstrap_cell(
-                lambda i, r=r, g=g: _spearman(g[i], r[i]), len(r), n_boot=n_boot, seed=seed, key=("corr", name, s)
+            row[s[len("score_") :]] = (
+                bootstrap_cell(
+                    lambda i, r=r, g=g: rowwise.spearman(g[i], r[i]),
+                    len(r),
+                    n_boot=n_boot,
+                    seed=seed,
+                    key=("corr", name, s),
+                    vectorized=True,
+                )
+                if len(r) >= 3
+                else Cell(float("nan"))
             )
             if name == "all rows" and len(r) >= 3:
                 row[f"Pearson {s[len('score_') :]}"] = Cell(float(np.corrcoef(g, r)[0, 1]))

@@ -91,27 +91,19 @@ def generator_table(df: pd.DataFrame, ground_truth: str | None, *, n_boot: int =
 def _classify(
     y: np.ndarray, yhat: np.ndarray, score: np.ndarray | None, name: str, kind: str, n_boot: int, seed: int
 ) -> dict:
-    from sklearn.metrics import f1_score, roc_auc_score
+    from aas_dataset.analysis.metrics import rowwise
 
-    def acc(i):
-        return float(np.mean(yhat[i] == y[i]))
+    def cell(stat, metric):
+        return bootstrap_cell(stat, len(y), n_boot=n_boot, seed=seed, key=("rm", name, metric), vectorized=True)
 
-    def f1(i):
-        return float(f1_score(y[i], yhat[i], pos_label=1, zero_division=0))
-
-    def auroc(i):
-        yi = y[i]
-        if yi.min() == yi.max():
-            return float("nan")
-        return float(roc_auc_score(yi, _sigmoid(score[i])))
-
-    n = len(y)
-    row = {"model": name, "kind": kind, "n": n}
-    row["accuracy"] = bootstrap_cell(acc, n, n_boot=n_boot, seed=seed, key=("rm", name, "acc"))
-    row["F1"] = bootstrap_cell(f1, n, n_boot=n_boot, seed=seed, key=("rm", name, "f1"))
-    row["AUROC"] = (
-        bootstrap_cell(auroc, n, n_boot=n_boot, seed=seed, key=("rm", name, "auc")) if score is not None else None
-    )
+    row = {"model": name, "kind": kind, "n": len(y)}
+    row["accuracy"] = cell(lambda i: rowwise.accuracy(y[i], yhat[i]), "acc")
+    row["F1"] = cell(lambda i: rowwise.binary_f1(y[i], yhat[i]), "f1")
+    if score is not None:
+        prob = _sigmoid(score)  # the two-way softmax of the paper; saturated values tie, as they did there
+        row["AUROC"] = cell(lambda i: rowwise.auroc(y[i], prob[i]), "auc")
+    else:
+        row["AUROC"] = None
     return row
 
 
@@ -203,7 +195,7 @@ def judge_agreement_table(df: pd.DataFrame, reference: str, *, n_boot: int = N_B
     """Agreement of every other pairwise judge with `reference`, on rows both labelled:
     exact accuracy (ties included), quadratic Cohen's κ and MAE on the ordinal coding
     tie -> 1, original -> 0, anti-aesthetic -> 2 (so a tie sits between the two choices)."""
-    from sklearn.metrics import cohen_kappa_score
+    from aas_dataset.analysis.metrics import rowwise
 
     code = {-1: 1, 0: 0, 1: 2}
     t = Table("judge_agreement", f"Judge agreement with {reference}", ["judge"])
@@ -216,23 +208,13 @@ def judge_agreement_table(df: pd.DataFrame, reference: str, *, n_boot: int = N_B
         a = np.array([code[int(v)] for v in ref[ok]])
         b = np.array([code[int(v)] for v in other[ok]])
 
-        def kappa(i, a=a, b=b):
-            if len(set(a[i]) | set(b[i])) < 2:
-                return float("nan")
-            return float(cohen_kappa_score(a[i], b[i], weights="quadratic", labels=[0, 1, 2]))
+        def cell(stat, metric, j=j, n=len(a)):
+            return bootstrap_cell(stat, n, n_boot=n_boot, seed=seed, key=("agree", j, metric), vectorized=True)
 
         row = {"judge": j, "n": int(ok.sum())}
-        row["accuracy"] = bootstrap_cell(
-            lambda i, a=a, b=b: float(np.mean(a[i] == b[i])), len(a), n_boot=n_boot, seed=seed, key=("agree", j, "acc")
-        )
-        row["quadratic κ"] = bootstrap_cell(kappa, len(a), n_boot=n_boot, seed=seed, key=("agree", j, "kappa"))
-        row["MAE"] = bootstrap_cell(
-            lambda i, a=a, b=b: float(np.mean(np.abs(a[i] - b[i]))),
-            len(a),
-            n_boot=n_boot,
-            seed=seed,
-            key=("agree", j, "mae"),
-        )
+        row["accuracy"] = cell(lambda i, a=a, b=b: rowwise.accuracy(a[i], b[i]), "acc")
+        row["quadratic κ"] = cell(lambda i, a=a, b=b: rowwise.cohen_kappa(a[i], b[i], 3, "quadratic"), "kappa")
+        row["MAE"] = cell(lambda i, a=a, b=b: np.abs(a[i] - b[i]).mean(axis=-1), "mae")
         t.rows.append(row)
     t.notes.append(
         "Labels coded original 0, tie 1, anti-aesthetic 2; rows where either judge has no label are left out."
