@@ -255,25 +255,32 @@ def _color(label: str) -> str:
     return _COLORS.setdefault(label, _PALETTE[len(_COLORS) % len(_PALETTE)])
 
 
-def _bars(ax, labels, cells: list[Cell], title: str, highlight: set[str] = frozenset()):
+def _bars(ax, labels, cells: list[Cell], title: str, highlight: set[str] = frozenset(), paper=None):
     """Bars with 95 % intervals; horizontal when a label is long (no overlapping names); models
-    in `highlight` (the aligned side of aligned-vs-base tests) outlined."""
+    in `highlight` (the aligned side of aligned-vs-base tests) outlined; `paper`: the published
+    value per bar (or None), drawn as a black diamond."""
     vals = np.array([c.value for c in cells], dtype=float)
     lo = np.array([c.value - c.lo if c.lo is not None else 0 for c in cells], dtype=float)
     hi = np.array([c.hi - c.value if c.hi is not None else 0 for c in cells], dtype=float)
     err = np.vstack([np.nan_to_num(lo), np.nan_to_num(hi)])
     colors = [_color(str(x)) for x in labels]
     edges = ["black" if str(x) in highlight else "none" for x in labels]
-    if max((len(str(x)) for x in labels), default=0) > 12:
+    horizontal = max((len(str(x)) for x in labels), default=0) > 12
+    if horizontal:
         ax.barh(range(len(vals)), vals, xerr=err, capsize=3, color=colors, edgecolor=edges, linewidth=1.2)
         ax.set_yticks(range(len(vals)), labels, fontsize=8)
         ax.invert_yaxis()
         ax.axvline(0, color="black", lw=0.6)
+        marks = [(v, k) for k, v in enumerate(paper or []) if v is not None]
     else:
         ax.bar(range(len(vals)), vals, yerr=err, capsize=3, color=colors, edgecolor=edges, linewidth=1.2)
         ax.set_xticks(range(len(vals)), labels, rotation=30, ha="right", fontsize=8)
         ax.axhline(0, color="black", lw=0.6)
+        marks = [(k, v) for k, v in enumerate(paper or []) if v is not None]
+    if marks:
+        ax.plot(*zip(*marks, strict=True), "D", color="black", ms=4, label="paper", zorder=5)
     ax.set_title(title, fontsize=9)
+    return horizontal
 
 
 def _plots(tables: list[Table], df, aligned: set[str] = frozenset()):
@@ -298,13 +305,15 @@ def _plots(tables: list[Table], df, aligned: set[str] = frozenset()):
                 continue
             col = deltas[k]
             rows = [r for r in gen.rows if isinstance(r.get(col), Cell)]
-            _bars(ax, [r["model"] for r in rows], [r[col] for r in rows], col, aligned)
+            paper = [gen.published.get((gen.row_label(r), col)) for r in rows]
+            _bars(ax, [r["model"] for r in rows], [r[col] for r in rows], col, aligned, paper)
             ax.xaxis.set_major_locator(MaxNLocator(4))
             ax.tick_params(labelsize=7)
             if k % ncols and len(ax.get_yticklabels()) and any(len(r["model"]) > 12 for r in rows):
                 ax.set_yticklabels([])  # the model names once per row of panels
         fig.tight_layout(rect=(0, 0, 1, 0.94))
         note = "; outlined: aligned models of the aligned-vs-base tests" if aligned else ""
+        note += "; ◆ published value" if gen.published else ""
         fig.suptitle(f"Per-model shift I_a vs I_o under p_o (95% bootstrap intervals){note}", fontsize=10)
         out.append(("generator_deltas", _fig_png(fig)))
         plt.close(fig)
@@ -313,9 +322,11 @@ def _plots(tables: list[Table], df, aligned: set[str] = frozenset()):
         fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), squeeze=False)
         for ax, col in zip(axes[0], ("accuracy", "AUROC"), strict=True):
             rows = [r for r in rm.rows if isinstance(r.get(col), Cell)]
-            _bars(ax, [r["model"] for r in rows], [r[col] for r in rows], col)
-            ax.axhline(0.5, color="#aa3333", lw=0.6, ls="--")
+            paper = [rm.published.get((rm.row_label(r), col)) for r in rows]
+            horizontal = _bars(ax, [r["model"] for r in rows], [r[col] for r in rows], col, paper=paper)
+            (ax.axvline if horizontal else ax.axhline)(0.5, color="#aa3333", lw=0.6, ls="--")  # chance
         fig.suptitle(rm.title, fontsize=10)
+        fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))
         out.append(("reward_models", _fig_png(fig)))
         plt.close(fig)
     scores = score_names(df)
@@ -334,6 +345,12 @@ def _plots(tables: list[Table], df, aligned: set[str] = frozenset()):
         fig.suptitle("Score distributions under the anti-aesthetic prompt", fontsize=10)
         out.append(("score_distributions", _fig_png(fig)))
         plt.close(fig)
+    if gen and gen.rows and (fig := _delta_distributions(plt, df, [r["model"] for r in gen.rows])) is not None:
+        out.append(("delta_distributions", fig))
+    if gen and "success" in gen.columns:
+        fig = _delta_vs_success(plt, gen)
+        if fig is not None:
+            out.append(("delta_vs_success", fig))
     dims = by.get("success_by_dimension")
     if dims and dims.rows:
         cols = [c for c in dims.columns if c not in ("model", "n")]
@@ -352,6 +369,92 @@ def _plots(tables: list[Table], df, aligned: set[str] = frozenset()):
         out.append(("success_by_dimension", _fig_png(fig)))
         plt.close(fig)
     return out
+
+
+def _grid(plt, panels: int, height: float, width: float = 3.4, most: int = 4):
+    ncols = min(most, panels)
+    nrows = -(-panels // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False)
+    for ax in axes.flat[panels:]:
+        ax.axis("off")
+    return fig, list(axes.flat[:panels])
+
+
+def _delta_distributions(plt, df, models: list[str]) -> _Figure | None:
+    """Per scorer (and per rater, ΔJ over all 11 dimensions), one box per model of the per-pair
+    shift r(I_a, p_o) − r(I_o, p_o): the spread behind each mean of the generator table."""
+    from matplotlib.ticker import MaxNLocator
+
+    from aas_dataset.analysis.metrics.tables import _sum_vectors, rater_names
+
+    shifts = {
+        f"Δ {s[len('score_') :]}": lambda f, s=s: f[f"{s}.diop"].to_numpy(float) - f[f"{s}.oiop"].to_numpy(float)
+        for s in score_names(df)
+    }
+    for r in rater_names(df):
+        shifts[f"ΔJ {r}"] = lambda f, r=r: _sum_vectors(f[f"rater_{r}.distorted"]) - _sum_vectors(
+            f[f"rater_{r}.original"]
+        )
+    if not shifts:
+        return None
+    fig, axes = _grid(plt, len(shifts), 0.3 * len(models) + 1.3)
+    for k, (ax, (title, shift)) in enumerate(zip(axes, shifts.items(), strict=True)):
+        data, labels = [], []
+        for model in models:
+            d = shift(df[df["model"] == model])
+            d = d[np.isfinite(d)]
+            if len(d):
+                data.append(d)
+                labels.append(model)
+        if not data:
+            ax.axis("off")
+            continue
+        box = ax.boxplot(data, vert=False, patch_artist=True, widths=0.6, flierprops={"markersize": 2})
+        for patch, model in zip(box["boxes"], labels, strict=True):
+            patch.set_facecolor(_color(model))
+        ax.set_yticks(range(1, len(labels) + 1), labels if k % 4 == 0 else [""] * len(labels), fontsize=7)
+        ax.invert_yaxis()
+        ax.axvline(0, color="black", lw=0.6)
+        ax.xaxis.set_major_locator(MaxNLocator(4))
+        ax.set_title(title, fontsize=9)
+        ax.tick_params(labelsize=7)
+    fig.suptitle("Per-pair shift r(I_a, p_o) − r(I_o, p_o), per model", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))
+    png = _fig_png(fig)
+    plt.close(fig)
+    return png
+
+
+def _delta_vs_success(plt, gen: Table) -> _Figure | None:
+    """Per Δ column of the generator table: each model's mean shift against its success rate,
+    both with 95 % intervals (does obeying the request go with a larger drop in reward?)."""
+    cols = [c for c in gen.columns if c.startswith("Δ")]
+    rows = [r for r in gen.rows if isinstance(r.get("success"), Cell) and not np.isnan(r["success"].value)]
+    if not cols or not rows:
+        return None
+    from matplotlib.ticker import MaxNLocator
+
+    fig, axes = _grid(plt, len(cols), 3.0, width=3.4)
+    for ax, col in zip(axes, cols, strict=True):
+        for r in rows:
+            x, y = r["success"], r.get(col)
+            if not isinstance(y, Cell) or np.isnan(y.value):
+                continue
+            xerr = [[x.value - x.lo], [x.hi - x.value]] if x.lo is not None else None
+            yerr = [[y.value - y.lo], [y.hi - y.value]] if y.lo is not None else None
+            ax.errorbar(x.value, y.value, xerr=xerr, yerr=yerr, fmt="o", ms=4, color=_color(r["model"]), lw=0.8)
+            ax.annotate(r["model"], (x.value, y.value), fontsize=6, xytext=(3, 3), textcoords="offset points")
+        ax.axhline(0, color="black", lw=0.6)
+        ax.set_xlabel("success", fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(4))
+        ax.yaxis.set_major_locator(MaxNLocator(5))
+        ax.set_title(col, fontsize=9)
+        ax.tick_params(labelsize=7)
+    fig.suptitle("Mean shift under p_o against success, per model (95% intervals)", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))
+    png = _fig_png(fig)
+    plt.close(fig)
+    return png
 
 
 # --- gallery -----------------------------------------------------------------------------

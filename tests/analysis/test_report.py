@@ -25,6 +25,8 @@ def test_report_writes_every_artifact(release_copy):
         "plots/generator_deltas.png",
         "plots/reward_models.png",
         "plots/score_distributions.png",
+        "plots/delta_distributions.png",  # the spread behind each mean, per model
+        "plots/delta_vs_success.png",
         *(f"tables/{t}.{ext}" for t in ("generators", "reward_models") for ext in ("md", "csv", "json")),
     }
     assert expected <= set(res.files)

@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,7 +52,7 @@ def bootstrap_cell(
     `vectorized=True`: `stat` takes a 2-D array of row indices (one resample per row) and
     returns one value per resample, so the 1000 resamples are one array operation; the draws
     (hence the interval) are the same as the per-resample form's."""
-    from scipy.stats import bootstrap
+    from scipy.stats import DegenerateDataWarning, bootstrap
 
     idx = np.arange(n)
     if not n:
@@ -68,7 +69,9 @@ def bootstrap_cell(
         return np.asarray(out, dtype=np.float64).reshape(sample.shape[:-1])
 
     rng = np.random.default_rng(derive_seed(seed, *key))
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        # a constant statistic (every resample agrees) is a point interval, not a problem to report
+        warnings.simplefilter("ignore", DegenerateDataWarning)
         res = bootstrap(
             (idx,),
             many,
@@ -86,7 +89,7 @@ def mean_cell(values, *, n_boot: int = N_BOOT, seed: int = 0, key: tuple = ()) -
     """The mean of `values` with its seeded percentile interval, resampled as one array
     operation: the same resamples (scipy draws the same indices whatever the data), hence the
     same interval, as `bootstrap_cell` with `v[i].mean()`, without a Python call per resample."""
-    from scipy.stats import bootstrap
+    from scipy.stats import DegenerateDataWarning, bootstrap
 
     v = np.asarray(values, dtype=np.float64)
     n = len(v)
@@ -94,7 +97,9 @@ def mean_cell(values, *, n_boot: int = N_BOOT, seed: int = 0, key: tuple = ()) -
     if n < 2 or n_boot <= 0 or math.isnan(value):
         return Cell(value)
     rng = np.random.default_rng(derive_seed(seed, *key))
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        # a constant statistic (every resample agrees) is a point interval, not a problem to report
+        warnings.simplefilter("ignore", DegenerateDataWarning)
         res = bootstrap(
             (v,),
             np.mean,
