@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -85,8 +86,43 @@ def _main(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")
     ] = False,
+    verbose: Annotated[
+        int,
+        typer.Option(
+            "--verbose", "-v", count=True, help="log each step and its time to stderr (-v); every batch too (-vv)"
+        ),
+    ] = 0,
 ):
     """Build, verify, publish and analyse the AAS anti-aesthetic benchmark."""
+    _log_to_stderr(logging.INFO if verbose == 1 else logging.DEBUG if verbose > 1 else None)
+
+
+class _Redacting(logging.Filter):
+    """Secrets never reach a log line: every record is redacted as it is formatted."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = redact(record.getMessage()), None
+        return True
+
+
+def _log_to_stderr(level: int | None) -> None:
+    """The package's log records to stderr at `level`; None: warnings and errors only, no handler
+    of ours (the command's own messages say what went wrong)."""
+    from rich.logging import RichHandler
+
+    logger = logging.getLogger("aas_dataset")
+    logger.handlers = [h for h in logger.handlers if not isinstance(h.filters[0] if h.filters else None, _Redacting)]
+    if level is None:
+        logger.setLevel(logging.WARNING)
+        return
+    if console.is_terminal:
+        handler: logging.Handler = RichHandler(console=console, show_path=False, markup=False)
+    else:  # one plain line per record in a log file or a pipe
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(_Redacting())
+    logger.addHandler(handler)
+    logger.setLevel(level)
 
 
 def _bad_input(msg: str) -> typer.Exit:
@@ -164,7 +200,11 @@ def build(
     as_json: Annotated[bool, typer.Option("--json", help="print the build's summary as JSON, no progress")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars; failures and a summary")] = False,
 ):
-    """Build a release folder from a recipe; rerunning resumes and skips finished units."""
+    """Build a release folder from a recipe; rerunning resumes and skips finished units.
+
+    Examples: `aas build builders/smoke.yaml` (offline, tiny models), `aas build
+    builders/aas_benchmark.yaml --plan`, `aas build builders/aas_benchmark.yaml --workers 8`,
+    `aas build my.yaml --from ORG/aas_benchmark --revision v1.0.0` (reuse a release's units)."""
     from aas_dataset.catalog.recipes import load_recipe
     from aas_dataset.engine.build import Builder, parse_only
     from aas_dataset.engine.hydrate import record_keys, source_folder
@@ -395,7 +435,9 @@ def convert_mps_cmd(
     out: Annotated[Path, typer.Argument(help="where to write the safetensors")],
 ):
     """Convert MPS's pickled checkpoint to safetensors in a separate process (the only place
-    this package unpickles a file, with stub classes; do it once, for a file you trust)."""
+    this package unpickles a file, with stub classes; do it once, for a file you trust).
+
+    Example: `aas convert-mps MPS_overall_checkpoint.pth MPS_overall.safetensors`."""
     import subprocess
 
     if not checkpoint.is_file():
@@ -427,7 +469,9 @@ def verify_cmd(
     folder: Annotated[Path, typer.Argument(help="release folder")],
     as_json: Annotated[bool, typer.Option("--json", help="print {ok, checked, problems} as JSON")] = False,
 ):
-    """Check every file against MANIFEST.json (sha256, size, rows, schema)."""
+    """Check every file against MANIFEST.json (sha256, size, rows, schema).
+
+    Example: `aas verify aas_benchmark && echo ok` (exit 1 names each problem)."""
     from aas_dataset.release.manifest import verify
 
     res = verify(folder)
@@ -451,7 +495,9 @@ def info(
         bool, typer.Option("--json", help="print configs, per-model rows, counts, usage, failures")
     ] = False,
 ):
-    """Counts, sizes and failures of a release folder, with the rows per model."""
+    """Counts, sizes and failures of a release folder, with the rows per model.
+
+    Examples: `aas info aas_benchmark`, `aas info aas_benchmark --json | jq .rows_per_model`."""
     from aas_dataset.release.manifest import read_manifest
 
     try:
@@ -510,7 +556,9 @@ def report(
     from aas_dataset.analysis.report import build_report
 
     try:
-        res = build_report(folder, out_dir, n_boot=n_boot, seed=seed, gallery_limit=gallery_limit)
+        with console.status("report", spinner="dots") as status:
+            show = None if quiet or as_json else lambda step: status.update(f"report: {step}")
+            res = build_report(folder, out_dir, n_boot=n_boot, seed=seed, gallery_limit=gallery_limit, progress=show)
     except (FileNotFoundError, ValueError, KeyError) as e:
         raise _bad_input(str(e)) from None
     if as_json:
@@ -537,7 +585,9 @@ def annotate(
     seed: Annotated[int, typer.Option(help="seed of each rater's pair order and image sides")] = 0,
 ):
     """A local web app in which people judge the release's pairs (the human check of the judge).
-    Answers go to FOLDER/annotations/answers.sqlite; `aas report` adds the agreement tables."""
+    Answers go to FOLDER/annotations/answers.sqlite; `aas report` adds the agreement tables.
+
+    Example: `aas annotate aas_benchmark --port 8765`, then open http://127.0.0.1:8765/."""
     import os
 
     from aas_dataset.analysis.annotate import serve
@@ -563,7 +613,9 @@ def diff(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of tables")] = False,
 ):
     """What changed between two releases (configs, rows, columns, models, files) and the version
-    bump it needs (PATCH / MINOR / MAJOR)."""
+    bump it needs (PATCH / MINOR / MAJOR).
+
+    Examples: `aas diff old_release new_release`, `aas diff ORG/aas_benchmark@v1.0.0 aas_benchmark --json`."""
     from aas_dataset.release.diff import diff_releases
 
     try:
@@ -609,6 +661,8 @@ def eval_reward(
     setting: Annotated[
         list[str] | None, typer.Option("--set", help="catalog scorer setting KEY=VALUE (JSON value), repeatable")
     ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the table as JSON, no progress")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
 ):
     """Score the benchmark's pairs with your reward model; print its row beside the release's rows.
 
@@ -629,7 +683,7 @@ def eval_reward(
             overrides[key] = value
     sys.path.insert(0, os.getcwd())  # so module:Class finds the user's file in the current folder
     try:
-        with _progress() as p:
+        with _progress(disable=quiet or as_json) as p:
             task = p.add_task("score", total=None, ok=0, failed=0, cached=0)
             table = evaluate_reward_model(
                 scorer,
@@ -645,7 +699,10 @@ def eval_reward(
             )
     except (ValueError, KeyError, ImportError, AttributeError, OSError) as e:  # OSError: files, Hub, network
         raise _bad_input(f"{type(e).__name__}: {e}") from None
-    out.print(table.to_markdown(), highlight=False, markup=False, soft_wrap=True)
+    if as_json:
+        out.print_json(json.dumps({**json.loads(table.to_json()), "failures": table.failures}))
+    else:
+        out.print(table.to_markdown(), highlight=False, markup=False, soft_wrap=True)
     if table.failures:  # the table holds the rest; a run that lost rows does not exit 0
         for f in table.failures[:10]:
             console.print(f"[red]not scored[/] {escape(f)}", highlight=False, soft_wrap=True)
@@ -664,7 +721,9 @@ def import_hf_cmd(
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="replace another release in OUT")] = False,
 ):
-    """Convert the authors' published layouts into a release folder of ours."""
+    """Convert the authors' published layouts into a release folder of ours.
+
+    Example: `aas import-hf weathon/aas_benchmark_final --out aas_paper`, then `aas report aas_paper`."""
     from aas_dataset.release.importers import ImportFormatError, import_hf
     from aas_dataset.release.manifest import verify
     from aas_dataset.release.writer import ReleaseFolderError
@@ -685,7 +744,9 @@ def import_hf_cmd(
 
 @app.command("export-webdataset")
 def export_webdataset_cmd(folder: Annotated[Path, typer.Argument(help="release folder")]):
-    """Write webdataset/pairs/*.tar from the pairs shards and record them in MANIFEST."""
+    """Write webdataset/pairs/*.tar from the pairs shards and record them in MANIFEST.
+
+    Example: `aas export-webdataset aas_benchmark`."""
     from aas_dataset.release.webdataset import export_webdataset
 
     try:
@@ -703,7 +764,10 @@ def release(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="verify and print the plan; upload nothing")] = False,
     private: Annotated[bool, typer.Option(help="create the repo as private")] = False,
 ):
-    """Verify, upload to the Hub and tag. The token comes from HF_TOKEN or `hf auth login`."""
+    """Verify, upload to the Hub and tag. The token comes from HF_TOKEN or `hf auth login`.
+
+    Examples: `aas release aas_benchmark --repo-id ORG/aas_benchmark --tag v1.0.0 --dry-run`, then
+    without `--dry-run`."""
     from aas_dataset.release.hub import ReleaseError, plan_release, publish
 
     try:

@@ -7,6 +7,9 @@ from __future__ import annotations
 import base64
 import html
 import io
+import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +43,7 @@ from aas_dataset.spec.images import ImageProblem, open_checked
 from aas_dataset.util import write_bytes_atomic
 
 REPORT_DIR = "report"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -50,9 +54,35 @@ class ReportResult:
     failures: list[str] = field(default_factory=list)  # shown rows whose stored image does not decode
 
 
+class _Steps:
+    """Names the step under way (for a progress display) and logs how long each one took."""
+
+    def __init__(self, progress: Callable[[str], None] | None):
+        self.progress, self.name, self.t0 = progress, "", 0.0
+
+    def __call__(self, name: str) -> None:
+        self.done()
+        self.name, self.t0 = name, time.perf_counter()
+        if self.progress:
+            self.progress(name)
+
+    def done(self) -> None:
+        if self.name:
+            log.info("report: %s (%.1f s)", self.name, time.perf_counter() - self.t0)
+        self.name = ""
+
+
 def build_report(
-    folder: Path, out: Path | None = None, *, n_boot: int = N_BOOT, seed: int = 0, gallery_limit: int = 200
+    folder: Path,
+    out: Path | None = None,
+    *,
+    n_boot: int = N_BOOT,
+    seed: int = 0,
+    gallery_limit: int = 200,
+    progress: Callable[[str], None] | None = None,
 ) -> ReportResult:
+    """`progress(step)` is called as each step (a table's bootstrap, the plots, the gallery) starts."""
+    step = _Steps(progress)
     folder = Path(folder)
     m = read_manifest(folder)
     recipe = m.get("recipe", {})
@@ -62,35 +92,46 @@ def build_report(
     gt = recipe.get("ground_truth")
     present: set[str] = set()  # the model names the release's data holds, for the published values
     if "scores" in configs:
+        step("reading the scores")
         df = read_frame(folder, "scores")
         present |= set(df["model"]) | models_in_columns(df.columns)
         if gt is None:
             labels = [c[len("label_") :] for c in df.columns if c.startswith("label_")]
             gt = labels[0] if labels else None
+        step("bootstrapping the generator table")
         res.tables.append(generator_table(df, gt, n_boot=n_boot, seed=seed))
         if gt:
+            step("bootstrapping the reward-model table")
             res.tables.append(classification_table(df, gt, n_boot=n_boot, seed=seed))
             if "selected_dims" in df:
+                step("bootstrapping success by dimension")
                 res.tables.append(dimension_table(df, gt, n_boot=n_boot, seed=seed))
             if sum(c.startswith("label_") for c in df.columns) > 1:
+                step("bootstrapping judge agreement")
                 res.tables.append(judge_agreement_table(df, gt, n_boot=n_boot, seed=seed))
         comps = [(c["aligned"], c["base"]) for c in recipe.get("comparisons", [])]
         if comps:
+            step("bootstrapping the aligned-vs-base tests")
             res.tables.append(comparison_table(df, comps, gt, n_boot=n_boot, seed=seed))
         if any(mitigation_of(s)[0] != "none" for s in dict.fromkeys(df.get("generator_settings", []))):
+            step("bootstrapping the mitigation table")
             res.tables.append(mitigation_table(df, n_boot=n_boot, seed=seed))
         for judge in sorted({c.split(".")[0][len("judge100_") :] for c in df.columns if c.startswith("judge100_")}):
+            step(f"bootstrapping the {judge} grade correlations")
             res.tables.append(judge_reward_correlation_table(df, judge, n_boot=n_boot, seed=seed))
         if gt and (folder / ANSWERS).is_file():  # people's answers from `aas annotate`
+            step("bootstrapping agreement with people")
             labels = {
                 (m, int(i)): (None if pd.isna(v) else int(v))
                 for m, i, v in zip(df["model"], df["index"], df[f"label_{gt}"], strict=True)
             }
             res.tables += human_agreement_tables(Answers(folder / ANSWERS).all(), labels, gt, n_boot=n_boot, seed=seed)
     if "emotion_generation" in configs:
+        step("bootstrapping the emotion-generation tables")
         frame = read_frame(folder, "emotion_generation", without=("image", "face_image"))
         res.tables += emotion_generation_tables(frame, n_boot=n_boot, seed=seed)
     if "img2img" in configs:
+        step("bootstrapping the image-to-image table")
         t = generator_table(
             read_frame(folder, "img2img", without=("image_input", "image_edited")), None, n_boot=n_boot, seed=seed
         )
@@ -101,9 +142,11 @@ def build_report(
         t.notes.append("Rows: the source release's I_a chosen by the recipe, re-generated from p_a by each model.")
         res.tables.append(t)
     if "real_photos" in configs:
+        step("bootstrapping the real-photo table")
         photos = read_frame(folder, "real_photos", without=("image", "twin_image"))
         res.tables.append(real_photos_table(photos, n_boot=n_boot, seed=seed))
     if "artworks" in configs:
+        step("bootstrapping the artwork table")
         art = recipe.get("artworks") or {}
         res.tables.append(
             artworks_table(
@@ -115,6 +158,7 @@ def build_report(
             )
         )
     if "emotion_bias" in configs:
+        step("bootstrapping the emotion-bias table")
         faces = read_frame(folder, "emotion_bias")
         present |= models_in_columns(faces.columns) | study_generators(m, "emotion_bias")
         res.tables.append(emotion_bias_table(faces, n_boot=n_boot, seed=seed))
@@ -125,6 +169,7 @@ def build_report(
 
     for t in res.tables:  # a row with nothing measured (n = 0) says nothing
         t.rows = [r for r in t.rows if r.get("n", 1) != 0]
+    step("writing the tables")
     attach_published(res.tables, m, present)
     for t in res.tables:
         write(f"tables/{t.name}.md", t.to_markdown())
@@ -133,6 +178,7 @@ def build_report(
     write("tables/all_long.csv", long_csv(res.tables))
     plots = []
     if "scores" in configs:
+        step("drawing the plots")
         aligned = {c["aligned"] for c in recipe.get("comparisons", [])}
         for name, png in _plots(res.tables, df, aligned):
             write(f"plots/{name}.png", png)
@@ -147,11 +193,13 @@ def build_report(
     body = "\n".join(t.to_markdown(names=names) for t in res.tables)
     write("report.md", head + body + ("\n## Plots\n\n" + figures if plots else ""))
     if "pairs" in configs:
+        step("writing the gallery")
         for name, page in gallery_pages(folder, m, gallery_limit, gt, res.failures):
             write(name, page)
     if "real_photos" in configs:
         write("real_photos.html", real_photos_html(folder, m, limit=gallery_limit, failures=res.failures))
     write("index.html", index_html(m, res.tables, plots, res.files))
+    step.done()
     return res
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from pathlib import Path
 
 from aas_dataset.catalog.recipes import ResolvedRecipe
@@ -14,6 +16,8 @@ from aas_dataset.engine.stages.score import ScoreStage
 from aas_dataset.engine.store import Store, open_store
 from aas_dataset.release.writer import STORE_DIR, claim, folder_lock
 from aas_dataset.spec.captions import hub_cached, resolve_captions
+
+log = logging.getLogger(__name__)
 
 
 def _hf_cached_repos() -> set[str]:
@@ -267,10 +271,16 @@ class Builder:
                 runner = ProcessExecutor(self.store, bs, workers, progress)
             else:
                 runner = LocalExecutor(self.store, bs, progress)
+            units = sum(len(sp.units) for sp in plan)
+            how = "ray" if executor == "ray" else f"{workers} worker(s)"
+            log.info("%s: %d stages, %d units, %s", self.out, len(plan.stages), units, how)
             for sp in plan:
                 report.stats.append(runner.run(sp.stage, sp.units, sp.models))
             if not only:  # a partial run leaves the assembly to a full one
+                t0 = time.perf_counter()
                 report.manifest, report.assembled = assemble(
                     self, plan, report, force=force_assemble, keep_fuller=not allow_failures
                 )
+                done = "written" if report.assembled else "up to date"
+                log.info("release %s (%.1f s)", done, time.perf_counter() - t0)
         return report

@@ -7,7 +7,9 @@ workers (each with its own backend); nothing else changes.
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 import traceback
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +19,8 @@ from aas_dataset.catalog import ResolvedModel
 from aas_dataset.engine.stages.base import Stage, Unit
 from aas_dataset.engine.store import Store
 from aas_dataset.util import redact
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -59,6 +63,7 @@ class LocalExecutor:
     def run(self, stage: Stage, units: list[Unit], models: dict[str, ResolvedModel]) -> StageStats:
         stats = StageStats(stage.name, total=len(units))
         self.progress.start(stage.name, len(units))
+        t0 = time.perf_counter()
         groups: dict[str, list[Unit]] = {}
         for u in units:
             groups.setdefault(u.group, []).append(u)
@@ -92,15 +97,22 @@ class LocalExecutor:
                 batches = [b for b in _chunks(pool, size) if any(u.key in todo for u in b)]
                 self.run_group(stage, models[group], batches, todo, stats)
         self.progress.finish(stage.name)
+        log.info(
+            "%s: %d units, %d cached, %d ok, %d failed, %d blocked, %d model calls, %.1f s",
+            stage.name, stats.total, stats.cached, stats.ok, stats.failed, stats.blocked, stats.calls,
+            time.perf_counter() - t0,
+        )  # fmt: skip
         return stats
 
     def run_group(
         self, stage: Stage, model: ResolvedModel, batches: list[list[Unit]], todo: set[str], stats: StageStats
     ) -> None:
         try:
+            t0 = time.perf_counter()
             backend = model.instantiate(cache_dir=self.store.root / "cache")
             backend.load()
             stats.loads += 1
+            log.info("%s: loaded %s %r in %.1f s", stage.name, model.role, model.name, time.perf_counter() - t0)
         except Exception as e:
             for b in batches:
                 for u in b:
@@ -121,7 +133,9 @@ class LocalExecutor:
     def _run_batch(self, stage: Stage, backend, batch: list[Unit], todo: set[str], stats: StageStats) -> None:
         try:
             stats.calls += 1
+            t0 = time.perf_counter()
             results = stage.run_batch(backend, batch, self.store)
+            log.debug("%s: batch of %d in %.2f s", stage.name, len(batch), time.perf_counter() - t0)
         except Exception as e:
             if len(batch) > 1:  # isolate the failing unit(s); the others still land
                 for u in batch:
@@ -162,6 +176,7 @@ class LocalExecutor:
         }
         self.store.record_failure(u.stage, u.key, info)
         stats.failures.append(info)
+        log.info("%s: %s %s: %s", u.stage, outcome, u.key[:12], info["reason"])
         if outcome == "blocked":
             stats.blocked += 1
         else:

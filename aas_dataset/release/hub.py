@@ -7,6 +7,7 @@ existing tag is never moved.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,8 @@ from pathlib import Path
 from aas_dataset.release.diff import SEMVER, bump_level, check_bump, diff_releases, release_notes, semver, write_notes
 from aas_dataset.release.manifest import IGNORED_DIRS, read_manifest, verify
 from aas_dataset.spec.schema import REFERENCE_CONFIGS
+
+log = logging.getLogger(__name__)
 
 TAG_RE = re.compile(r"^v\d+\.\d+\.\d+([.-][0-9A-Za-z.-]+)?$")
 
@@ -84,6 +87,9 @@ def _with_retries(fn, attempts: int):
         stop=stop_after_attempt(attempts),
         wait=wait_exponential(multiplier=0.5, max=20),
         reraise=True,
+        before_sleep=lambda state: log.info(
+            "attempt %d failed (%s); retrying", state.attempt_number, state.outcome.exception()
+        ),
     )
     return retrying(fn)
 
@@ -133,6 +139,7 @@ def publish(root: Path, plan: ReleasePlan, api=None, private: bool = False, atte
     if plan.tag in tags:
         raise ReleaseError(f"tag {plan.tag} already exists on {plan.repo_id}; a release tag is never moved")
     previous = latest_version(tags)
+    log.info("%s: tags %s; previous release %s", plan.repo_id, ", ".join(tags) or "none", previous or "none")
     change = None
     try:
         if previous is not None:
@@ -159,8 +166,10 @@ def publish(root: Path, plan: ReleasePlan, api=None, private: bool = False, atte
     # Retrying the whole upload is safe: a commit is atomic on the Hub, and files that already
     # landed (a commit whose answer was lost) have the same oid, so the client leaves them out and
     # no second commit is made.
+    log.info("uploading %d files (%d bytes) to %s", len(plan.files), plan.total_bytes, plan.repo_id)
     commit = _with_retries(upload, attempts)
     sha = commit.oid
+    log.info("commit %s; tagging %s", sha, plan.tag)
     api.create_tag(
         plan.repo_id,
         tag=plan.tag,

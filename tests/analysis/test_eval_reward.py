@@ -119,3 +119,12 @@ def test_eval_reward_cli_takes_the_release_positionally(smoke_release, tmp_path,
     )
     assert res.exit_code == 0, res.output
     assert "brightness" in res.output and (tmp_path / "run" / "table.md").is_file()
+    # --json: the table as JSON on stdout, for scripts
+    res = CliRunner().invoke(
+        app, ["eval-reward", str(smoke_release), "--scorer", "fn_scorer:brightness", "--n-boot", "20", "--json"]
+    )
+    assert res.exit_code == 0, res.output
+    import json
+
+    table = json.loads(res.stdout)
+    assert "brightness" in [r["model"] for r in table["rows"]] and table["failures"] == []

@@ -216,3 +216,21 @@ def test_published_values_apply_only_to_models_run_as_for_the_paper():
     t = table()
     with_judge["recipe"]["ground_truth"] = "gpt5_chat_openrouter"  # success against another judge
     assert attach_published([t], with_judge, present) == 1
+
+
+def test_verbose_logs_each_report_step_with_secrets_redacted(release_copy, monkeypatch):
+    import logging
+
+    from aas_dataset.util import register_secret
+
+    res = CliRunner().invoke(app, ["-v", "report", str(release_copy), "--n-boot", "20", "-q"])
+    assert res.exit_code == 0, res.output
+    assert "report: bootstrapping the generator table (" in res.stderr and "report: drawing the plots" in res.stderr
+    assert "report: bootstrapping" not in CliRunner().invoke(app, ["report", str(release_copy), "-q"]).stderr
+    monkeypatch.setenv("MY_ENDPOINT_KEY_ENV", "sk-very-secret-value")
+    register_secret("MY_ENDPOINT_KEY_ENV")
+    assert CliRunner().invoke(app, ["-v", "verify", str(release_copy)]).exit_code == 0
+    handler = logging.getLogger("aas_dataset").handlers[0]
+    record = logging.LogRecord("aas_dataset.test", logging.INFO, "", 0, "key %s", ("sk-very-secret-value",), None)
+    assert handler.filter(record) and "sk-very-secret-value" not in record.getMessage()
+    assert "<$MY_ENDPOINT_KEY_ENV>" in record.getMessage()
