@@ -21,7 +21,9 @@ from aas_dataset.analysis.metrics import (  # noqa: E402
     comparison_table,
     dimension_table,
     generator_table,
+    j_by_dimension_table,
     judge_agreement_table,
+    shift_by_dimension_table,
 )
 from aas_dataset.analysis.metrics.core import bootstrap_cell  # noqa: E402
 from aas_dataset.spec.taxonomy import DIMENSION_KEYS  # noqa: E402
@@ -54,6 +56,8 @@ def main() -> None:
         "generators": lambda: generator_table(df, "qwen"),
         "reward_models": lambda: classification_table(df, "qwen"),
         "success_by_dimension": lambda: dimension_table(df, "qwen"),
+        "shift_by_dimension": lambda: shift_by_dimension_table(df),
+        "j_by_dimension": lambda: j_by_dimension_table(df, "rater_j"),
         "judge_agreement": lambda: judge_agreement_table(df, "qwen"),
         "aligned_vs_base": lambda: comparison_table(df, comps, "qwen"),
     }
@@ -77,7 +81,8 @@ def main() -> None:
     slow = bootstrap_cell(lambda i: roc_auc_score(y[i], s[i]), len(y), key=("b",))
     t_slow = time.perf_counter() - t0
     t0 = time.perf_counter()
-    fast = bootstrap_cell(lambda i: rowwise.auroc(y[i], s[i]), len(y), key=("b",), vectorized=True)
+    codes = np.unique(s, return_inverse=True)[1]  # as the reward-model table passes them
+    fast = bootstrap_cell(lambda i: rowwise.auroc(y[i], codes[i]), len(y), key=("b",), vectorized=True)
     t_fast = time.perf_counter() - t0
     same = np.allclose([slow.value, slow.lo, slow.hi], [fast.value, fast.lo, fast.hi])
     print(

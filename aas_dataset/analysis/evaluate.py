@@ -82,11 +82,11 @@ def _labelled_pairs(data, gt: str, revision: str | None) -> Iterator[dict]:
         yield from (r for r in ds if r[f"label_{gt}"] in (0, 1))
 
 
-def _release_info(data, revision: str | None) -> tuple[str | None, pd.DataFrame]:
+def _release_info(data, revision: str | None) -> tuple[dict | None, pd.DataFrame]:
+    """The release's MANIFEST (a local folder's; None from the Hub) and its `scores` frame."""
     folder = Path(str(data))
     if folder.exists():
-        m = read_manifest(folder)
-        return m.get("recipe", {}).get("ground_truth"), read_frame(folder, "scores")
+        return read_manifest(folder), read_frame(folder, "scores")
     from aas_dataset.release.loader import load
 
     ds = load("scores", source=str(data), revision=revision)
@@ -114,7 +114,8 @@ def evaluate_reward_model(
     `scores.parquet` and the table (md, csv, json) are written there. `progress(done, total)` is
     called after each batch."""
     obj, name = resolve_scorer(scorer, settings)
-    gt_release, scores_df = _release_info(data, revision)
+    manifest, scores_df = _release_info(data, revision)
+    gt_release = (manifest or {}).get("recipe", {}).get("ground_truth")
     gt = ground_truth or gt_release or next((c[6:] for c in scores_df.columns if c.startswith("label_")), None)
     if gt is None:
         raise ValueError(f"{data}: the release has no judge labels to evaluate against")
@@ -181,6 +182,13 @@ def evaluate_reward_model(
         shown = "; ".join(unreadable[:10]) + (f"; and {len(unreadable) - 10} more" if len(unreadable) > 10 else "")
         existing.notes.insert(1, f"{len(unreadable)} pair(s) not scored, an image does not decode: {shown}.")
     existing.failures = unreadable
+    if manifest is not None and gt == gt_release:  # the paper's values beside the release's own rows
+        from aas_dataset.analysis.published import attach_published, models_in_columns
+
+        attach_published([existing], manifest, set(scores_df["model"]) | models_in_columns(scores_df.columns))
+        existing.published = {k: v for k, v in existing.published.items() if k[0] != name}  # not your model's row
+        if not existing.published:
+            existing.published_sources.clear()
     if saved:
         saved.finish(existing)
     return existing

@@ -24,8 +24,10 @@ from aas_dataset.analysis.metrics import (
     dimension_table,
     emotion_bias_table,
     generator_table,
+    j_by_dimension_table,
     judge_agreement_table,
     read_frame,
+    shift_by_dimension_table,
 )
 from aas_dataset.analysis.metrics.agreement import human_agreement_tables
 from aas_dataset.analysis.metrics.core import N_BOOT, Cell, Table
@@ -36,7 +38,7 @@ from aas_dataset.analysis.metrics.studies import (
     mitigation_of,
     mitigation_table,
 )
-from aas_dataset.analysis.metrics.tables import score_names
+from aas_dataset.analysis.metrics.tables import rater_names, score_names
 from aas_dataset.analysis.published import attach_published, models_in_columns, study_generators
 from aas_dataset.release.manifest import read_manifest
 from aas_dataset.spec.images import ImageProblem, open_checked
@@ -106,6 +108,10 @@ def build_report(
             if "selected_dims" in df:
                 step("bootstrapping success by dimension")
                 res.tables.append(dimension_table(df, gt, n_boot=n_boot, seed=seed))
+        if "selected_dims" in df:
+            step("bootstrapping the shifts by dimension")
+            res.tables.append(shift_by_dimension_table(df, n_boot=n_boot, seed=seed))
+            res.tables += [j_by_dimension_table(df, r, n_boot=n_boot, seed=seed) for r in rater_names(df)]
             if sum(c.startswith("label_") for c in df.columns) > 1:
                 step("bootstrapping judge agreement")
                 res.tables.append(judge_agreement_table(df, gt, n_boot=n_boot, seed=seed))
@@ -399,24 +405,36 @@ def _plots(tables: list[Table], df, aligned: set[str] = frozenset()):
         fig = _delta_vs_success(plt, gen)
         if fig is not None:
             out.append(("delta_vs_success", fig))
-    dims = by.get("success_by_dimension")
-    if dims and dims.rows:
-        cols = [c for c in dims.columns if c not in ("model", "n")]
-        grid = np.array(
-            [[r[c].value if isinstance(r.get(c), Cell) else np.nan for c in cols] for r in dims.rows], dtype=float
-        )
-        fig, ax = plt.subplots(figsize=(0.55 * len(cols) + 2.5, 0.4 * len(dims.rows) + 1.6))
-        im = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis", aspect="auto")
-        ax.set_xticks(range(len(cols)), cols, rotation=40, ha="right", fontsize=8)
-        ax.set_yticks(range(len(dims.rows)), [r["model"] for r in dims.rows], fontsize=8)
-        for (i, j), v in np.ndenumerate(grid):
-            if not np.isnan(v):
-                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6, color="white" if v < 0.6 else "black")
-        fig.colorbar(im, ax=ax, fraction=0.03)
-        ax.set_title(dims.title, fontsize=9)
-        out.append(("success_by_dimension", _fig_png(fig)))
-        plt.close(fig)
+    for t in [by.get("success_by_dimension")] + [t for t in tables if t.name.startswith("j_by_dimension_")]:
+        if t and t.rows:
+            out.append((t.name, _heatmap(plt, t, rate=t.name == "success_by_dimension")))
     return out
+
+
+def _heatmap(plt, t: Table, rate: bool) -> _Figure:
+    """Model × dimension: a rate on [0, 1] (viridis), or a signed shift on a diverging scale
+    centred on 0."""
+    cols = [c for c in t.columns if c not in ("model", "n")]
+    grid = np.array(
+        [[r[c].value if isinstance(r.get(c), Cell) else np.nan for c in cols] for r in t.rows], dtype=float
+    )
+    fig, ax = plt.subplots(figsize=(0.55 * len(cols) + 2.5, 0.4 * len(t.rows) + 1.6))
+    if rate:
+        im = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis", aspect="auto")
+    else:
+        span = float(np.nanmax(np.abs(grid))) if np.isfinite(grid).any() else 1.0
+        im = ax.imshow(grid, vmin=-span, vmax=span, cmap="RdBu_r", aspect="auto")
+    ax.set_xticks(range(len(cols)), cols, rotation=40, ha="right", fontsize=8)
+    ax.set_yticks(range(len(t.rows)), [r["model"] for r in t.rows], fontsize=8)
+    for (i, j), v in np.ndenumerate(grid):
+        if not np.isnan(v):
+            dark = v < 0.6 if rate else abs(v) > 0.6 * span
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6, color="white" if dark else "black")
+    fig.colorbar(im, ax=ax, fraction=0.03)
+    ax.set_title(t.title, fontsize=9)
+    png = _fig_png(fig)
+    plt.close(fig)
+    return png
 
 
 def _grid(plt, panels: int, height: float, width: float = 3.4, most: int = 4):

@@ -91,6 +91,61 @@ def _fidelity(m) -> dict:
     }
 
 
+_NO_LINK = ("provider terms", "depends on the served model")
+
+
+def _license_link(model: dict) -> str:
+    """The model's page on the Hub, where its license is, for weights that live there."""
+    mid = model.get("model_id") or ""
+    if mid.count("/") == 1 and not any(model.get("license", "").startswith(x) for x in _NO_LINK):
+        return f"https://huggingface.co/{mid}"
+    return ""
+
+
+def _config_models(recipe) -> dict[str, list[dict]]:
+    """The models whose outputs (images) each side config holds."""
+    out: dict[str, list[dict]] = {}
+    if recipe.study_models:
+        out["emotion_bias"] = [_model(recipe.study_models["emotion_generator"])]
+    if recipe.emotion_generators:
+        out["emotion_generation"] = [_model(m) for m in recipe.emotion_generators]
+    if recipe.editors:
+        out["img2img"] = [_model(m) for m in recipe.editors]
+    if recipe.real_photos_models:
+        out["real_photos"] = [_model(recipe.real_photos_models["twin_generator"])]
+    return out
+
+
+def license_rows(info: dict, configs: list[str]) -> list[dict]:
+    """Per config, what in it carries which license (and where that license is): the card's
+    license table."""
+    rows = []
+    for c in configs:
+        if c == "prompts":
+            rows.append({"config": c, "covers": "captions and their rewrites", "license": info["license"], "link": ""})
+            if info.get("rewriter"):
+                r = info["rewriter"]
+                rows.append({"config": c, "covers": f"rewrites by `{r['name']}`", "license": r["license"],
+                             "link": _license_link(r)})  # fmt: skip
+        elif c in ("pairs", "scores"):
+            if c == "scores":
+                rows.append({"config": c, "covers": "labels and scores (no images)", "license": info["license"],
+                             "link": ""})  # fmt: skip
+                continue
+            for g in info.get("generators") or []:
+                rows.append({"config": c, "covers": f"images of `{g['name']}`", "license": g.get("license", ""),
+                             "link": _license_link(g)})  # fmt: skip
+        else:
+            if ref := (info.get("references") or {}).get(c):
+                rows.append({"config": c, "covers": "the source images", "license": ref["license"], "link": ""})
+            for g in (info.get("config_models") or {}).get(c, []):
+                rows.append({"config": c, "covers": f"images made by `{g['name']}`", "license": g.get("license", ""),
+                             "link": _license_link(g)})  # fmt: skip
+            if not ref and not (info.get("config_models") or {}).get(c):
+                rows.append({"config": c, "covers": "everything", "license": info["license"], "link": ""})
+    return rows
+
+
 def card_info(recipe, counts: dict, failures: list[dict]) -> dict:
     """What the card says about a build, from its resolved recipe."""
     r = recipe.recipe
@@ -126,6 +181,7 @@ def card_info(recipe, counts: dict, failures: list[dict]) -> dict:
             for name, section in (("real_photos", r.real_photos), ("artworks", r.artworks))
             if section is not None
         },
+        "config_models": _config_models(recipe),
         "source": None,
         "counts": counts,
         "failures": failures,
@@ -143,9 +199,13 @@ def render_card(info: dict, columns: dict[str, tuple[Column, ...]], files: list[
     content = {c: digest(sorted(sha256_file(root / f["path"]) for f in files if f["config"] == c)) for c in columns}
     configs = list(columns)
     default = "pairs" if "pairs" in configs else configs[0]
-    n_rows = max((f["rows"] for f in files), default=0)
+    n_rows = max((f["rows"] or 0 for f in files), default=0)
+    licenses = {"license": info["license"]}
+    if info["license"] == "other":  # the Hub asks a name and a link for "other": the card's own table
+        licenses |= {"license_name": f"{info['name'].replace('_', '-').lower()}-per-config",
+                     "license_link": "README.md#licenses"}  # fmt: skip
     data = DatasetCardData(
-        license=info["license"],
+        **licenses,
         pretty_name=info["pretty_name"],
         language=["en"],
         task_categories=["text-to-image", "image-classification"],
@@ -172,5 +232,7 @@ def render_card(info: dict, columns: dict[str, tuple[Column, ...]], files: list[
         config_notes=CONFIG_NOTES,
         columns=columns,
         citation=CITATION,
+        licenses=license_rows(info, configs),
+        examples=info.get("examples") or [],
     )
     return str(card)

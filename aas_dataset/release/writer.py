@@ -226,6 +226,59 @@ def _write_records(staging: Path, records) -> dict:
     return {"path": RECORDS, "config": None, "rows": n}
 
 
+EXAMPLES = "examples"  # a few pairs as small JPEGs, shown in the card (the Parquet holds the lossless images)
+EXAMPLE_PAIRS = 4
+
+
+def _write_examples(staging: Path, files: list[dict], ground_truth: str | None) -> tuple[list[dict], list[dict]]:
+    """Up to EXAMPLE_PAIRS pairs of the `pairs` config, each from another model and another
+    prompt (in release order), as 256-px JPEG thumbnails under examples/. Returns the card's
+    view of them and their file entries. A stored image that does not decode is skipped."""
+    from aas_dataset.spec.images import ImageProblem, open_checked
+
+    shards = sorted(f["path"] for f in files if f["config"] == "pairs")
+    label = f"label_{ground_truth}" if ground_truth else None
+    cols = ["model", "index", "prompt_distorted", "image_original", "image_distorted"]
+    picked: list[dict] = []
+    seen_models: set[str] = set()
+    seen_index: set[int] = set()
+    for rel in shards:
+        pf = pq.ParquetFile(staging / rel, pre_buffer=False)
+        use = cols + ([label] if label and label in pf.schema_arrow.names else [])
+        for batch in pf.iter_batches(batch_size=16, columns=use):
+            for r in batch.to_pylist():
+                if len(picked) == EXAMPLE_PAIRS:
+                    break
+                if r["model"] in seen_models or r["index"] in seen_index:
+                    continue
+                try:
+                    thumbs = [_thumbnail(open_checked(r[c]["bytes"])) for c in ("image_original", "image_distorted")]
+                except (ImageProblem, TypeError):
+                    continue
+                stem = f"{EXAMPLES}/{len(picked)}-{r['model']}-{r['index']}"
+                (staging / EXAMPLES).mkdir(exist_ok=True)
+                for side, data in zip(("o", "a"), thumbs, strict=True):
+                    (staging / f"{stem}-{side}.jpg").write_bytes(data)
+                seen_models.add(r["model"])
+                seen_index.add(r["index"])
+                picked.append(
+                    {"model": r["model"], "index": r["index"], "p_a": r["prompt_distorted"], "label": r.get(label),
+                     "original": f"{stem}-o.jpg", "distorted": f"{stem}-a.jpg"}
+                )  # fmt: skip
+    entries = [{"path": e[k], "config": None, "rows": None} for e in picked for k in ("original", "distorted")]
+    return picked, entries
+
+
+def _thumbnail(im, size: int = 256) -> bytes:
+    import io
+
+    im = im.convert("RGB")
+    im.thumbnail((size, size))
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG", quality=85)  # no timestamp or EXIF: the same pixels give the same bytes
+    return buf.getvalue()
+
+
 def write_release(
     out: Path, staging: Path, parts: list[ConfigPart], row_group: int, card: dict, meta: dict, records=None
 ) -> dict:
@@ -241,6 +294,8 @@ def write_release(
             files += _write_config(staging, p.config, p.columns, p.rows, p.per_shard, row_group)
         if records is not None:
             files.append(_write_records(staging, records))
+        card["examples"], example_files = _write_examples(staging, files, card.get("ground_truth"))
+        files += example_files
         columns = {p.config: p.columns for p in parts}
         (staging / "README.md").write_text(render_card(card, columns, files, staging), encoding="utf-8")
         manifest = build_manifest(staging, files, **meta)
@@ -264,9 +319,10 @@ def _swap_in(staging: Path, out: Path, configs: list[str]) -> None:
         if config in configs:
             (staging / config).rename(dest)
             crash_point(f"assemble:swap:{config}")
-    shutil.rmtree(out / "build", ignore_errors=True)  # an earlier build's records
-    if (staging / "build").is_dir():
-        (staging / "build").rename(out / "build")
+    for folder in ("build", EXAMPLES):  # an earlier release's records and examples go, this one's come
+        shutil.rmtree(out / folder, ignore_errors=True)
+        if (staging / folder).is_dir():
+            (staging / folder).rename(out / folder)
     (staging / "README.md").replace(out / "README.md")
     # A previous WebDataset export no longer matches the new shards.
     shutil.rmtree(out / "webdataset", ignore_errors=True)

@@ -298,6 +298,37 @@ def test_success_by_dimension_by_hand():
     assert np.isnan(t.cell("m", "richness").value)  # never asked for
 
 
+def test_shift_and_j_by_dimension_by_hand():
+    from aas_dataset.analysis.metrics import j_by_dimension_table, shift_by_dimension_table
+    from aas_dataset.spec.taxonomy import DIMENSION_KEYS
+
+    def vec(**at):
+        v = [1.0] * len(DIMENSION_KEYS)
+        for name, x in at.items():
+            v[DIMENSION_KEYS.index(name)] = x
+        return v
+
+    df = _frame(
+        {
+            "model": ["m", "m", "m"],
+            "selected_dims": [["clarity"], ["clarity", "emotion"], ["emotion"]],
+            **{f"score_s.{c}": [0.0, 0.0, 0.0] for c in ("oidp", "didp")},
+            "score_s.oiop": [1.0, 1.0, 1.0],
+            "score_s.diop": [0.0, -2.0, 4.0],
+            "rater_j.original": [vec(), vec(), vec()],
+            "rater_j.distorted": [vec(clarity=0.0), vec(clarity=0.5, emotion=0.0), vec(emotion=2.0)],
+        }
+    )
+    t = shift_by_dimension_table(df, n_boot=20)
+    row = next(r for r in t.rows if r["model"] == "m" and r["scorer"] == "s")
+    assert row["clarity"].value == pytest.approx((-1.0 + -3.0) / 2)  # rows 0 and 1
+    assert row["emotion"].value == pytest.approx((-3.0 + 3.0) / 2)  # rows 1 and 2
+    assert np.isnan(row["richness"].value)
+    j = j_by_dimension_table(df, "j", n_boot=20)
+    assert j.cell("m", "clarity").value == pytest.approx((-1.0 + -0.5) / 2)  # J's own clarity score only
+    assert j.cell("m", "emotion").value == pytest.approx((-1.0 + 1.0) / 2)
+
+
 def test_the_vectorised_mean_cell_equals_the_per_resample_one():
     from aas_dataset.analysis.metrics.core import bootstrap_cell, mean_cell
 
@@ -337,6 +368,8 @@ def test_rowwise_statistics_equal_sklearn_and_scipy_on_every_resample():
     idx[0] = np.flatnonzero(y == 1)[0]  # a resample of one class only
     f1 = rowwise.binary_f1(y[idx], yhat[idx])
     auc = rowwise.auroc(y[idx], score[idx])
+    codes = np.unique(score, return_inverse=True)[1]
+    assert np.allclose(rowwise.auroc(y[idx], codes[idx]), auc, equal_nan=True)  # the no-sort path
     kq = rowwise.cohen_kappa(a[idx], b[idx], 3, "quadratic")
     ku = rowwise.cohen_kappa(a[idx], b[idx], 3)
     rho = rowwise.spearman(x1[idx], x2[idx])

@@ -161,3 +161,27 @@ def test_the_card_says_auxiliary_outputs_are_not_preferences_and_has_a_results_s
     card = (smoke_release / "README.md").read_text()
     assert "| `score_blip_itm_large_neg` | BLIP ITM no-match logit" in card and "not a preference" in card
     assert "## Results" in card and "<!-- results -->" in card and "## Versions" in card
+
+
+def test_the_card_shows_example_pairs_and_a_license_table(smoke_release):
+    from PIL import Image
+
+    from aas_dataset.release.manifest import read_manifest
+
+    card = (smoke_release / "README.md").read_text()
+    m = read_manifest(smoke_release)
+    examples = sorted(p for p in m["files"] if p.startswith("examples/"))
+    assert examples and len(examples) % 2 == 0  # I_o and I_a of each pair, recorded in MANIFEST (verify checks them)
+    models = set()
+    for rel in examples:
+        assert f'<img src="{rel}"' in card
+        im = Image.open(smoke_release / rel)
+        assert im.format == "JPEG" and max(im.size) <= 256
+        models.add(rel.split("-")[1])
+    assert len(models) == len(examples) // 2  # each pair from another model
+    gens = [g["name"] for g in m["recipe"]["generators"]]
+    for g in gens:  # one license line per generator of the images in `pairs`
+        assert f"| `pairs` | images of `{g}` |" in card
+    head = card.split("---")[1]  # builders/smoke.yaml says `license: other`: the Hub asks a name and a link
+    assert "license: other" in head and "license_name: smoke-per-config" in head
+    assert "license_link: README.md#licenses" in head

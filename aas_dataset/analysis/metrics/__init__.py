@@ -8,9 +8,11 @@ from aas_dataset.analysis.metrics.tables import (
     emotion_bias_table,
     emotion_generation_table,
     generator_table,
+    j_by_dimension_table,
     judge_agreement_table,
     lapis_relative_score,
     real_photo_bias_table,
+    shift_by_dimension_table,
 )
 
 __all__ = [
@@ -21,6 +23,8 @@ __all__ = [
     "generator_table",
     "classification_table",
     "dimension_table",
+    "shift_by_dimension_table",
+    "j_by_dimension_table",
     "emotion_bias_table",
     "emotion_generation_table",
     "real_photo_bias_table",

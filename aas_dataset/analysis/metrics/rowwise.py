@@ -26,13 +26,23 @@ def binary_f1(y: np.ndarray, yhat: np.ndarray) -> np.ndarray:
 
 
 def auroc(y: np.ndarray, score: np.ndarray) -> np.ndarray:
-    """Area under the ROC curve as the Mann-Whitney U of the positives' average ranks (ties
-    count one half, as in `roc_auc_score`); NaN where a resample holds one class only."""
-    y = y.astype(bool)
-    ranks = rankdata(score, axis=-1)
+    """Area under the ROC curve as the Mann-Whitney U (ties count one half, as in
+    `roc_auc_score`); NaN where a resample holds one class only. An integer `score` is taken as
+    codes 0..k-1 that order the distinct values (`np.unique(..., return_inverse=True)[1]`):
+    then U counts, for each positive, the negatives below its code, without sorting any row."""
+    y = np.atleast_2d(y).astype(bool)
+    score = np.atleast_2d(score)
     n1 = y.sum(axis=-1).astype(float)
     n0 = y.shape[-1] - n1
-    u = (ranks * y).sum(axis=-1) - n1 * (n1 + 1) / 2
+    if np.issubdtype(score.dtype, np.integer):
+        rows, k = len(score), int(score.max()) + 1
+        at = (np.arange(rows)[:, None] * k + score)[~y]
+        neg = np.bincount(at, minlength=rows * k).reshape(rows, k).astype(float)
+        below = np.cumsum(neg, axis=1) - 0.5 * neg  # negatives below each code, ties one half
+        u = (np.take_along_axis(below, score, axis=1) * y).sum(axis=-1)
+    else:
+        ranks = rankdata(score, axis=-1)
+        u = (ranks * y).sum(axis=-1) - n1 * (n1 + 1) / 2
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where((n1 > 0) & (n0 > 0), u / (n1 * n0), np.nan)
 

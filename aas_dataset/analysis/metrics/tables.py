@@ -100,8 +100,9 @@ def _classify(
     row["accuracy"] = cell(lambda i: rowwise.accuracy(y[i], yhat[i]), "acc")
     row["F1"] = cell(lambda i: rowwise.binary_f1(y[i], yhat[i]), "f1")
     if score is not None:
-        prob = _sigmoid(score)  # the two-way softmax of the paper; saturated values tie, as they did there
-        row["AUROC"] = cell(lambda i: rowwise.auroc(y[i], prob[i]), "auc")
+        # the two-way softmax of the paper (saturated values tie, as they did there), as rank codes
+        codes = np.unique(_sigmoid(score), return_inverse=True)[1].reshape(-1)
+        row["AUROC"] = cell(lambda i: rowwise.auroc(y[i], codes[i]), "auc")
     else:
         row["AUROC"] = None
     return row
@@ -239,4 +240,58 @@ def dimension_table(df: pd.DataFrame, ground_truth: str, *, n_boot: int = N_BOOT
             row[d] = mean_cell(v, n_boot=n_boot, seed=seed, key=("dim", model, d))
         t.rows.append(row)
     t.notes.append("A row counts in each dimension its p_a was asked to carry; unlabelled rows are left out.")
+    return t
+
+
+def _asked(df: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Dimension -> a mask of the rows whose p_a asked for it."""
+    from aas_dataset.spec.taxonomy import DIMENSION_KEYS
+
+    dims = [set(d) if d is not None else set() for d in df["selected_dims"]]
+    return {d: np.array([d in ds for ds in dims], dtype=bool) for d in DIMENSION_KEYS}
+
+
+def shift_by_dimension_table(df: pd.DataFrame, *, n_boot: int = N_BOOT, seed: int = 0) -> Table:
+    """Per model and scorer, the mean shift Δ = r(I_a, p_o) − r(I_o, p_o) over the rows whose
+    p_a asked for each dimension: which requested qualities cost a model most reward."""
+    t = Table("shift_by_dimension", "Shift Δ under p_o by requested dimension", ["model", "scorer"])
+    asked = _asked(df)
+    models = df["model"].to_numpy()
+    for s in score_names(df):
+        d_all = df[f"{s}.diop"].to_numpy(float) - df[f"{s}.oiop"].to_numpy(float)
+        for model in dict.fromkeys(df["model"]):
+            mine = (models == model) & np.isfinite(d_all)
+            row: dict = {"model": model, "scorer": s[len("score_") :], "n": int(mine.sum())}
+            for dim, mask in asked.items():
+                row[dim] = mean_cell(d_all[mine & mask], n_boot=n_boot, seed=seed, key=("sdim", model, s, dim))
+            t.rows.append(row)
+    t.notes.append("A row counts in each dimension its p_a was asked to carry; n = the model's rows with both scores.")
+    return t
+
+
+def j_by_dimension_table(df: pd.DataFrame, rater: str, *, n_boot: int = N_BOOT, seed: int = 0) -> Table:
+    """J's own per-dimension scores: per model and dimension d, ΔJ_d = J(I_a, d) − J(I_o, d)
+    over the rows whose p_a asked for d (did the image move on the scale it was asked to?)."""
+    from aas_dataset.spec.taxonomy import DIMENSION_KEYS
+
+    t = Table(f"j_by_dimension_{rater}", f"J ({rater}) per dimension: ΔJ_d on the rows that asked for d", ["model"])
+    asked = _asked(df)
+    orig, dist = df[f"rater_{rater}.original"], df[f"rater_{rater}.distorted"]
+    ok = np.array([o is not None and d is not None for o, d in zip(orig, dist, strict=True)])
+    width = len(DIMENSION_KEYS)
+    delta = np.full((len(df), width), np.nan)
+    if ok.any():
+        as_array = [np.stack([np.asarray(v, float) for v in col[ok]]) for col in (dist, orig)]
+        delta[ok] = as_array[0] - as_array[1]
+    models = df["model"].to_numpy()
+    for model in dict.fromkeys(df["model"]):
+        mine = (models == model) & ok
+        row: dict = {"model": model, "n": int(mine.sum())}
+        for k, dim in enumerate(DIMENSION_KEYS):
+            row[dim] = mean_cell(delta[mine & asked[dim], k], n_boot=n_boot, seed=seed, key=("jdim", model, rater, dim))
+        t.rows.append(row)
+    t.notes.append(
+        "J scores each dimension on [0, 2]: 0 = the anti-aesthetic quality is there, 2 = its opposite; "
+        "a negative ΔJ_d = the image moved toward what p_a asked."
+    )
     return t
