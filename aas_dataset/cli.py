@@ -125,6 +125,12 @@ def _log_to_stderr(level: int | None) -> None:
     logger.setLevel(level)
 
 
+def _role_names() -> list[str]:
+    from aas_dataset.catalog import ROLES
+
+    return [*ROLES, "all"]
+
+
 def _bad_input(msg: str) -> typer.Exit:
     console.print(f"[red]error:[/red] {escape(redact(msg))}", highlight=False, soft_wrap=True)
     return typer.Exit(2)
@@ -183,7 +189,12 @@ def build(
     allow_failures: Annotated[
         bool, typer.Option(help="exit 0 although units failed, and write a release with fewer rows than the one in OUT")
     ] = False,
-    executor: Annotated[str, typer.Option(help="local (one process, or --workers processes) or ray")] = "local",
+    executor: Annotated[
+        str,
+        typer.Option(
+            help="local (one process, or --workers processes) or ray", autocompletion=lambda: ["local", "ray"]
+        ),
+    ] = "local",
     address: Annotated[
         str | None, typer.Option(help="Ray cluster address (auto, ray://head:10001); default: a local one")
     ] = None,
@@ -321,7 +332,10 @@ def _print_plan(builder, base: frozenset = frozenset()) -> None:
 def models(
     role: Annotated[
         str,
-        typer.Option(help="generator, scorer, judge, rewriter, negative_writer, embedder, captioner, detector or all"),
+        typer.Option(
+            help="generator, scorer, judge, rewriter, negative_writer, embedder, captioner, detector or all",
+            autocompletion=_role_names,
+        ),
     ] = "generator",
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
 ):

@@ -5,6 +5,7 @@ release: verify and release ignore it)."""
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import io
 import logging
@@ -30,7 +31,7 @@ from aas_dataset.analysis.metrics import (
     shift_by_dimension_table,
 )
 from aas_dataset.analysis.metrics.agreement import human_agreement_tables
-from aas_dataset.analysis.metrics.core import N_BOOT, Cell, Table
+from aas_dataset.analysis.metrics.core import N_BOOT, Cell, Table, display_header
 from aas_dataset.analysis.metrics.references import artworks_table, real_photos_table
 from aas_dataset.analysis.metrics.studies import (
     emotion_generation_tables,
@@ -309,7 +310,12 @@ def _color(label: str) -> str:
     return _COLORS.setdefault(label, _PALETTE[len(_COLORS) % len(_PALETTE)])
 
 
-def _bars(ax, labels, cells: list[Cell], title: str, highlight: set[str] = frozenset(), paper=None):
+def _shown(name: str) -> str:
+    """A model's or scorer's name as the paper writes it (the catalog's display name)."""
+    return display_names().get(name, name)
+
+
+def _bars(ax, labels, cells: list[Cell], title: str, highlight: set[str] = frozenset(), paper=None, horizontal=None):
     """Bars with 95 % intervals; horizontal when a label is long (no overlapping names); models
     in `highlight` (the aligned side of aligned-vs-base tests) outlined; `paper`: the published
     value per bar (or None), drawn as a black diamond."""
@@ -319,21 +325,23 @@ def _bars(ax, labels, cells: list[Cell], title: str, highlight: set[str] = froze
     err = np.vstack([np.nan_to_num(lo), np.nan_to_num(hi)])
     colors = [_color(str(x)) for x in labels]
     edges = ["black" if str(x) in highlight else "none" for x in labels]
-    horizontal = max((len(str(x)) for x in labels), default=0) > 12
+    shown = [_shown(str(x)) for x in labels]
+    if horizontal is None:  # the figure may decide, so that its panels agree
+        horizontal = max((len(x) for x in shown), default=0) > 12
     if horizontal:
         ax.barh(range(len(vals)), vals, xerr=err, capsize=3, color=colors, edgecolor=edges, linewidth=1.2)
-        ax.set_yticks(range(len(vals)), labels, fontsize=8)
+        ax.set_yticks(range(len(vals)), shown, fontsize=8)
         ax.invert_yaxis()
         ax.axvline(0, color="black", lw=0.6)
         marks = [(v, k) for k, v in enumerate(paper or []) if v is not None]
     else:
         ax.bar(range(len(vals)), vals, yerr=err, capsize=3, color=colors, edgecolor=edges, linewidth=1.2)
-        ax.set_xticks(range(len(vals)), labels, rotation=30, ha="right", fontsize=8)
+        ax.set_xticks(range(len(vals)), shown, rotation=30, ha="right", fontsize=8)
         ax.axhline(0, color="black", lw=0.6)
         marks = [(k, v) for k, v in enumerate(paper or []) if v is not None]
     if marks:
         ax.plot(*zip(*marks, strict=True), "D", color="black", ms=4, label="paper", zorder=5)
-    ax.set_title(title, fontsize=9)
+    ax.set_title(display_header(title, display_names()), fontsize=9)
     return horizontal
 
 
@@ -374,10 +382,13 @@ def _plots(tables: list[Table], df, aligned: set[str] = frozenset()):
     rm = by.get("reward_models")
     if rm and rm.rows:
         fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), squeeze=False)
+        long_names = any(len(_shown(r["model"])) > 12 for r in rm.rows)
         for ax, col in zip(axes[0], ("accuracy", "AUROC"), strict=True):
             rows = [r for r in rm.rows if isinstance(r.get(col), Cell)]
             paper = [rm.published.get((rm.row_label(r), col)) for r in rows]
-            horizontal = _bars(ax, [r["model"] for r in rows], [r[col] for r in rows], col, paper=paper)
+            horizontal = _bars(
+                ax, [r["model"] for r in rows], [r[col] for r in rows], col, paper=paper, horizontal=long_names
+            )
             (ax.axvline if horizontal else ax.axhline)(0.5, color="#aa3333", lw=0.6, ls="--")  # chance
         fig.suptitle(rm.title, fontsize=10)
         fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))
@@ -393,7 +404,7 @@ def _plots(tables: list[Table], df, aligned: set[str] = frozenset()):
                 bins = np.histogram_bin_edges(np.concatenate([o, d]), bins=20)
                 ax.hist(o, bins=bins, alpha=0.6, label="r(I_o, p_a)", color="#4477aa")
                 ax.hist(d, bins=bins, alpha=0.6, label="r(I_a, p_a)", color="#cc6644")
-            ax.set_title(s[len("score_") :], fontsize=9)
+            ax.set_title(_shown(s[len("score_") :]), fontsize=9)
             ax.tick_params(labelsize=7)
         axes[0][0].legend(fontsize=7)
         fig.suptitle("Score distributions under the anti-aesthetic prompt", fontsize=10)
@@ -425,7 +436,7 @@ def _heatmap(plt, t: Table, rate: bool) -> _Figure:
         span = float(np.nanmax(np.abs(grid))) if np.isfinite(grid).any() else 1.0
         im = ax.imshow(grid, vmin=-span, vmax=span, cmap="RdBu_r", aspect="auto")
     ax.set_xticks(range(len(cols)), cols, rotation=40, ha="right", fontsize=8)
-    ax.set_yticks(range(len(t.rows)), [r["model"] for r in t.rows], fontsize=8)
+    ax.set_yticks(range(len(t.rows)), [_shown(r["model"]) for r in t.rows], fontsize=8)
     for (i, j), v in np.ndenumerate(grid):
         if not np.isnan(v):
             dark = v < 0.6 if rate else abs(v) > 0.6 * span
@@ -478,11 +489,12 @@ def _delta_distributions(plt, df, models: list[str]) -> _Figure | None:
         box = ax.boxplot(data, vert=False, patch_artist=True, widths=0.6, flierprops={"markersize": 2})
         for patch, model in zip(box["boxes"], labels, strict=True):
             patch.set_facecolor(_color(model))
-        ax.set_yticks(range(1, len(labels) + 1), labels if k % 4 == 0 else [""] * len(labels), fontsize=7)
+        shown = [_shown(x) for x in labels] if k % 4 == 0 else [""] * len(labels)
+        ax.set_yticks(range(1, len(labels) + 1), shown, fontsize=7)
         ax.invert_yaxis()
         ax.axvline(0, color="black", lw=0.6)
         ax.xaxis.set_major_locator(MaxNLocator(4))
-        ax.set_title(title, fontsize=9)
+        ax.set_title(display_header(title, display_names()), fontsize=9)
         ax.tick_params(labelsize=7)
     fig.suptitle("Per-pair shift r(I_a, p_o) − r(I_o, p_o), per model", fontsize=10)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))
@@ -509,12 +521,12 @@ def _delta_vs_success(plt, gen: Table) -> _Figure | None:
             xerr = [[x.value - x.lo], [x.hi - x.value]] if x.lo is not None else None
             yerr = [[y.value - y.lo], [y.hi - y.value]] if y.lo is not None else None
             ax.errorbar(x.value, y.value, xerr=xerr, yerr=yerr, fmt="o", ms=4, color=_color(r["model"]), lw=0.8)
-            ax.annotate(r["model"], (x.value, y.value), fontsize=6, xytext=(3, 3), textcoords="offset points")
+            ax.annotate(_shown(r["model"]), (x.value, y.value), fontsize=6, xytext=(3, 3), textcoords="offset points")
         ax.axhline(0, color="black", lw=0.6)
         ax.set_xlabel("success", fontsize=8)
         ax.xaxis.set_major_locator(MaxNLocator(4))
         ax.yaxis.set_major_locator(MaxNLocator(5))
-        ax.set_title(col, fontsize=9)
+        ax.set_title(display_header(col, display_names()), fontsize=9)
         ax.tick_params(labelsize=7)
     fig.suptitle("Mean shift under p_o against success, per model (95% intervals)", fontsize=10)
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))
@@ -639,6 +651,7 @@ def results_markdown(folder: Path, n_boot: int = 200, seed: int = 0) -> str:
     return "\n".join(t.to_markdown(names=names) for t in tables) + f"\n({n_boot} bootstrap resamples per interval.)\n"
 
 
+@functools.cache
 def display_names() -> dict[str, str]:
     """Catalog name -> the paper's display name, for every model and scorer that has one."""
     from aas_dataset.catalog import ROLES, entries

@@ -138,7 +138,7 @@ class Table:
         """`names`: display names (model and scorer names to the paper's, e.g. hpsv3 -> HPSv3),
         applied to the headers and the row labels of this rendering only (csv / json keep ours)."""
         cols = self.columns
-        shown = [_display(c, names) for c in cols]
+        shown = [display_header(c, names) for c in cols]
         lines = [f"### {self.title}", "", "| " + " | ".join(shown) + " |", "|" + "---|" * len(cols)]
         for r in self.rows:
             cells = [r[c].fmt(digits) if isinstance(r.get(c), Cell) else _plain(r.get(c)) for c in cols]
@@ -203,7 +203,7 @@ class Table:
         raise KeyError(row_key)
 
 
-def _display(col: str, names: dict[str, str] | None) -> str:
+def display_header(col: str, names: dict[str, str] | None) -> str:
     """A column header with the model / scorer name in it replaced by its display name; the
     paper writes the delta sign against the name (ΔHPSv3, J AA)."""
     if not names:
