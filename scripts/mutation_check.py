@@ -309,6 +309,41 @@ MUTATIONS = (
         "    if False:",
         ("tests/engine/test_build.py -k ray_executor",),
     ),
+    Mutation(
+        "rowwise: AUROC ties count whole instead of one half",
+        "aas_dataset/analysis/metrics/rowwise.py",
+        "below = np.cumsum(neg, axis=1) - 0.5 * neg",
+        "below = np.cumsum(neg, axis=1) - 1.0 * neg",
+        ("tests/analysis/test_metrics.py::test_rowwise_statistics_equal_sklearn_and_scipy_on_every_resample",),
+    ),
+    Mutation(
+        "rowwise: F1 counts errors once per true positive",
+        "aas_dataset/analysis/metrics/rowwise.py",
+        "den = 2 * tp + wrong",
+        "den = tp + wrong",
+        ("tests/analysis/test_metrics.py::test_rowwise_statistics_equal_sklearn_and_scipy_on_every_resample",),
+    ),
+    Mutation(
+        "published: tiny or re-set models count as the paper's",
+        "aas_dataset/analysis/published.py",
+        "    return ours == theirs",
+        "    return True",
+        ("tests/analysis/test_report.py::test_published_values_apply_only_to_models_run_as_for_the_paper",),
+    ),
+    Mutation(
+        "published: success shown against any ground truth",
+        "aas_dataset/analysis/published.py",
+        "            if m.startswith(\"gt=\") and name != gt:",
+        "            if False:",
+        ("tests/analysis/test_report.py::test_published_values_apply_only_to_models_run_as_for_the_paper",),
+    ),
+    Mutation(
+        "j_by_dimension: J's whole vector summed instead of its own dimension",
+        "aas_dataset/analysis/metrics/tables.py",
+        "delta[mine & asked[dim], k]",
+        "delta[mine & asked[dim]].mean(axis=1)",
+        ("tests/analysis/test_metrics.py::test_shift_and_j_by_dimension_by_hand",),
+    ),
 )
 
 

@@ -13,8 +13,8 @@ from itertools import combinations
 
 import numpy as np
 
-from aas_dataset.analysis.metrics import rowwise
 from aas_dataset.analysis.metrics.core import N_BOOT, Table, bootstrap_cell
+from aas_dataset.analysis.metrics.rowwise import accuracy, cohen_kappa
 
 
 def fleiss_kappa(counts: np.ndarray) -> float:
@@ -51,7 +51,7 @@ def human_agreement_tables(
                 "raters": who,
                 "answers": len(h),
                 "accuracy (ties removed)": bootstrap_cell(
-                    lambda i, a=hk, b=jk: rowwise.accuracy(a[i], b[i]),
+                    lambda i, a=hk, b=jk: accuracy(a[i], b[i]),
                     len(hk),
                     n_boot=n_boot,
                     seed=seed,
@@ -60,7 +60,7 @@ def human_agreement_tables(
                 ),
                 "n (ties removed)": int(keep.sum()),
                 "accuracy (ties as I_o)": bootstrap_cell(
-                    lambda i, a=hm, b=jm: rowwise.accuracy(a[i], b[i]),
+                    lambda i, a=hm, b=jm: accuracy(a[i], b[i]),
                     len(hm),
                     n_boot=n_boot,
                     seed=seed,
@@ -83,7 +83,7 @@ def human_agreement_tables(
                     "measure": "Cohen's κ",
                     "pairs": len(common),
                     "κ": bootstrap_cell(
-                        lambda i, x=x + 1, y=y + 1: rowwise.cohen_kappa(x[i], y[i], 3),  # codes -1..1 -> 0..2
+                        lambda i, x=x + 1, y=y + 1: cohen_kappa(x[i], y[i], 3),  # codes -1..1 -> 0..2
                         len(common),
                         n_boot=n_boot,
                         seed=seed,

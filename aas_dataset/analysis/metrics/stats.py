@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest, wilcoxon
 
-from aas_dataset.analysis.metrics import rowwise
 from aas_dataset.analysis.metrics.core import N_BOOT, Table, bootstrap_cell
+from aas_dataset.analysis.metrics.rowwise import wilcoxon_r as wilcoxon_r_rows
 from aas_dataset.analysis.metrics.tables import _sum_vectors, rater_names, score_names
 
 
@@ -72,7 +72,7 @@ def comparison_table(
                     "n": len(va),
                     "p": p,
                     "r": bootstrap_cell(
-                        lambda i, va=va, vb=vb: rowwise.wilcoxon_r(va[i], vb[i]),
+                        lambda i, va=va, vb=vb: wilcoxon_r_rows(va[i], vb[i]),
                         len(va),
                         n_boot=n_boot,
                         seed=seed,

@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pandas as pd
 
-from aas_dataset.analysis.metrics import rowwise
 from aas_dataset.analysis.metrics.core import N_BOOT, Cell, Table, bootstrap_cell, mean_cell
+from aas_dataset.analysis.metrics.rowwise import spearman
 from aas_dataset.analysis.metrics.tables import _sigmoid, rater_names, score_names
 from aas_dataset.spec.taxonomy import DIMENSION_KEYS
 
@@ -42,7 +42,7 @@ def judge_reward_correlation_table(df: pd.DataFrame, judge: str, *, n_boot: int 
             r, g = r[ok], g[ok]
             row[s[len("score_") :]] = (
                 bootstrap_cell(
-                    lambda i, r=r, g=g: rowwise.spearman(g[i], r[i]),
+                    lambda i, r=r, g=g: spearman(g[i], r[i]),
                     len(r),
                     n_boot=n_boot,
                     seed=seed,

@@ -91,18 +91,18 @@ def generator_table(df: pd.DataFrame, ground_truth: str | None, *, n_boot: int =
 def _classify(
     y: np.ndarray, yhat: np.ndarray, score: np.ndarray | None, name: str, kind: str, n_boot: int, seed: int
 ) -> dict:
-    from aas_dataset.analysis.metrics import rowwise
+    from aas_dataset.analysis.metrics.rowwise import accuracy, auroc, binary_f1
 
     def cell(stat, metric):
         return bootstrap_cell(stat, len(y), n_boot=n_boot, seed=seed, key=("rm", name, metric), vectorized=True)
 
     row = {"model": name, "kind": kind, "n": len(y)}
-    row["accuracy"] = cell(lambda i: rowwise.accuracy(y[i], yhat[i]), "acc")
-    row["F1"] = cell(lambda i: rowwise.binary_f1(y[i], yhat[i]), "f1")
+    row["accuracy"] = cell(lambda i: accuracy(y[i], yhat[i]), "acc")
+    row["F1"] = cell(lambda i: binary_f1(y[i], yhat[i]), "f1")
     if score is not None:
         # the two-way softmax of the paper (saturated values tie, as they did there), as rank codes
         codes = np.unique(_sigmoid(score), return_inverse=True)[1].reshape(-1)
-        row["AUROC"] = cell(lambda i: rowwise.auroc(y[i], codes[i]), "auc")
+        row["AUROC"] = cell(lambda i: auroc(y[i], codes[i]), "auc")
     else:
         row["AUROC"] = None
     return row
@@ -196,7 +196,7 @@ def judge_agreement_table(df: pd.DataFrame, reference: str, *, n_boot: int = N_B
     """Agreement of every other pairwise judge with `reference`, on rows both labelled:
     exact accuracy (ties included), quadratic Cohen's κ and MAE on the ordinal coding
     tie -> 1, original -> 0, anti-aesthetic -> 2 (so a tie sits between the two choices)."""
-    from aas_dataset.analysis.metrics import rowwise
+    from aas_dataset.analysis.metrics.rowwise import accuracy, cohen_kappa
 
     code = {-1: 1, 0: 0, 1: 2}
     t = Table("judge_agreement", f"Judge agreement with {reference}", ["judge"])
@@ -213,8 +213,8 @@ def judge_agreement_table(df: pd.DataFrame, reference: str, *, n_boot: int = N_B
             return bootstrap_cell(stat, n, n_boot=n_boot, seed=seed, key=("agree", j, metric), vectorized=True)
 
         row = {"judge": j, "n": int(ok.sum())}
-        row["accuracy"] = cell(lambda i, a=a, b=b: rowwise.accuracy(a[i], b[i]), "acc")
-        row["quadratic κ"] = cell(lambda i, a=a, b=b: rowwise.cohen_kappa(a[i], b[i], 3, "quadratic"), "kappa")
+        row["accuracy"] = cell(lambda i, a=a, b=b: accuracy(a[i], b[i]), "acc")
+        row["quadratic κ"] = cell(lambda i, a=a, b=b: cohen_kappa(a[i], b[i], 3, "quadratic"), "kappa")
         row["MAE"] = cell(lambda i, a=a, b=b: np.abs(a[i] - b[i]).mean(axis=-1), "mae")
         t.rows.append(row)
     t.notes.append(
