@@ -653,7 +653,10 @@ def results_markdown(folder: Path, n_boot: int = 200, seed: int = 0) -> str:
 
 @functools.cache
 def display_names() -> dict[str, str]:
-    """Catalog name -> the paper's display name, for every model and scorer that has one."""
+    """Catalog name -> the paper's display name, for every model and scorer that has one; and a
+    shift column's name -> the paper's abbreviated heading (`Δ image_reward` -> `ΔImgRwd`)."""
     from aas_dataset.catalog import ROLES, entries
 
-    return {n: e.display_name for r in ROLES for n, e in entries(r).items() if e.display_name and e.display_name != n}
+    every = [(n, e) for r in ROLES for n, e in entries(r).items()]
+    names = {n: e.display_name for n, e in every if e.display_name and e.display_name != n}
+    return names | {f"Δ {n}": f"Δ{e.paper_column}" for n, e in every if e.paper_column}

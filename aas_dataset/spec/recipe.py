@@ -20,6 +20,9 @@ class Entry(Strict):
     revision: str | None = None
     description: str = ""
     display_name: str = ""
+    # The paper's generator-table heading of this scorer's shift where it abbreviates the display
+    # name (ImageReward's is ΔImgRwd).
+    paper_column: str = ""
     # The paper's data key where it differs from ours (ours carry no dots: they are file keys).
     paper_key: str | None = None
     # Which of the authors' runs the entry reproduces: the paper's, their follow-up (post-paper)

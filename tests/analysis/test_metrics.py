@@ -341,10 +341,20 @@ def test_the_vectorised_mean_cell_equals_the_per_resample_one():
 def test_markdown_uses_the_papers_names_and_csv_keeps_ours():
     from aas_dataset.analysis.report import display_names
 
-    df = _frame([{"model": "dance_flux", **_score("score_hpsv3", 1.0, 1.0, 0.0, 0.0)} for _ in range(3)])
+    df = _frame(
+        [
+            {
+                "model": "dance_flux",
+                **_score("score_hpsv3", 1.0, 1.0, 0.0, 0.0),
+                **_score("score_image_reward", *[0.0] * 4),
+            }
+            for _ in range(3)
+        ]
+    )
     t = generator_table(df, None, n_boot=10)
     md = t.to_markdown(names=display_names())
     assert "| DanceFlux |" in md and "ΔHPSv3" in md and "HPSv3 AA" in md
+    assert "| ΔImgRwd |" in md and "ImageReward AA" in md  # the paper's abbreviated heading
     assert "Δ hpsv3" in t.to_csv() and "dance_flux" in t.to_csv()
 
 

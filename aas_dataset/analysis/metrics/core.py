@@ -208,6 +208,8 @@ def display_header(col: str, names: dict[str, str] | None) -> str:
     paper writes the delta sign against the name (ΔHPSv3, J AA)."""
     if not names:
         return col
+    if col in names:  # a heading the paper abbreviates (Δ image_reward -> ΔImgRwd)
+        return names[col]
     for prefix in ("ΔJ ", "J AA ", "J_s ", "Δ ", "bias "):
         if col.startswith(prefix) and col[len(prefix) :] in names:
             shown = names[col[len(prefix) :]]
