@@ -97,7 +97,7 @@ def test_import_benchmark_layout_and_recompute_tables(published, tmp_path, autho
     ]
     report = build_report(out, n_boot=50)
     tables = {"generators", "reward_models", "judge_agreement", "aligned_vs_base", "judge_reward_correlation"}
-    tables |= {"success_by_dimension"}
+    tables |= {"success_by_dimension", "shift_by_dimension", "j_by_dimension_rater_j"}
     assert tables == {t.name for t in report.tables}  # the last: the authors' eval_later analysis on their data
     assert "sd3_medium_grpo_2" in (out / "README.md").read_text()
     # the authors' own data: the published values beside ours, where every model they need is present
