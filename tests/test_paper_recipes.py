@@ -55,7 +55,7 @@ def test_paper_tiny_fills_every_paper_table_like_the_published_data(tmp_path, pu
     paper = {t.name: t for t in build_report(imported, tmp_path / "r2", n_boot=50).tables}
 
     expected = {"generators", "reward_models", "judge_agreement", "aligned_vs_base", "judge_reward_correlation"}
-    expected |= {"success_by_dimension"}
+    expected |= {"success_by_dimension", "shift_by_dimension", "j_by_dimension_rater_j"}
     assert set(tiny) == set(paper) == expected
     for name, t in paper.items():
         missing = [c for c in t.columns if c not in tiny[name].columns]
