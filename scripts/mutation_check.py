@@ -344,6 +344,13 @@ MUTATIONS = (
         "delta[mine & asked[dim]].mean(axis=1)",
         ("tests/analysis/test_metrics.py::test_shift_and_j_by_dimension_by_hand",),
     ),
+    Mutation(
+        "release: the version check downloads the whole previous release",
+        "aas_dataset/release/hub.py",
+        "    patterns = [MANIFEST, *(f\"{c}/*\" for c in changed)]",
+        "    patterns = None",
+        ("tests/release/test_hub.py::test_the_version_check_downloads_only_the_configs_that_changed",),
+    ),
 )
 
 

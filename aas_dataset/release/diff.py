@@ -163,7 +163,20 @@ def _row_digests(folder: Path, manifest: dict, config: str, columns: list[str]) 
     return out
 
 
+def _shards(manifest: dict, config: str) -> dict[str, str]:
+    """A config's files: path -> sha256."""
+    return {p: f["sha256"] for p, f in manifest["files"].items() if f.get("config") == config}
+
+
+def changed_configs(before: dict, after: dict) -> list[str]:
+    """Configs of the `before` MANIFEST whose files are not byte for byte those of `after`: the
+    only ones whose rows a diff must read."""
+    configs = {f.get("config") for f in before["files"].values()} - {None}
+    return sorted(c for c in configs if _shards(before, c) != _shards(after, c))
+
+
 def diff_releases(before: Path, after: Path) -> ReleaseDiff:
+    """`before` needs only the files of the configs in `changed_configs` (and its MANIFEST)."""
     before, after = Path(before), Path(after)
     mb, ma = read_manifest(before), read_manifest(after)
     d = ReleaseDiff()
@@ -175,6 +188,10 @@ def diff_releases(before: Path, after: Path) -> ReleaseDiff:
     d.files_added, d.files_removed = sorted(set(fa) - set(fb)), sorted(set(fb) - set(fa))
     d.files_changed = sorted(p for p in set(fa) & set(fb) if fa[p]["sha256"] != fb[p]["sha256"])
     for config in sorted(cb & ca):
+        if _shards(mb, config) == _shards(ma, config):  # the same bytes: nothing to read (nor download)
+            rows = sum(fb[p].get("rows") or 0 for p in _shards(mb, config))
+            d.configs.append(ConfigDiff(config, rows, rows))
+            continue
         colb, cola = _columns(before, mb, config), _columns(after, ma, config)
         common = [c for c in cola if c in colb]
         rb, ra = _row_digests(before, mb, config, common), _row_digests(after, ma, config, common)

@@ -12,7 +12,16 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aas_dataset.release.diff import SEMVER, bump_level, check_bump, diff_releases, release_notes, semver, write_notes
+from aas_dataset.release.diff import (
+    SEMVER,
+    bump_level,
+    changed_configs,
+    check_bump,
+    diff_releases,
+    release_notes,
+    semver,
+    write_notes,
+)
 from aas_dataset.release.manifest import IGNORED_DIRS, read_manifest, verify
 from aas_dataset.spec.schema import REFERENCE_CONFIGS
 
@@ -122,6 +131,21 @@ def provenance(root: Path) -> str:
     return "\n" + "\n".join(lines) + "\n" if lines else ""
 
 
+def _previous_release(api, repo_id: str, revision: str, root: Path) -> Path:
+    """The previous release as far as a diff against `root` needs it: its MANIFEST, then only
+    the configs whose files are not byte for byte in `root` (a release that adds a config or
+    fixes its card downloads no Parquet of the last one)."""
+    import json
+
+    from aas_dataset.release.manifest import MANIFEST
+
+    manifest = Path(api.hf_hub_download(repo_id, MANIFEST, repo_type="dataset", revision=revision))
+    changed = changed_configs(json.loads(manifest.read_text()), read_manifest(root))
+    log.info("previous release %s: downloading %s", revision, ", ".join(changed) or "its MANIFEST only")
+    patterns = [MANIFEST, *(f"{c}/*" for c in changed)]
+    return Path(api.snapshot_download(repo_id, repo_type="dataset", revision=revision, allow_patterns=patterns))
+
+
 def latest_version(tags: list[str]) -> str | None:
     """The greatest vX.Y.Z tag, or None."""
     versions = [t for t in tags if SEMVER.match(t)]
@@ -144,7 +168,7 @@ def publish(root: Path, plan: ReleasePlan, api=None, private: bool = False, atte
     try:
         if previous is not None:
             bump_level(previous, plan.tag)  # the new tag must be greater
-            before = Path(api.snapshot_download(plan.repo_id, repo_type="dataset", revision=previous))
+            before = _previous_release(api, plan.repo_id, previous, root)
             change = diff_releases(before, root)
             check_bump(previous, plan.tag, change)
     except ValueError as e:

@@ -220,3 +220,47 @@ def test_a_build_from_a_hub_release_plus_a_scorer_and_the_notes_name_the_base(tm
         assert _release(grown, "v1.1.0", env).returncode == 0
         card = hub.behaviour.repos[f"dataset:{REPO}"].resolve("v1.1.0").files["README.md"].decode()
         assert f"built from `{REPO}@v1.0.0`" in card and "units reused from it" in card
+
+
+_PUBLISH_RECORDING = """
+import json, sys
+from pathlib import Path
+from huggingface_hub import HfApi
+from aas_dataset.release.hub import plan_release, publish
+
+class Recording:
+    def __init__(self):
+        self.api, self.files = HfApi(), []
+    def __getattr__(self, name):
+        return getattr(self.api, name)
+    def snapshot_download(self, *a, **k):
+        p = Path(self.api.snapshot_download(*a, **k))
+        self.files += sorted(str(f.relative_to(p)) for f in p.rglob("*") if f.is_file())
+        return str(p)
+
+api, root = Recording(), Path(sys.argv[1])
+publish(root, plan_release(root, "org/aas_benchmark", sys.argv[2]), api=api)
+print(json.dumps(api.files))
+"""
+
+
+def test_the_version_check_downloads_only_the_configs_that_changed(authors_dir, published, tmp_path):
+    """A release whose configs are byte for byte the last one's (here: a WebDataset export
+    added) checks its version against that release's MANIFEST alone: no Parquet comes down."""
+    _, rows = published
+    base = _import(rows[:20], tmp_path, "base", authors_dir)
+    exported = tmp_path / "exported"
+    shutil.copytree(base, exported)
+    p = subprocess.run([sys.executable, "-m", "aas_dataset", "export-webdataset", str(exported)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    with FakeHubServer() as hub:
+        env = _env(hub, tmp_path / "home")
+        assert _release(base, "v1.0.0", env).returncode == 0
+        p = subprocess.run([sys.executable, "-c", _PUBLISH_RECORDING, str(exported), "v1.0.1"],
+                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert p.returncode == 0, p.stderr[-2000:]
+        downloaded = json.loads(p.stdout.strip().splitlines()[-1])
+        assert downloaded == ["MANIFEST.json"]  # the diff read the rest from the new folder's identical files
+        card = hub.behaviour.repos[f"dataset:{REPO}"].resolve("v1.0.1").files["README.md"].decode()
+        assert "(from v1.0.0, PATCH)" in card and "files added" in card
