@@ -3,8 +3,8 @@
 `published.csv` (shipped with the package) holds one published number per line: the table and
 row (our catalog names), the column (our column name), the value, the models the number
 depends on and where it was published. A value is shown for a release only when every one of
-those models is in the release as it ran for the paper: the catalog's entry of a paper run, at
-its catalog settings (file locations and device aside), real weights and the authors' texts;
+those models is in the release as the authors ran it: the catalog's entry of one of their runs,
+at its catalog settings (file locations and device aside), real weights and the authors' texts;
 `gt=NAME` also requires NAME to be the release's ground truth. In a release imported from the
 authors' files every model counts as theirs; the models a value depends on must still all be
 in it (the reward-model table's values need all ten generators' rows).
@@ -47,7 +47,7 @@ def _as_run_for_the_paper(role: str, spec: dict) -> bool:
     from aas_dataset import catalog
 
     entry = catalog.entries(role).get(spec.get("name"))
-    if entry is None or entry.paper_run != "paper":
+    if entry is None or entry.paper_run == "none":
         return False
     try:
         default = catalog.resolve(role, spec["name"], {}).spec
@@ -86,16 +86,24 @@ def study_generators(manifest: dict, study: str) -> set[str]:
     return {gen["name"]} if isinstance(gen, dict) else set()
 
 
+def _specs(recipe: dict) -> list[tuple[str, dict]]:
+    """Every model spec a resolved recipe records (MANIFEST `recipe`), with its catalog role."""
+    out = [(role, s) for key, role in _ROLES for s in recipe.get(key) or []]
+    sections = {name: recipe.get(name) or {} for name in ("emotion_bias", "image_to_image", "emotion_generation")}
+    out.append(("generator", sections["emotion_bias"].get("generator")))
+    out += [("generator", s) for s in sections["image_to_image"].get("editors") or []]
+    out += [("generator", s) for s in sections["emotion_generation"].get("generators") or []]
+    out.append(("detector", sections["emotion_generation"].get("detector")))
+    return [(role, s) for role, s in out if isinstance(s, dict)]
+
+
 def paper_models(manifest: dict, present: set[str]) -> set[str]:
-    """Names of the release's models that ran as for the paper, of those `present` in its data;
-    in a release imported from the authors' files every model is theirs."""
+    """Names of the release's models that ran as for the authors' runs; in a release imported
+    from the authors' files, every model `present` in its data."""
     recipe = manifest.get("recipe") or {}
     if "import" in recipe:
         return set(present)
-    specs = [(role, s) for key, role in _ROLES for s in recipe.get(key) or [] if isinstance(s, dict)]
-    if isinstance(study := recipe.get("emotion_bias"), dict) and isinstance(study.get("generator"), dict):
-        specs.append(("generator", study["generator"]))
-    return {s["name"] for role, s in specs if s.get("name") in present and _as_run_for_the_paper(role, s)}
+    return {s["name"] for role, s in _specs(recipe) if _as_run_for_the_paper(role, s)}
 
 
 def attach_published(

@@ -199,6 +199,13 @@ def test_published_values_apply_only_to_models_run_as_for_the_paper():
     assert paper_models(_manifest({("judge", "qwen3_vl_235b_deepinfra"): {"texts": "ours"}}), present) == set()
     assert paper_models(_manifest({("generator", "flux_schnell"): {}}), {"flux_schnell"}) == set()  # not a paper run
 
+    from aas_dataset import catalog
+
+    editor, detector = catalog.resolve("generator", "flux_krea", {}), catalog.resolve("detector", "owlv2_base", {})
+    sections = {"image_to_image": {"editors": [editor.spec]}, "emotion_generation": {"detector": detector.spec}}
+    study = {"recipe": sections}
+    assert paper_models(study, set()) == {"flux_krea", "owlv2_base"}  # a side study's models count too
+
     def table():
         t = Table("generators", "g", ["model"])
         t.rows.append({"model": "dance_flux", "n": 3, "Δ hpsv3": Cell(-1.0), "success": Cell(0.5)})
