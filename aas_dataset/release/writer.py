@@ -233,38 +233,45 @@ EXAMPLE_PAIRS = 4
 def _write_examples(staging: Path, files: list[dict], ground_truth: str | None) -> tuple[list[dict], list[dict]]:
     """Up to EXAMPLE_PAIRS pairs of the `pairs` config, each from another model and another
     prompt (in release order), as 256-px JPEG thumbnails under examples/. Returns the card's
-    view of them and their file entries. A stored image that does not decode is skipped."""
+    view of them and their file entries. The rows are chosen from the `model` and `index`
+    columns alone; only the chosen rows' row groups are read for their images (a release of
+    many GB reads a few row groups). A stored image that does not decode is skipped."""
     from aas_dataset.spec.images import ImageProblem, open_checked
 
     shards = sorted(f["path"] for f in files if f["config"] == "pairs")
-    label = f"label_{ground_truth}" if ground_truth else None
-    cols = ["model", "index", "prompt_distorted", "image_original", "image_distorted"]
-    picked: list[dict] = []
-    seen_models: set[str] = set()
-    seen_index: set[int] = set()
+    candidates, seen_models, seen_index = [], set(), set()
     for rel in shards:
-        pf = pq.ParquetFile(staging / rel, pre_buffer=False)
-        use = cols + ([label] if label and label in pf.schema_arrow.names else [])
-        for batch in pf.iter_batches(batch_size=16, columns=use):
-            for r in batch.to_pylist():
-                if len(picked) == EXAMPLE_PAIRS:
-                    break
-                if r["model"] in seen_models or r["index"] in seen_index:
-                    continue
-                try:
-                    thumbs = [_thumbnail(open_checked(r[c]["bytes"])) for c in ("image_original", "image_distorted")]
-                except (ImageProblem, TypeError):
-                    continue
-                stem = f"{EXAMPLES}/{len(picked)}-{r['model']}-{r['index']}"
-                (staging / EXAMPLES).mkdir(exist_ok=True)
-                for side, data in zip(("o", "a"), thumbs, strict=True):
-                    (staging / f"{stem}-{side}.jpg").write_bytes(data)
+        keys = pq.read_table(staging / rel, columns=["model", "index"]).to_pylist()
+        for position, r in enumerate(keys):
+            if r["model"] not in seen_models and r["index"] not in seen_index:
                 seen_models.add(r["model"])
                 seen_index.add(r["index"])
-                picked.append(
-                    {"model": r["model"], "index": r["index"], "p_a": r["prompt_distorted"], "label": r.get(label),
-                     "original": f"{stem}-o.jpg", "distorted": f"{stem}-a.jpg"}
-                )  # fmt: skip
+                candidates.append((rel, position))
+    label = f"label_{ground_truth}" if ground_truth else None
+    picked: list[dict] = []
+    for rel, position in candidates:
+        if len(picked) == EXAMPLE_PAIRS:
+            break
+        pf = pq.ParquetFile(staging / rel, pre_buffer=False)
+        cols = ["model", "index", "prompt_distorted", "image_original", "image_distorted"]
+        cols += [label] if label and label in pf.schema_arrow.names else []
+        group, offset = 0, position
+        while offset >= pf.metadata.row_group(group).num_rows:
+            offset -= pf.metadata.row_group(group).num_rows
+            group += 1
+        r = pf.read_row_group(group, columns=cols).slice(offset, 1).to_pylist()[0]
+        try:
+            thumbs = [_thumbnail(open_checked(r[c]["bytes"])) for c in ("image_original", "image_distorted")]
+        except (ImageProblem, TypeError):
+            continue
+        stem = f"{EXAMPLES}/{len(picked)}-{r['model']}-{r['index']}"
+        (staging / EXAMPLES).mkdir(exist_ok=True)
+        for side, data in zip(("o", "a"), thumbs, strict=True):
+            (staging / f"{stem}-{side}.jpg").write_bytes(data)
+        picked.append(
+            {"model": r["model"], "index": r["index"], "p_a": r["prompt_distorted"], "label": r.get(label),
+             "original": f"{stem}-o.jpg", "distorted": f"{stem}-a.jpg"}
+        )  # fmt: skip
     entries = [{"path": e[k], "config": None, "rows": None} for e in picked for k in ("original", "distorted")]
     return picked, entries
 
