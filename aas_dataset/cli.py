@@ -105,13 +105,19 @@ class _Redacting(logging.Filter):
         return True
 
 
+_log_handler: logging.Handler | None = None  # the one this module added to the package's logger
+
+
 def _log_to_stderr(level: int | None) -> None:
     """The package's log records to stderr at `level`; None: warnings and errors only, no handler
     of ours (the command's own messages say what went wrong)."""
     from rich.logging import RichHandler
 
     logger = logging.getLogger("aas_dataset")
-    logger.handlers = [h for h in logger.handlers if not isinstance(h.filters[0] if h.filters else None, _Redacting)]
+    global _log_handler
+    if _log_handler is not None:  # an earlier command of this process (tests invoke many)
+        logger.removeHandler(_log_handler)
+        _log_handler = None
     if level is None:
         logger.setLevel(logging.WARNING)
         return
@@ -123,6 +129,7 @@ def _log_to_stderr(level: int | None) -> None:
     handler.addFilter(_Redacting())
     logger.addHandler(handler)
     logger.setLevel(level)
+    _log_handler = handler
 
 
 def _role_names() -> list[str]:

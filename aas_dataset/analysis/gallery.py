@@ -14,22 +14,18 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import json
 from pathlib import Path
 
-from aas_dataset.spec.images import ImageProblem, open_checked
+from aas_dataset.spec.images import ImageProblem, jpeg_thumbnail
 
 AUX = ("_neg", "_log_sigma", "_sigma")
 LABEL_WORDS = {1: "chose I_a", 0: "chose I_o", -1: "tie", None: "no label"}
 
 
-def _thumb(png: bytes, size: int = 320) -> str:
-    im = open_checked(png).convert("RGB")
-    im.thumbnail((size, size))
-    buf = io.BytesIO()
-    im.save(buf, format="JPEG", quality=85)
-    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+def thumb_url(png: bytes, size: int = 320) -> str:
+    """A JPEG data URL of the stored image; ImageProblem if it does not decode."""
+    return "data:image/jpeg;base64," + base64.b64encode(jpeg_thumbnail(png, size)).decode()
 
 
 def _light_rows(folder: Path, manifest: dict) -> list[dict]:
@@ -154,7 +150,7 @@ def _card(r: dict, pair, gt: str | None, failures) -> str:
     figs = ""
     for i, (variant, cap) in enumerate((("original", "I_o, from p_o"), ("distorted", "I_a, from p_a"))):
         try:
-            src = _thumb(pair[i]) if pair else None
+            src = thumb_url(pair[i]) if pair else None
             figs += f'<figure><img alt="{cap}" src="{src}" onclick="zoom(this)"><figcaption>{cap}</figcaption></figure>'
         except ImageProblem as e:
             figs += f'<figure><span class="b down">{cap}: {esc(str(e))}</span></figure>'

@@ -4,7 +4,6 @@ release: verify and release ignore it)."""
 
 from __future__ import annotations
 
-import base64
 import functools
 import html
 import io
@@ -18,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from aas_dataset.analysis.answers import ANSWERS, Answers
-from aas_dataset.analysis.gallery import gallery_pages
+from aas_dataset.analysis.gallery import gallery_pages, thumb_url
 from aas_dataset.analysis.metrics import (
     classification_table,
     comparison_table,
@@ -42,7 +41,7 @@ from aas_dataset.analysis.metrics.studies import (
 from aas_dataset.analysis.metrics.tables import rater_names, score_names
 from aas_dataset.analysis.published import attach_published, models_in_columns, study_generators
 from aas_dataset.release.manifest import read_manifest
-from aas_dataset.spec.images import ImageProblem, open_checked
+from aas_dataset.spec.images import ImageProblem
 from aas_dataset.util import write_bytes_atomic
 
 REPORT_DIR = "report"
@@ -278,7 +277,14 @@ class _Figure(bytes):
     pdf: bytes
 
 
-def _fig_png(fig) -> _Figure:
+def _fig_png(fig, title: str | None = None) -> _Figure:
+    """Renders and closes `fig`. `title`: a suptitle, the panels laid out tight beneath it."""
+    import matplotlib.pyplot as plt
+
+    if title:
+        fig.suptitle(title, fontsize=10)
+        fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))
+
     def render(fmt: str, **meta) -> bytes:
         buf = io.BytesIO()
         fig.savefig(buf, format=fmt, dpi=110, bbox_inches="tight", metadata=meta)
@@ -287,6 +293,7 @@ def _fig_png(fig) -> _Figure:
     png = _Figure(render("png", Software=None))
     png.svg = render("svg", Date=None)  # no timestamps: a report's files depend only on the data
     png.pdf = render("pdf", CreationDate=None, ModDate=None)
+    plt.close(fig)
     return png
 
 
@@ -378,7 +385,6 @@ def _plots(tables: list[Table], df, aligned: set[str] = frozenset()):
         note += "; ◆ published value" if gen.published else ""
         fig.suptitle(f"Per-model shift I_a vs I_o under p_o (95% bootstrap intervals){note}", fontsize=10)
         out.append(("generator_deltas", _fig_png(fig)))
-        plt.close(fig)
     rm = by.get("reward_models")
     if rm and rm.rows:
         fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), squeeze=False)
@@ -390,10 +396,7 @@ def _plots(tables: list[Table], df, aligned: set[str] = frozenset()):
                 ax, [r["model"] for r in rows], [r[col] for r in rows], col, paper=paper, horizontal=long_names
             )
             (ax.axvline if horizontal else ax.axhline)(0.5, color="#aa3333", lw=0.6, ls="--")  # chance
-        fig.suptitle(rm.title, fontsize=10)
-        fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))
-        out.append(("reward_models", _fig_png(fig)))
-        plt.close(fig)
+        out.append(("reward_models", _fig_png(fig, rm.title)))
     scores = score_names(df)
     if scores:
         fig, axes = plt.subplots(1, len(scores), figsize=(3.2 * len(scores), 3.0), squeeze=False)
@@ -409,7 +412,6 @@ def _plots(tables: list[Table], df, aligned: set[str] = frozenset()):
         axes[0][0].legend(fontsize=7)
         fig.suptitle("Score distributions under the anti-aesthetic prompt", fontsize=10)
         out.append(("score_distributions", _fig_png(fig)))
-        plt.close(fig)
     if gen and gen.rows and (fig := _delta_distributions(plt, df, [r["model"] for r in gen.rows])) is not None:
         out.append(("delta_distributions", fig))
     if gen and "success" in gen.columns:
@@ -443,9 +445,7 @@ def _heatmap(plt, t: Table, rate: bool) -> _Figure:
             ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6, color="white" if dark else "black")
     fig.colorbar(im, ax=ax, fraction=0.03)
     ax.set_title(t.title, fontsize=9)
-    png = _fig_png(fig)
-    plt.close(fig)
-    return png
+    return _fig_png(fig)
 
 
 def _grid(plt, panels: int, height: float, width: float = 3.4, most: int = 4):
@@ -496,11 +496,7 @@ def _delta_distributions(plt, df, models: list[str]) -> _Figure | None:
         ax.xaxis.set_major_locator(MaxNLocator(4))
         ax.set_title(display_header(title, display_names()), fontsize=9)
         ax.tick_params(labelsize=7)
-    fig.suptitle("Per-pair shift r(I_a, p_o) − r(I_o, p_o), per model", fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))
-    png = _fig_png(fig)
-    plt.close(fig)
-    return png
+    return _fig_png(fig, "Per-pair shift r(I_a, p_o) − r(I_o, p_o), per model")
 
 
 def _delta_vs_success(plt, gen: Table) -> _Figure | None:
@@ -528,23 +524,10 @@ def _delta_vs_success(plt, gen: Table) -> _Figure | None:
         ax.yaxis.set_major_locator(MaxNLocator(5))
         ax.set_title(display_header(col, display_names()), fontsize=9)
         ax.tick_params(labelsize=7)
-    fig.suptitle("Mean shift under p_o against success, per model (95% intervals)", fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))
-    png = _fig_png(fig)
-    plt.close(fig)
-    return png
+    return _fig_png(fig, "Mean shift under p_o against success, per model (95% intervals)")
 
 
 # --- gallery -----------------------------------------------------------------------------
-
-
-def _thumb(png: bytes, size: int = 256) -> str:
-    """A JPEG data URL of the image; ImageProblem if the stored bytes do not decode."""
-    im = open_checked(png).convert("RGB")
-    im.thumbnail((size, size))
-    buf = io.BytesIO()
-    im.save(buf, format="JPEG", quality=85)
-    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
 _GALLERY_HEAD = """<!doctype html><html><head><meta charset="utf-8"><title>gallery</title>
@@ -611,7 +594,7 @@ def real_photos_html(folder: Path, manifest: dict, limit: int = 200, failures: l
                 imgs += f'<span class="b">{alt}: not stored (metadata-only)</span>'
                 continue
             try:
-                imgs += f'<img alt="{alt}" src="{_thumb(r[col]["bytes"])}">'
+                imgs += f'<img alt="{alt}" src="{thumb_url(r[col]["bytes"], 256)}">'
             except ImageProblem as e:
                 imgs += f'<span class="b down">{alt}: {esc(str(e))}</span>'
                 if failures is not None:

@@ -134,7 +134,7 @@ def _models(manifest: dict) -> set[str]:
 def _columns(folder: Path, manifest: dict, config: str) -> list[str]:
     import pyarrow.parquet as pq
 
-    files = sorted(p for p, f in manifest["files"].items() if f.get("config") == config)
+    files = sorted(_shards(manifest, config))
     return pq.read_schema(folder / files[0]).names if files else []
 
 
@@ -145,7 +145,7 @@ def _row_digests(folder: Path, manifest: dict, config: str, columns: list[str]) 
 
     keys = KEYS.get(config)
     out, position = {}, 0
-    for rel in sorted(p for p, f in manifest["files"].items() if f.get("config") == config):
+    for rel in sorted(_shards(manifest, config)):
         pf = pq.ParquetFile(folder / rel, pre_buffer=False)
         for rg in range(pf.num_row_groups):
             for row in pf.read_row_group(rg, columns=columns).to_pylist():

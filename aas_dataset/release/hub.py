@@ -135,12 +135,10 @@ def _previous_release(api, repo_id: str, revision: str, root: Path) -> Path:
     """The previous release as far as a diff against `root` needs it: its MANIFEST, then only
     the configs whose files are not byte for byte in `root` (a release that adds a config or
     fixes its card downloads no Parquet of the last one)."""
-    import json
-
     from aas_dataset.release.manifest import MANIFEST
 
     manifest = Path(api.hf_hub_download(repo_id, MANIFEST, repo_type="dataset", revision=revision))
-    changed = changed_configs(json.loads(manifest.read_text()), read_manifest(root))
+    changed = changed_configs(read_manifest(manifest.parent), read_manifest(root))  # its shape checked
     log.info("previous release %s: downloading %s", revision, ", ".join(changed) or "its MANIFEST only")
     patterns = [MANIFEST, *(f"{c}/*" for c in changed)]
     return Path(api.snapshot_download(repo_id, repo_type="dataset", revision=revision, allow_patterns=patterns))

@@ -236,7 +236,7 @@ def _write_examples(staging: Path, files: list[dict], ground_truth: str | None) 
     view of them and their file entries. The rows are chosen from the `model` and `index`
     columns alone; only the chosen rows' row groups are read for their images (a release of
     many GB reads a few row groups). A stored image that does not decode is skipped."""
-    from aas_dataset.spec.images import ImageProblem, open_checked
+    from aas_dataset.spec.images import ImageProblem, jpeg_thumbnail
 
     shards = sorted(f["path"] for f in files if f["config"] == "pairs")
     candidates, seen_models, seen_index = [], set(), set()
@@ -261,7 +261,7 @@ def _write_examples(staging: Path, files: list[dict], ground_truth: str | None) 
             group += 1
         r = pf.read_row_group(group, columns=cols).slice(offset, 1).to_pylist()[0]
         try:
-            thumbs = [_thumbnail(open_checked(r[c]["bytes"])) for c in ("image_original", "image_distorted")]
+            thumbs = [jpeg_thumbnail(r[c]["bytes"], 256) for c in ("image_original", "image_distorted")]
         except (ImageProblem, TypeError):
             continue
         stem = f"{EXAMPLES}/{len(picked)}-{r['model']}-{r['index']}"
@@ -274,16 +274,6 @@ def _write_examples(staging: Path, files: list[dict], ground_truth: str | None) 
         )  # fmt: skip
     entries = [{"path": e[k], "config": None, "rows": None} for e in picked for k in ("original", "distorted")]
     return picked, entries
-
-
-def _thumbnail(im, size: int = 256) -> bytes:
-    import io
-
-    im = im.convert("RGB")
-    im.thumbnail((size, size))
-    buf = io.BytesIO()
-    im.save(buf, format="JPEG", quality=85)  # no timestamp or EXIF: the same pixels give the same bytes
-    return buf.getvalue()
 
 
 def write_release(

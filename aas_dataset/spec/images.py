@@ -50,6 +50,16 @@ def open_checked(data: bytes, extra_modes: tuple[str, ...] = ()):
     return im
 
 
+def jpeg_thumbnail(data: bytes, size: int) -> bytes:
+    """The stored image as an RGB JPEG at most `size` pixels a side (quality 85, no timestamp or
+    EXIF: the same pixels give the same bytes); ImageProblem if it does not decode."""
+    im = open_checked(data).convert("RGB")
+    im.thumbnail((size, size))
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG", quality=85)
+    return buf.getvalue()
+
+
 def check_image(data: bytes) -> None:
     """ImageProblem unless `data` is an image that may enter."""
     open_checked(data).close()

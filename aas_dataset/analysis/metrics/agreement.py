@@ -13,8 +13,8 @@ from itertools import combinations
 
 import numpy as np
 
-from aas_dataset.analysis.metrics.core import N_BOOT, Table, bootstrap_cell
-from aas_dataset.analysis.metrics.rowwise import accuracy, cohen_kappa
+from aas_dataset.analysis.metrics.core import N_BOOT, Table, bootstrap_cell, mean_cell
+from aas_dataset.analysis.metrics.rowwise import cohen_kappa
 
 
 def fleiss_kappa(counts: np.ndarray) -> float:
@@ -50,23 +50,9 @@ def human_agreement_tables(
             {
                 "raters": who,
                 "answers": len(h),
-                "accuracy (ties removed)": bootstrap_cell(
-                    lambda i, a=hk, b=jk: accuracy(a[i], b[i]),
-                    len(hk),
-                    n_boot=n_boot,
-                    seed=seed,
-                    key=("hj", who),
-                    vectorized=True,
-                ),
+                "accuracy (ties removed)": mean_cell(hk == jk, n_boot=n_boot, seed=seed, key=("hj", who)),
                 "n (ties removed)": int(keep.sum()),
-                "accuracy (ties as I_o)": bootstrap_cell(
-                    lambda i, a=hm, b=jm: accuracy(a[i], b[i]),
-                    len(hm),
-                    n_boot=n_boot,
-                    seed=seed,
-                    key=("hjm", who),
-                    vectorized=True,
-                ),
+                "accuracy (ties as I_o)": mean_cell(hm == jm, n_boot=n_boot, seed=seed, key=("hjm", who)),
             }
         )
     tables = [t]

@@ -1,6 +1,7 @@
 """Statistics of many bootstrap resamples at once: every function takes 2-D arrays (one resample
 per row) and returns one value per row, so `bootstrap_cell(..., vectorized=True)` runs 1000
-resamples as a few array operations instead of 1000 calls into sklearn or scipy.
+resamples as a few array operations instead of 1000 calls into sklearn or scipy. (A mean, such
+as an accuracy or an MAE, needs none of this: `core.mean_cell` resamples the values directly.)
 
 Written here because sklearn's metrics take one sample at a time; each function is checked
 against its sklearn / scipy counterpart in tests/analysis/test_metrics.py.
@@ -10,10 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.stats import rankdata
-
-
-def accuracy(y: np.ndarray, yhat: np.ndarray) -> np.ndarray:
-    return (y == yhat).mean(axis=-1)
 
 
 def binary_f1(y: np.ndarray, yhat: np.ndarray) -> np.ndarray:

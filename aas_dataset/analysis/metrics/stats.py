@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest, wilcoxon
 
-from aas_dataset.analysis.metrics.core import N_BOOT, Table, bootstrap_cell
+from aas_dataset.analysis.metrics.core import N_BOOT, Table, bootstrap_cell, mean_cell
 from aas_dataset.analysis.metrics.rowwise import wilcoxon_r as wilcoxon_r_rows
 from aas_dataset.analysis.metrics.tables import _sum_vectors, rater_names, score_names
 
@@ -79,14 +79,7 @@ def comparison_table(
                         key=("wil", name, metric),
                         vectorized=True,
                     ),
-                    "mean diff": bootstrap_cell(
-                        lambda i, va=va, vb=vb: (va[i] - vb[i]).mean(axis=-1),
-                        len(va),
-                        n_boot=n_boot,
-                        seed=seed,
-                        key=("md", name, metric),
-                        vectorized=True,
-                    ),
+                    "mean diff": mean_cell(va - vb, n_boot=n_boot, seed=seed, key=("md", name, metric)),
                 }
             )
         if ground_truth and f"label_{ground_truth}" in df:
@@ -100,13 +93,8 @@ def comparison_table(
                     "metric": f"success ({ground_truth})",
                     "n": len(sa),
                     "p": p,
-                    "mean diff": bootstrap_cell(
-                        lambda i, sa=sa, sb=sb: ((sa[i] == 1).astype(float) - (sb[i] == 1)).mean(axis=-1),
-                        len(sa),
-                        n_boot=n_boot,
-                        seed=seed,
-                        key=("mc", name),
-                        vectorized=True,
+                    "mean diff": mean_cell(
+                        (sa == 1).astype(float) - (sb == 1), n_boot=n_boot, seed=seed, key=("mc", name)
                     ),
                 }
             )

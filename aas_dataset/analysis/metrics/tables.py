@@ -91,13 +91,13 @@ def generator_table(df: pd.DataFrame, ground_truth: str | None, *, n_boot: int =
 def _classify(
     y: np.ndarray, yhat: np.ndarray, score: np.ndarray | None, name: str, kind: str, n_boot: int, seed: int
 ) -> dict:
-    from aas_dataset.analysis.metrics.rowwise import accuracy, auroc, binary_f1
+    from aas_dataset.analysis.metrics.rowwise import auroc, binary_f1
 
     def cell(stat, metric):
         return bootstrap_cell(stat, len(y), n_boot=n_boot, seed=seed, key=("rm", name, metric), vectorized=True)
 
     row = {"model": name, "kind": kind, "n": len(y)}
-    row["accuracy"] = cell(lambda i: accuracy(y[i], yhat[i]), "acc")
+    row["accuracy"] = mean_cell(y == yhat, n_boot=n_boot, seed=seed, key=("rm", name, "acc"))
     row["F1"] = cell(lambda i: binary_f1(y[i], yhat[i]), "f1")
     if score is not None:
         # the two-way softmax of the paper (saturated values tie, as they did there), as rank codes
@@ -196,7 +196,7 @@ def judge_agreement_table(df: pd.DataFrame, reference: str, *, n_boot: int = N_B
     """Agreement of every other pairwise judge with `reference`, on rows both labelled:
     exact accuracy (ties included), quadratic Cohen's κ and MAE on the ordinal coding
     tie -> 1, original -> 0, anti-aesthetic -> 2 (so a tie sits between the two choices)."""
-    from aas_dataset.analysis.metrics.rowwise import accuracy, cohen_kappa
+    from aas_dataset.analysis.metrics.rowwise import cohen_kappa
 
     code = {-1: 1, 0: 0, 1: 2}
     t = Table("judge_agreement", f"Judge agreement with {reference}", ["judge"])
@@ -213,9 +213,9 @@ def judge_agreement_table(df: pd.DataFrame, reference: str, *, n_boot: int = N_B
             return bootstrap_cell(stat, n, n_boot=n_boot, seed=seed, key=("agree", j, metric), vectorized=True)
 
         row = {"judge": j, "n": int(ok.sum())}
-        row["accuracy"] = cell(lambda i, a=a, b=b: accuracy(a[i], b[i]), "acc")
+        row["accuracy"] = mean_cell(a == b, n_boot=n_boot, seed=seed, key=("agree", j, "acc"))
         row["quadratic κ"] = cell(lambda i, a=a, b=b: cohen_kappa(a[i], b[i], 3, "quadratic"), "kappa")
-        row["MAE"] = cell(lambda i, a=a, b=b: np.abs(a[i] - b[i]).mean(axis=-1), "mae")
+        row["MAE"] = mean_cell(np.abs(a - b), n_boot=n_boot, seed=seed, key=("agree", j, "mae"))
         t.rows.append(row)
     t.notes.append(
         "Labels coded original 0, tie 1, anti-aesthetic 2; rows where either judge has no label are left out."
